@@ -1,0 +1,34 @@
+# The two commands of the README: `make run` and `make test`. Everything else is set up by them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up, build the sample data, train when the registry has no champion, then run the main job.
+run: $(STAMP)
+	$(BIN)/cma-predict run
+
+## Set up and run the checks and the whole test suite (slow training tests included).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy models pipelines service bench
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_apprenticeship_host.py
+
+clean:
+	rm -rf var
