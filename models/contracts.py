@@ -1,0 +1,340 @@
+"""Data contracts for what a chamber holds: column names, types, allowed values and meaning.
+
+A contract validates a raw table (all columns read as strings, as from a CSV export) and splits it into
+typed valid rows and a quarantine of invalid rows, each error naming the source, the line, the column and
+the reason. Valid rows are never dropped because another row is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from models.reference import Reference, normalize_commune_code, normalize_naf_code
+
+ColumnKind = Literal["siret", "naf_code", "commune_code", "date", "category", "count", "identifier"]
+
+# SIRENE `trancheEffectifsEtablissement` codes (INSEE), kept verbatim.
+HEADCOUNT_BANDS: dict[str, str] = {
+    "NN": "Unité non employeuse",
+    "00": "0 salarié",
+    "01": "1 ou 2 salariés",
+    "02": "3 à 5 salariés",
+    "03": "6 à 9 salariés",
+    "11": "10 à 19 salariés",
+    "12": "20 à 49 salariés",
+    "21": "50 à 99 salariés",
+    "22": "100 à 199 salariés",
+}
+# INSEE catégories juridiques (niveau III) most common among artisan firms.
+LEGAL_CATEGORIES: dict[str, str] = {
+    "1000": "Entrepreneur individuel",
+    "5410": "SARL nationale",
+    "5498": "SARL unipersonnelle (EURL)",
+    "5499": "Société à responsabilité limitée (sans autre indication)",
+    "5710": "SAS, société par actions simplifiée",
+    "5720": "SASU, société par actions simplifiée à associé unique",
+    "6540": "Société civile immobilière de construction-vente",
+    "5599": "SA à conseil d'administration",
+}
+# Highest craft or general qualification of the company head, as recorded at the chamber.
+HEAD_QUALIFICATIONS: dict[str, str] = {
+    "aucune": "Aucun diplôme professionnel déclaré",
+    "cap_bep": "CAP ou BEP",
+    "bp_bac_pro": "Brevet professionnel ou bac professionnel",
+    "brevet_maitrise": "Brevet de maîtrise (BM / BTM supérieur)",
+    "superieur": "Diplôme de l'enseignement supérieur",
+}
+# Diplomas prepared in apprenticeship, with their usual contract length in months.
+DIPLOMAS: dict[str, str] = {
+    "CAP": "Certificat d'aptitude professionnelle",
+    "MC": "Mention complémentaire",
+    "BP": "Brevet professionnel",
+    "BAC_PRO": "Baccalauréat professionnel",
+    "BTM": "Brevet technique des métiers",
+    "TITRE_PRO": "Titre professionnel (RNCP)",
+    "BTS": "Brevet de technicien supérieur",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table contract."""
+
+    name: str
+    kind: ColumnKind
+    description: str
+    nullable: bool = False
+    allowed: tuple[str, ...] | None = None
+
+
+RowRule = Callable[[pd.DataFrame], tuple[pd.Series, str, str]]
+"""A cross-column rule: takes the typed frame, returns (mask of bad rows, column blamed, reason)."""
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """A table's contract: its columns, its key and its cross-column rules."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    rules: tuple[RowRule, ...] = field(default=())
+
+    @property
+    def column_names(self) -> list[str]:
+        """Contract column names in contract order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        """The contract column called `name`."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+class ContractError(ValueError):
+    """A whole input cannot be read under its contract (missing columns, empty file)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What validation kept and what it quarantined, with one row per error."""
+
+    source: str
+    n_rows: int
+    n_valid: int
+    errors: pd.DataFrame  # columns: source, line, column, reason, value
+
+    @property
+    def n_invalid(self) -> int:
+        """Number of rows quarantined (a row with several errors counts once)."""
+        return self.n_rows - self.n_valid
+
+    def summary(self, max_lines: int = 10) -> str:
+        """Human-readable summary: counts, then the first errors as `file:line: column: reason`."""
+        head = f"{self.source}: {self.n_rows} rows read, {self.n_valid} valid, {self.n_invalid} quarantined"
+        lines = [head]
+        for err in self.errors.head(max_lines).itertuples(index=False):
+            lines.append(f"  {err.source}:{err.line}: column '{err.column}': {err.reason}")
+        if len(self.errors) > max_lines:
+            lines.append(f"  ... and {len(self.errors) - max_lines} more errors")
+        return "\n".join(lines)
+
+
+ERROR_COLUMNS = ["source", "line", "column", "reason", "value"]
+
+
+def luhn_valid(digits: pd.Series) -> pd.Series:
+    """Luhn check of 14-digit SIRET strings (La Poste's 356000000 establishments use their own rule)."""
+    arr = np.frombuffer("".join(digits.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 14) - 48
+    arr = arr.astype(np.int64)
+    doubled = arr[:, -2::-2] * 2
+    doubled = np.where(doubled > 9, doubled - 9, doubled)
+    total = arr[:, -1::-2].sum(axis=1) + doubled.sum(axis=1)
+    la_poste = digits.str.startswith("356000000").to_numpy()
+    ok = np.where(la_poste, arr.sum(axis=1) % 5 == 0, total % 10 == 0)
+    return pd.Series(ok, index=digits.index)
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    iso = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    french = pd.to_datetime(text, format="%d/%m/%Y", errors="coerce")
+    parsed = iso.fillna(french)
+    in_range = (parsed.dt.year >= 1900) & (parsed.dt.year <= 2100)
+    return parsed.where(in_range)
+
+
+def validate_table(
+    raw: pd.DataFrame,
+    contract: TableContract,
+    reference: Reference,
+    source: str,
+    first_line: int = 2,
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Validate a raw string table against its contract.
+
+    Returns the valid rows, typed (codes as strings, dates as datetime64, counts as int64) and restricted
+    to the contract's columns, plus a report listing every error with its file line (`first_line` is the
+    line of the first data row: 2 for a CSV with a header). Raises `ContractError` when required columns
+    are missing, since no row can then be read.
+    """
+    headers = {str(c).strip().lstrip("\ufeff"): c for c in raw.columns}
+    missing = [c.name for c in contract.columns if c.name not in headers]
+    if missing:
+        raise ContractError(
+            source,
+            f"missing column(s) {', '.join(repr(m) for m in missing)} for table '{contract.name}' "
+            f"(expected: {', '.join(contract.column_names)})",
+        )
+    n = len(raw)
+    lines = pd.Series(np.arange(first_line, first_line + n), index=raw.index)
+    typed: dict[str, pd.Series] = {}
+    problems: list[pd.DataFrame] = []
+
+    def flag(mask: pd.Series, column: str, reason: str, values: pd.Series) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            problems.append(
+                pd.DataFrame(
+                    {
+                        "source": source,
+                        "line": lines[mask].to_numpy(),
+                        "column": column,
+                        "reason": reason,
+                        "value": values[mask].astype("string").str.slice(0, 40).to_numpy(),
+                        "_index": lines[mask].index.to_numpy(),
+                    }
+                )
+            )
+
+    for col in contract.columns:
+        text = raw[headers[col.name]].astype("string").str.strip()
+        text = text.mask(text == "")
+        empty = text.isna()
+        if not col.nullable:
+            flag(empty, col.name, "missing value", text.fillna(""))
+        present = ~empty
+        if col.kind == "siret":
+            shape_ok = text.str.fullmatch(r"\d{14}").fillna(False).astype(bool)
+            flag(present & ~shape_ok, col.name, "not a SIRET (expected 14 digits)", text)
+            checked = pd.Series(False, index=text.index)
+            if shape_ok.any():
+                checked[shape_ok] = luhn_valid(text[shape_ok].astype(str))
+            flag(shape_ok & ~checked, col.name, "SIRET checksum (Luhn) fails", text)
+            typed[col.name] = text
+        elif col.kind == "naf_code":
+            code = normalize_naf_code(text)
+            known = code.isin(reference.naf_codes)
+            flag(present & ~known, col.name, "unknown NAF rev.2 sub-class (expected e.g. 43.22A)", text)
+            typed[col.name] = code
+        elif col.kind == "commune_code":
+            code = normalize_commune_code(text)
+            known = code.isin(reference.commune_codes)
+            flag(present & ~known, col.name, "unknown INSEE commune code (COG 2026, e.g. 69384)", text)
+            typed[col.name] = code
+        elif col.kind == "date":
+            parsed = _parse_dates(text)
+            flag(present & parsed.isna(), col.name, "not a date (expected YYYY-MM-DD or DD/MM/YYYY)", text)
+            typed[col.name] = parsed
+        elif col.kind == "category":
+            allowed = col.allowed or ()
+            ok = text.isin(allowed)
+            flag(present & ~ok, col.name, f"not an allowed value ({', '.join(allowed)})", text)
+            typed[col.name] = text
+        elif col.kind == "count":
+            number = pd.to_numeric(text, errors="coerce")
+            ok = number.notna() & (number >= 0) & (number == number.round())
+            flag(present & ~ok, col.name, "not a non-negative integer", text)
+            typed[col.name] = number
+        else:
+            typed[col.name] = text
+
+    frame = pd.DataFrame(typed, index=raw.index)
+    base_bad = (
+        pd.Index(np.concatenate([p["_index"].to_numpy() for p in problems]))
+        if problems
+        else pd.Index([])
+    )
+    clean = ~frame.index.isin(base_bad)
+    for rule in contract.rules:
+        bad, column, reason = rule(frame)
+        flag(bad & clean, column, reason, raw[headers[column]].astype("string"))
+    if contract.key:
+        key_cols = list(contract.key)
+        dup = frame.duplicated(subset=key_cols, keep="first") & frame[key_cols].notna().all(axis=1)
+        flag(dup, contract.key[0], f"duplicate key ({', '.join(key_cols)}): first occurrence kept", frame[key_cols[0]])
+
+    errors = (
+        pd.concat(problems, ignore_index=True)
+        if problems
+        else pd.DataFrame(columns=[*ERROR_COLUMNS, "_index"])
+    )
+    bad_index = pd.Index(errors["_index"].unique())
+    valid = frame[~frame.index.isin(bad_index)].reset_index(drop=True)
+    for col in contract.columns:
+        if col.kind == "count":
+            valid[col.name] = valid[col.name].astype("int64") if not col.nullable else valid[col.name]
+        elif col.kind in ("siret", "naf_code", "commune_code", "category", "identifier"):
+            valid[col.name] = valid[col.name].astype(object).where(valid[col.name].notna(), None)
+    errors = errors.drop(columns="_index").sort_values(["line", "column"], kind="stable").reset_index(drop=True)
+    report = ValidationReport(source=source, n_rows=n, n_valid=len(valid), errors=errors)
+    return valid, report
+
+
+def _contract_dates_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    bad = frame["planned_end"] <= frame["contract_start"]
+    return bad, "planned_end", "planned_end must be after contract_start"
+
+
+def _rupture_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    rupture = frame["rupture_date"]
+    bad = rupture.notna() & ((rupture < frame["contract_start"]) | (rupture > frame["planned_end"]))
+    return bad, "rupture_date", "rupture_date must fall between contract_start and planned_end"
+
+
+def _closure_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    closure = frame["closure_date"]
+    bad = closure.notna() & (closure < frame["creation_date"])
+    return bad, "closure_date", "closure_date must not be before creation_date"
+
+
+COMPANIES = TableContract(
+    name="companies",
+    description=(
+        "Artisan companies registered at the chamber (one row per establishment), as the chamber's "
+        "register (répertoire des métiers) exports them."
+    ),
+    columns=(
+        Column("siret", "siret", "SIRET of the establishment (14 digits, Luhn-valid)"),
+        Column("naf_code", "naf_code", "Main activity, NAF rev.2 sub-class (APE), dotted SIRENE form e.g. 43.22A"),
+        Column("commune_code", "commune_code", "INSEE commune code (COG 2026) of the establishment"),
+        Column("creation_date", "date", "Date the establishment was created (dateCreationEtablissement)"),
+        Column("legal_category", "category", "INSEE legal category (catégorie juridique, 4 digits)",
+               allowed=tuple(LEGAL_CATEGORIES)),
+        Column("headcount_band", "category", "SIRENE headcount band (trancheEffectifsEtablissement)",
+               allowed=tuple(HEADCOUNT_BANDS)),
+        Column("head_qualification", "category", "Highest qualification of the company head",
+               allowed=tuple(HEAD_QUALIFICATIONS)),
+        Column("closure_date", "date", "Date the establishment was struck off (radiation), empty if active",
+               nullable=True),
+    ),
+    key=("siret",),
+    rules=(_closure_rule,),
+)
+
+APPRENTICESHIP_CONTRACTS = TableContract(
+    name="apprenticeship_contracts",
+    description="Apprenticeship contracts registered by the chamber (one row per contract).",
+    columns=(
+        Column("contract_id", "identifier", "Chamber's contract number (pseudonymous identifier)"),
+        Column("siret", "siret", "SIRET of the employer establishment"),
+        Column("contract_start", "date", "First day of the contract"),
+        Column("planned_end", "date", "Planned last day of the contract"),
+        Column("rupture_date", "date", "Date the contract was broken (rupture), empty if not broken",
+               nullable=True),
+        Column("diploma", "category", "Diploma prepared", allowed=tuple(DIPLOMAS)),
+    ),
+    key=("contract_id",),
+    rules=(_contract_dates_rule, _rupture_rule),
+)
+
+
+def contract_markdown(contract: TableContract) -> str:
+    """The contract as a Markdown table (for datasheets and model cards)."""
+    rows = [f"### `{contract.name}`", "", contract.description, "", "| column | type | required | meaning |",
+            "|---|---|---|---|"]
+    for col in contract.columns:
+        kind = col.kind if not col.allowed else f"{col.kind}: {', '.join(col.allowed)}"
+        rows.append(f"| `{col.name}` | {kind} | {'no' if col.nullable else 'yes'} | {col.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""Simulators of the chambers' private records, calibrated on published figures (synthetic data)."""

@@ -1,0 +1,1 @@
+"""The jobs of the CMA predictive service (ingest, simulate, build, train, evaluate, register) and the CLI."""
