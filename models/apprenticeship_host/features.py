@@ -1,0 +1,110 @@
+"""The one feature definition of `apprenticeship_host`: from a company snapshot to the model matrix.
+
+Fitted once at training (it keeps the reference lookups and the category lists it saw) and shipped inside
+the logged model, so serving computes exactly the training features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.apprenticeship_host.history import HISTORY_FEATURES
+from models.reference import Reference, normalize_commune_code, normalize_naf_code
+
+HEADCOUNT_RANK: dict[str, float] = {
+    "NN": 0, "00": 1, "01": 2, "02": 3, "03": 4, "11": 5, "12": 6, "21": 7, "22": 8,
+}
+CATEGORICAL_FEATURES: tuple[str, ...] = (
+    "naf_code",
+    "naf_division",
+    "artisan_sector",
+    "departement_code",
+    "legal_category",
+    "head_qualification",
+)
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "headcount_rank",
+    "company_age_years",
+    "commune_population_log10",
+    *HISTORY_FEATURES,
+)
+FEATURES: tuple[str, ...] = (*CATEGORICAL_FEATURES, *NUMERIC_FEATURES)
+MONOTONE_INCREASING: tuple[str, ...] = ("contracts_last_12m", "contracts_last_3y", "contracts_total")
+"""Features the hosting probability can only grow with, everything else equal (a domain constraint)."""
+
+FEATURE_LABELS_FR: dict[str, str] = {
+    "naf_code": "activité (code NAF)",
+    "naf_division": "division d'activité NAF",
+    "artisan_sector": "secteur de l'artisanat",
+    "departement_code": "département",
+    "legal_category": "forme juridique",
+    "head_qualification": "qualification du chef d'entreprise",
+    "headcount_rank": "tranche d'effectif",
+    "company_age_years": "ancienneté de l'entreprise",
+    "commune_population_log10": "taille de la commune",
+    "contracts_last_12m": "contrats commencés dans les 12 derniers mois",
+    "contracts_last_3y": "contrats commencés dans les 3 dernières années",
+    "contracts_total": "contrats dans l'historique de la chambre",
+    "active_contracts": "apprentis actuellement sous contrat",
+    "ruptures_last_3y": "ruptures de contrat dans les 3 dernières années",
+    "years_since_last_contract": "années depuis le dernier contrat",
+}
+
+
+class HostFeatureEncoder:
+    """Encode company snapshots (`SNAPSHOT_COLUMNS`) as a float matrix for LightGBM.
+
+    Categorical features become integer codes over the categories seen at fit time (unknown -> NaN, which
+    LightGBM treats as missing); numeric features are passed through.
+    """
+
+    def fit(self, snapshots: pd.DataFrame, reference: Reference) -> HostFeatureEncoder:
+        """Keep the reference lookups and the categories present in the training snapshots."""
+        communes = reference.communes
+        self.commune_index_ = pd.Index(communes["commune_code"].astype(str))
+        self.commune_departement_ = communes["departement_code"].astype(str).to_numpy(dtype=object)
+        self.commune_population_log10_ = np.log10(np.maximum(communes["population"].to_numpy(float), 1.0))
+        naf = reference.naf
+        self.naf_index_ = pd.Index(naf["naf_code"].astype(str))
+        self.naf_division_ = naf["division"].astype(str).to_numpy(dtype=object)
+        self.naf_sector_ = naf["secteur_artisanat"].astype(str).to_numpy(dtype=object)
+        derived = self._categorical_columns(snapshots)
+        self.categories_: dict[str, pd.Index] = {
+            name: pd.Index(sorted(pd.Series(values).dropna().astype(str).unique()))
+            for name, values in derived.items()
+        }
+        return self
+
+    def _categorical_columns(self, snapshots: pd.DataFrame) -> dict[str, np.ndarray]:
+        naf = normalize_naf_code(snapshots["naf_code"]).to_numpy(dtype=object)
+        commune = normalize_commune_code(snapshots["commune_code"]).to_numpy(dtype=object)
+        naf_pos = self.naf_index_.get_indexer(naf)
+        com_pos = self.commune_index_.get_indexer(commune)
+        return {
+            "naf_code": naf,
+            "naf_division": np.where(naf_pos >= 0, self.naf_division_[naf_pos], None),
+            "artisan_sector": np.where(naf_pos >= 0, self.naf_sector_[naf_pos], None),
+            "departement_code": np.where(com_pos >= 0, self.commune_departement_[com_pos], None),
+            "legal_category": snapshots["legal_category"].astype(object).to_numpy(),
+            "head_qualification": snapshots["head_qualification"].astype(object).to_numpy(),
+        }
+
+    def transform(self, snapshots: pd.DataFrame) -> np.ndarray:
+        """The model matrix, columns in `FEATURES` order."""
+        n = len(snapshots)
+        out = np.empty((n, len(FEATURES)), dtype=np.float64)
+        for j, (name, values) in enumerate(self._categorical_columns(snapshots).items()):
+            codes = self.categories_[name].get_indexer(pd.Series(values, dtype=object).astype(str))
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        k = len(CATEGORICAL_FEATURES)
+        commune = normalize_commune_code(snapshots["commune_code"]).to_numpy(dtype=object)
+        com_pos = self.commune_index_.get_indexer(commune)
+        cutoff = pd.to_datetime(snapshots["cutoff_date"])
+        creation = pd.to_datetime(snapshots["creation_date"])
+        out[:, k] = snapshots["headcount_band"].astype(object).map(HEADCOUNT_RANK).to_numpy(dtype=float)
+        out[:, k + 1] = ((cutoff - creation).dt.days / 365.25).to_numpy(dtype=float)
+        out[:, k + 2] = np.where(com_pos >= 0, self.commune_population_log10_[com_pos], np.nan)
+        for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
+            out[:, offset] = pd.to_numeric(snapshots[name], errors="coerce").to_numpy(dtype=float)
+        return out

@@ -1,0 +1,84 @@
+"""Pipeline configuration: YAML files parsed into pydantic models (defaults are defined here, once)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.estimator import CalibrationParams, LightGBMParams
+from models.simulation.chamber import ChamberSimulationParams
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+class HostDataConfig(BaseModel):
+    """Where the chamber's records come from: the simulator, or a chamber's own files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["simulate", "files"] = "simulate"
+    companies: Path | None = None
+    contracts: Path | None = None
+    cutoffs: list[date] | None = Field(
+        default=None, description="Cut-off dates (default: 1 January of each simulated year)"
+    )
+
+    @model_validator(mode="after")
+    def _files_need_paths(self) -> HostDataConfig:
+        if self.source == "files" and (self.companies is None or self.contracts is None or not self.cutoffs):
+            raise ValueError("data.source 'files' needs data.companies, data.contracts and data.cutoffs")
+        return self
+
+
+class RegistryConfig(BaseModel):
+    """Registered model name and the rule that moves the `champion` alias."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = "apprenticeship_host"
+    experiment: str = "apprenticeship_host"
+    promote_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    champion_alias: str = "champion"
+
+
+class HostPipelineConfig(BaseModel):
+    """Everything the `apprenticeship_host` pipeline needs; loaded from YAML, overridable from the CLI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: HostDataConfig = HostDataConfig()
+    simulation: ChamberSimulationParams = ChamberSimulationParams(n_companies=250_000)
+    lightgbm: LightGBMParams = LightGBMParams()
+    calibration: CalibrationParams = CalibrationParams()
+    registry: RegistryConfig = RegistryConfig()
+
+    def cutoffs(self) -> list[date]:
+        """Cut-off dates: explicit ones, else 1 January of each observed simulated year."""
+        if self.data.cutoffs:
+            return sorted(self.data.cutoffs)
+        sim = self.simulation
+        return [date(year, 1, 1) for year in range(sim.first_year, sim.first_year + sim.n_years)]
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def load_host_config(path: Path | None = None, overrides: list[str] | None = None) -> HostPipelineConfig:
+    """Read a YAML config (default: `pipelines/configs/apprenticeship_host.yaml`) and apply `a.b=value`."""
+    source = path or CONFIG_DIR / "apprenticeship_host.yaml"
+    tree: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override '{item}' is not of the form key.path=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw))
+    return HostPipelineConfig.model_validate(tree)
