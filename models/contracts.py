@@ -242,9 +242,7 @@ def validate_table(
 
     frame = pd.DataFrame(typed, index=raw.index)
     base_bad = (
-        pd.Index(np.concatenate([p["_index"].to_numpy() for p in problems]))
-        if problems
-        else pd.Index([])
+        pd.Index(np.concatenate([p["_index"].to_numpy() for p in problems])) if problems else pd.Index([])
     )
     clean = ~frame.index.isin(base_bad)
     for rule in contract.rules:
@@ -253,7 +251,12 @@ def validate_table(
     if contract.key:
         key_cols = list(contract.key)
         dup = frame.duplicated(subset=key_cols, keep="first") & frame[key_cols].notna().all(axis=1)
-        flag(dup, contract.key[0], f"duplicate key ({', '.join(key_cols)}): first occurrence kept", frame[key_cols[0]])
+        flag(
+            dup,
+            contract.key[0],
+            f"duplicate key ({', '.join(key_cols)}): first occurrence kept",
+            frame[key_cols[0]],
+        )
 
     errors = (
         pd.concat(problems, ignore_index=True)
@@ -267,7 +270,9 @@ def validate_table(
             valid[col.name] = valid[col.name].astype("int64") if not col.nullable else valid[col.name]
         elif col.kind in ("siret", "naf_code", "commune_code", "category", "identifier"):
             valid[col.name] = valid[col.name].astype(object).where(valid[col.name].notna(), None)
-    errors = errors.drop(columns="_index").sort_values(["line", "column"], kind="stable").reset_index(drop=True)
+    errors = (
+        errors.drop(columns="_index").sort_values(["line", "column"], kind="stable").reset_index(drop=True)
+    )
     report = ValidationReport(source=source, n_rows=n, n_valid=len(valid), errors=errors)
     return valid, report
 
@@ -297,17 +302,35 @@ COMPANIES = TableContract(
     ),
     columns=(
         Column("siret", "siret", "SIRET of the establishment (14 digits, Luhn-valid)"),
-        Column("naf_code", "naf_code", "Main activity, NAF rev.2 sub-class (APE), dotted SIRENE form e.g. 43.22A"),
+        Column(
+            "naf_code", "naf_code", "Main activity, NAF rev.2 sub-class (APE), dotted SIRENE form e.g. 43.22A"
+        ),
         Column("commune_code", "commune_code", "INSEE commune code (COG 2026) of the establishment"),
         Column("creation_date", "date", "Date the establishment was created (dateCreationEtablissement)"),
-        Column("legal_category", "category", "INSEE legal category (catégorie juridique, 4 digits)",
-               allowed=tuple(LEGAL_CATEGORIES)),
-        Column("headcount_band", "category", "SIRENE headcount band (trancheEffectifsEtablissement)",
-               allowed=tuple(HEADCOUNT_BANDS)),
-        Column("head_qualification", "category", "Highest qualification of the company head",
-               allowed=tuple(HEAD_QUALIFICATIONS)),
-        Column("closure_date", "date", "Date the establishment was struck off (radiation), empty if active",
-               nullable=True),
+        Column(
+            "legal_category",
+            "category",
+            "INSEE legal category (catégorie juridique, 4 digits)",
+            allowed=tuple(LEGAL_CATEGORIES),
+        ),
+        Column(
+            "headcount_band",
+            "category",
+            "SIRENE headcount band (trancheEffectifsEtablissement)",
+            allowed=tuple(HEADCOUNT_BANDS),
+        ),
+        Column(
+            "head_qualification",
+            "category",
+            "Highest qualification of the company head",
+            allowed=tuple(HEAD_QUALIFICATIONS),
+        ),
+        Column(
+            "closure_date",
+            "date",
+            "Date the establishment was struck off (radiation), empty if active",
+            nullable=True,
+        ),
     ),
     key=("siret",),
     rules=(_closure_rule,),
@@ -321,8 +344,12 @@ APPRENTICESHIP_CONTRACTS = TableContract(
         Column("siret", "siret", "SIRET of the employer establishment"),
         Column("contract_start", "date", "First day of the contract"),
         Column("planned_end", "date", "Planned last day of the contract"),
-        Column("rupture_date", "date", "Date the contract was broken (rupture), empty if not broken",
-               nullable=True),
+        Column(
+            "rupture_date",
+            "date",
+            "Date the contract was broken (rupture), empty if not broken",
+            nullable=True,
+        ),
         Column("diploma", "category", "Diploma prepared", allowed=tuple(DIPLOMAS)),
     ),
     key=("contract_id",),
@@ -332,8 +359,14 @@ APPRENTICESHIP_CONTRACTS = TableContract(
 
 def contract_markdown(contract: TableContract) -> str:
     """The contract as a Markdown table (for datasheets and model cards)."""
-    rows = [f"### `{contract.name}`", "", contract.description, "", "| column | type | required | meaning |",
-            "|---|---|---|---|"]
+    rows = [
+        f"### `{contract.name}`",
+        "",
+        contract.description,
+        "",
+        "| column | type | required | meaning |",
+        "|---|---|---|---|",
+    ]
     for col in contract.columns:
         kind = col.kind if not col.allowed else f"{col.kind}: {', '.join(col.allowed)}"
         rows.append(f"| `{col.name}` | {kind} | {'no' if col.nullable else 'yes'} | {col.description} |")

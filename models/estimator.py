@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LightGBMParams(BaseModel):
     """Booster parameters; early stopping picks the number of rounds on the validation cut-off."""
+
+    model_config = ConfigDict(extra="forbid")
 
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     num_leaves: int = Field(default=63, ge=2)
@@ -46,6 +48,8 @@ class LightGBMParams(BaseModel):
 
 class CalibrationParams(BaseModel):
     """Post-hoc calibration: `auto` keeps isotonic calibration only if it lowers the Brier score."""
+
+    model_config = ConfigDict(extra="forbid")
 
     method: Literal["auto", "isotonic", "none"] = "auto"
     min_brier_gain: float = Field(default=1e-5, ge=0)

@@ -1,4 +1,4 @@
-"""Metrics of a probabilistic classifier, each computable for the model and for the oracle on the same rows."""
+"""Metrics of a probabilistic classifier, computed for the model and for the oracle on the same rows."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ class Reference:
         return self.naf[self.naf["relevant_artisanat"]].reset_index(drop=True)
 
     def populated_communes(self) -> pd.DataFrame:
-        """Communes where establishments can be placed: population > 0, PLM parents replaced by arrondissements."""
+        """Communes where establishments can be placed: populated, PLM cities by arrondissement."""
         frame = self.communes[~self.communes["commune_code"].isin(PLM_PARENT_CODES)]
         return frame[frame["population"] > 0].reset_index(drop=True)
 
@@ -84,7 +84,10 @@ def reference_from_frames(communes: pd.DataFrame, naf: pd.DataFrame) -> Referenc
             "division": naf["division"].astype(str),
             "section": naf["section"].astype(str),
             "relevant_artisanat": relevant,
-            "secteur_artisanat": naf["secteur_artisanat"].fillna("").astype(str).where(relevant, "hors_liste"),
+            "secteur_artisanat": naf["secteur_artisanat"]
+            .fillna("")
+            .astype(str)
+            .where(relevant, "hors_liste"),
         }
     )
     return Reference(communes=com, naf=nomenclature)

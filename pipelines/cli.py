@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 import warnings
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -20,6 +19,10 @@ from rich.table import Table
 from models.contracts import ContractError
 from pipelines.config import load_host_config
 from pipelines.reference import load_reference
+
+if TYPE_CHECKING:
+    from pipelines.config import HostPipelineConfig
+    from pipelines.host import TrainResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -89,7 +92,9 @@ def simulate(
     years: Annotated[int, typer.Option(help="Observed cut-off years")] = 5,
     first_year: Annotated[int, typer.Option(help="First observed year")] = 2020,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default var/data/apprenticeship_host)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default var/data/apprenticeship_host)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     verbose: bool = False,
 ) -> None:
@@ -122,7 +127,9 @@ def build_dataset_cmd(
     contracts: Annotated[Path, typer.Option(help="Contracts file (APPRENTICESHIP_CONTRACTS contract)")],
     cutoff: Annotated[list[str], typer.Option(help="Cut-off date YYYY-MM-DD (repeat for several)")],
     out: Annotated[Path, typer.Option(help="Output dataset (.parquet or .csv)")],
-    oracle: Annotated[Path | None, typer.Option(help="Simulator oracle file to join (synthetic data)")] = None,
+    oracle: Annotated[
+        Path | None, typer.Option(help="Simulator oracle file to join (synthetic data)")
+    ] = None,
     verbose: bool = False,
 ) -> None:
     """Build the point-in-time dataset (features before each cut-off, label in the 12 months after)."""
@@ -143,8 +150,12 @@ def build_dataset_cmd(
             firms, rep1 = read_validated(companies, COMPANIES, reference, quarantine)
             progress.update(task, description="Validating contracts")
             deals, rep2 = read_validated(contracts, APPRENTICESHIP_CONTRACTS, reference, quarantine)
-            oracle_frame = pd.read_parquet(oracle) if oracle and oracle.suffix == ".parquet" else (
-                pd.read_csv(oracle, parse_dates=["cutoff_date"], dtype={"siret": str}) if oracle else None
+            oracle_frame = (
+                pd.read_parquet(oracle)
+                if oracle and oracle.suffix == ".parquet"
+                else (
+                    pd.read_csv(oracle, parse_dates=["cutoff_date"], dtype={"siret": str}) if oracle else None
+                )
             )
             progress.update(task, description=f"Building {len(cutoffs)} cut-off(s)")
             dataset = build_dataset(ChamberRecords(firms, deals, oracle_frame), cutoffs)
@@ -178,16 +189,16 @@ def train(
         result = _train_host(cfg, dataset)
     except ContractError as err:
         raise _fail(str(err)) from err
-    console.print(_metrics_table(f"apprenticeship_host v{result.decision.version} (test set)", result.metrics))
+    console.print(
+        _metrics_table(f"apprenticeship_host v{result.decision.version} (test set)", result.metrics)
+    )
     console.print(f"Promotion: {result.decision.reason}")
 
 
-def _train_host(cfg: object, dataset_path: Path | None) -> object:
-    from pipelines.config import HostPipelineConfig
+def _train_host(cfg: HostPipelineConfig, dataset_path: Path | None) -> TrainResult:
     from pipelines.host import build_dataset, data_dir, load_records, train_and_register
     from pipelines.io import write_table
 
-    assert isinstance(cfg, HostPipelineConfig)
     reference = load_reference()
     home = _home()
     with _progress() as progress:
@@ -211,7 +222,9 @@ def _train_host(cfg: object, dataset_path: Path | None) -> object:
 
 @app.command()
 def evaluate(
-    dataset: Annotated[Path | None, typer.Option(help="Dataset built by build-dataset (default: last built)")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset built by build-dataset (default: last built)")
+    ] = None,
     model_uri: Annotated[str, typer.Option(help="MLflow model URI")] = "models:/apprenticeship_host@champion",
     verbose: bool = False,
 ) -> None:
@@ -234,7 +247,7 @@ def evaluate(
 
 
 @app.command()
-def run(verbose: bool = False) -> None:
+def run(config: ConfigOpt = None, set_: SetOpt = None, verbose: bool = False) -> None:
     """The main job: train every model lacking a champion, then print the champions' evaluation."""
     _setup(verbose)
     from pipelines.host import data_dir, evaluate_model
@@ -243,18 +256,26 @@ def run(verbose: bool = False) -> None:
 
     uri = configure_tracking()
     console.print(f"MLflow tracking: {uri}")
-    cfg = load_host_config()
+    try:
+        cfg = load_host_config(config, set_)
+    except (ValueError, OSError) as err:
+        raise _fail(f"configuration: {err}") from err
     champion = current_champion(cfg.registry.model_name, cfg.registry.champion_alias)
     dataset_path = data_dir(_home()) / "dataset.parquet"
     if champion is None or not dataset_path.exists():
-        console.print("No apprenticeship_host champion yet: training on the embedded default (SYNTHETIC data).")
+        console.print(
+            "No apprenticeship_host champion yet: training on the embedded default (SYNTHETIC data)."
+        )
         result = _train_host(cfg, None)
         console.print(f"Registered apprenticeship_host v{result.decision.version}: {result.decision.reason}")
     champion = current_champion(cfg.registry.model_name, cfg.registry.champion_alias)
     assert champion is not None
-    metrics = evaluate_model(f"models:/{cfg.registry.model_name}@{cfg.registry.champion_alias}",
-                             pd.read_parquet(dataset_path))
-    console.print(_metrics_table(f"apprenticeship_host champion v{champion.version}, test cut-off", metrics))
+    metrics = evaluate_model(
+        f"models:/{cfg.registry.model_name}@{cfg.registry.champion_alias}", pd.read_parquet(dataset_path)
+    )
+    rows = int(metrics["n_rows"])
+    title = f"apprenticeship_host champion v{champion.version}, last cut-off ({rows:,} companies)"
+    console.print(_metrics_table(title, metrics))
     console.print(
         f"(AUC - 0.5) / (oracle AUC - 0.5) = {metrics['roc_auc_vs_oracle']:.3f}; "
         f"lift@10% / oracle = {metrics['lift_at_10pct_vs_oracle']:.3f}; ECE = {metrics['ece']:.4f}"
@@ -267,4 +288,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

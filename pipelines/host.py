@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 import lightgbm
 import matplotlib.pyplot as plt
 import mlflow
-import mlflow.data
 import numpy as np
 import pandas as pd
 import sklearn
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PyFuncModel
 
 import models
 from models.apprenticeship_host.card import host_model_card
@@ -83,7 +85,9 @@ def load_records(config: HostPipelineConfig, reference: Reference, quarantine_di
         return ChamberRecords(chamber.companies, chamber.contracts, chamber.company_years)
     assert config.data.companies is not None and config.data.contracts is not None
     companies, rep1 = read_validated(config.data.companies, COMPANIES, reference, quarantine_dir)
-    contracts, rep2 = read_validated(config.data.contracts, APPRENTICESHIP_CONTRACTS, reference, quarantine_dir)
+    contracts, rep2 = read_validated(
+        config.data.contracts, APPRENTICESHIP_CONTRACTS, reference, quarantine_dir
+    )
     return ChamberRecords(companies, contracts, None, (rep1, rep2))
 
 
@@ -126,7 +130,9 @@ def _describe_data(dataset: pd.DataFrame, config: HostPipelineConfig, splits: di
     return "\n".join(lines)
 
 
-def train_and_register(dataset: pd.DataFrame, config: HostPipelineConfig, reference: Reference) -> TrainResult:
+def train_and_register(
+    dataset: pd.DataFrame, config: HostPipelineConfig, reference: Reference
+) -> TrainResult:
     """Fit on the time split, evaluate on the last cut-off, log everything to MLflow, register, promote."""
     train, valid, test = split_by_cutoff(dataset)
     experiment_id = ensure_experiment(config.registry.experiment)
@@ -135,7 +141,7 @@ def train_and_register(dataset: pd.DataFrame, config: HostPipelineConfig, refere
         mlflow.log_params(_flatten("", config.model_dump(mode="json")))
         for name, frame in (("train", train), ("validation", valid), ("test", test)):
             mlflow.log_input(
-                mlflow.data.from_pandas(frame.head(5000), name=f"apprenticeship_host_{name}", targets=LABEL),
+                from_pandas(frame.head(5000), name=f"apprenticeship_host_{name}", targets=LABEL),
                 context=name,
             )
             mlflow.log_metric(f"{name}_rows", len(frame))
@@ -148,8 +154,12 @@ def train_and_register(dataset: pd.DataFrame, config: HostPipelineConfig, refere
             validation_brier_raw=info.brier_raw,
             validation_brier_calibrated=info.brier_calibrated,
         )
-        mlflow.log_metrics({f"test_{k}" if not k.startswith(("best", "calib", "valid")) else k: v
-                            for k, v in metrics.items()})
+        mlflow.log_metrics(
+            {
+                f"test_{k}" if not k.startswith(("best", "calib", "valid")) else k: v
+                for k, v in metrics.items()
+            }
+        )
         oracle = test[ORACLE].to_numpy() if ORACLE in test else None
         labels = test[LABEL].to_numpy()
         for fname, fig in (
@@ -164,11 +174,14 @@ def train_and_register(dataset: pd.DataFrame, config: HostPipelineConfig, refere
         test_cut = str(pd.Timestamp(test["cutoff_date"].iloc[0]).date())
         card = host_model_card(
             metrics,
-            data_description=_describe_data(dataset, config, {"train": train, "validation": valid, "test": test}),
+            data_description=_describe_data(
+                dataset, config, {"train": train, "validation": valid, "test": test}
+            ),
             evaluation_note=(
                 f"Time split: trained on the earlier cut-offs, early stopping and calibration on the "
                 f"second-to-last, tested on the last ({test_cut}, {len(test):,} companies). Booster kept "
-                f"{info.best_iteration} trees; isotonic calibration {'applied' if info.calibrated else 'not applied'}"
+                f"{info.best_iteration} trees; isotonic calibration "
+                f"{'applied' if info.calibrated else 'not applied'}"
                 f" (validation Brier {info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated)."
             ),
             version_note=f"MLflow run `{run.info.run_id}`.",
@@ -176,7 +189,10 @@ def train_and_register(dataset: pd.DataFrame, config: HostPipelineConfig, refere
         mlflow.log_text(card, "model_card.md")
         example = snapshot_example(test)
         pyfunc = HostPyfuncModel(model)
-        signature = infer_signature(example, pyfunc.predict(None, example))
+        with warnings.catch_warnings():
+            # History counts are integers on purpose: a missing count is an input error, not a NaN.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            signature = infer_signature(example, pyfunc.predict(None, example))
         logged = mlflow.pyfunc.log_model(
             name="model",
             python_model=pyfunc,
@@ -197,7 +213,7 @@ def train_and_register(dataset: pd.DataFrame, config: HostPipelineConfig, refere
             mlflow.log_artifact(str(card_path), artifact_path="model")
         metric = config.registry.promote_metric
 
-        def score_champion(champion: mlflow.pyfunc.PyFuncModel) -> float:
+        def score_champion(champion: PyFuncModel) -> float:
             champion_scores = pd.DataFrame(champion.predict(test[list(SNAPSHOT_COLUMNS)]))["probability"]
             return evaluate_scores(test, champion_scores.to_numpy())[metric]
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlflow
-import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def register_and_promote(
     model_uri: str,
     name: str,
     new_score: float,
-    score_champion: Callable[[mlflow.pyfunc.PyFuncModel], float],
+    score_champion: Callable[[PyFuncModel], float],
     alias: str = "champion",
     description: str | None = None,
     metric_name: str = "roc_auc",
@@ -86,6 +86,6 @@ def register_and_promote(
     )
 
 
-def score_frame(model: mlflow.pyfunc.PyFuncModel, frame: pd.DataFrame) -> pd.DataFrame:
+def score_frame(model: PyFuncModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Predictions of a pyfunc model as a DataFrame."""
     return pd.DataFrame(model.predict(frame))

@@ -13,7 +13,15 @@ from models.apprenticeship_host.history import HISTORY_FEATURES
 from models.reference import Reference, normalize_commune_code, normalize_naf_code
 
 HEADCOUNT_RANK: dict[str, float] = {
-    "NN": 0, "00": 1, "01": 2, "02": 3, "03": 4, "11": 5, "12": 6, "21": 7, "22": 8,
+    "NN": 0,
+    "00": 1,
+    "01": 2,
+    "02": 3,
+    "03": 4,
+    "11": 5,
+    "12": 6,
+    "21": 7,
+    "22": 8,
 }
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "naf_code",
@@ -79,13 +87,13 @@ class HostFeatureEncoder:
     def _categorical_columns(self, snapshots: pd.DataFrame) -> dict[str, np.ndarray]:
         naf = normalize_naf_code(snapshots["naf_code"]).to_numpy(dtype=object)
         commune = normalize_commune_code(snapshots["commune_code"]).to_numpy(dtype=object)
-        naf_pos = self.naf_index_.get_indexer(naf)
-        com_pos = self.commune_index_.get_indexer(commune)
+        naf_pos = self.naf_index_.get_indexer(pd.Index(naf))
+        com_pos = self.commune_index_.get_indexer(pd.Index(commune))
         return {
             "naf_code": naf,
-            "naf_division": np.where(naf_pos >= 0, self.naf_division_[naf_pos], None),
-            "artisan_sector": np.where(naf_pos >= 0, self.naf_sector_[naf_pos], None),
-            "departement_code": np.where(com_pos >= 0, self.commune_departement_[com_pos], None),
+            "naf_division": _lookup(self.naf_division_, naf_pos),
+            "artisan_sector": _lookup(self.naf_sector_, naf_pos),
+            "departement_code": _lookup(self.commune_departement_, com_pos),
             "legal_category": snapshots["legal_category"].astype(object).to_numpy(),
             "head_qualification": snapshots["head_qualification"].astype(object).to_numpy(),
         }
@@ -95,11 +103,11 @@ class HostFeatureEncoder:
         n = len(snapshots)
         out = np.empty((n, len(FEATURES)), dtype=np.float64)
         for j, (name, values) in enumerate(self._categorical_columns(snapshots).items()):
-            codes = self.categories_[name].get_indexer(pd.Series(values, dtype=object).astype(str))
+            codes = self.categories_[name].get_indexer(pd.Index(values, dtype=object).astype(str))
             out[:, j] = np.where(codes >= 0, codes, np.nan)
         k = len(CATEGORICAL_FEATURES)
         commune = normalize_commune_code(snapshots["commune_code"]).to_numpy(dtype=object)
-        com_pos = self.commune_index_.get_indexer(commune)
+        com_pos = self.commune_index_.get_indexer(pd.Index(commune))
         cutoff = pd.to_datetime(snapshots["cutoff_date"])
         creation = pd.to_datetime(snapshots["creation_date"])
         out[:, k] = snapshots["headcount_band"].astype(object).map(HEADCOUNT_RANK).to_numpy(dtype=float)
@@ -108,3 +116,11 @@ class HostFeatureEncoder:
         for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
             out[:, offset] = pd.to_numeric(snapshots[name], errors="coerce").to_numpy(dtype=float)
         return out
+
+
+def _lookup(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """`values[positions]` with None where the position is -1 (not found)."""
+    out = np.full(len(positions), None, dtype=object)
+    found = positions >= 0
+    out[found] = values[positions[found]]
+    return out

@@ -33,7 +33,9 @@ class HostModel:
 
     def percentile(self, probability: np.ndarray) -> np.ndarray:
         """Percentile (0-100) of each probability within the training score distribution."""
-        return np.searchsorted(self.score_quantiles, probability, side="right") / len(self.score_quantiles) * 100
+        return (
+            np.searchsorted(self.score_quantiles, probability, side="right") / len(self.score_quantiles) * 100
+        )
 
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature, largest first."""

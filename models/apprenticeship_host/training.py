@@ -37,7 +37,7 @@ class FitInfo:
 
 
 def split_by_cutoff(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Time split: train on all cut-offs but the last two, validate on the second-to-last, test on the last."""
+    """Time split: train on the earlier cut-offs, validate on the one before last, test on the last."""
     cutoffs = sorted(dataset["cutoff_date"].unique())
     if len(cutoffs) < 3:
         raise ValueError(f"a time split needs at least 3 cut-off dates, got {len(cutoffs)}")

@@ -26,11 +26,11 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.apprenticeship_host.history import history_features
 from models.reference import Reference
-from models.timeutils import NEVER, EPOCH, day_number
+from models.timeutils import EPOCH, NEVER, day_number
 
 SECTOR_SHARES: dict[str, float] = {
     # U2P / ISM "entreprises de proximité" 2023: construction 576,120; alimentation 315,490;
@@ -41,11 +41,39 @@ SECTOR_SHARES: dict[str, float] = {
     "service": 739_590 * 0.62,
 }
 NAF_POPULARITY: dict[str, float] = {
-    "43.22A": 14, "43.21A": 14, "43.99C": 12, "43.32A": 10, "43.34Z": 10, "43.31Z": 6, "43.91B": 5,
-    "43.12A": 4, "43.33Z": 4, "43.32B": 3, "43.39Z": 3, "43.29A": 3,
-    "10.71C": 30, "10.13B": 8, "10.71D": 6, "56.10C": 10, "10.11Z": 4, "10.52Z": 2, "10.82Z": 2,
-    "96.02A": 35, "96.02B": 15, "45.20A": 15, "49.32Z": 6, "81.21Z": 5, "47.76Z": 3, "95.23Z": 1,
-    "16.23Z": 5, "25.62B": 5, "18.12Z": 3, "32.12Z": 2, "25.11Z": 3, "31.09B": 3, "33.12Z": 3,
+    "43.22A": 14,
+    "43.21A": 14,
+    "43.99C": 12,
+    "43.32A": 10,
+    "43.34Z": 10,
+    "43.31Z": 6,
+    "43.91B": 5,
+    "43.12A": 4,
+    "43.33Z": 4,
+    "43.32B": 3,
+    "43.39Z": 3,
+    "43.29A": 3,
+    "10.71C": 30,
+    "10.13B": 8,
+    "10.71D": 6,
+    "56.10C": 10,
+    "10.11Z": 4,
+    "10.52Z": 2,
+    "10.82Z": 2,
+    "96.02A": 35,
+    "96.02B": 15,
+    "45.20A": 15,
+    "49.32Z": 6,
+    "81.21Z": 5,
+    "47.76Z": 3,
+    "95.23Z": 1,
+    "16.23Z": 5,
+    "25.62B": 5,
+    "18.12Z": 3,
+    "32.12Z": 2,
+    "25.11Z": 3,
+    "31.09B": 3,
+    "33.12Z": 3,
 }
 HEADCOUNT_BY_SECTOR: dict[str, dict[str, float]] = {
     "bâtiment": {"NN": 0.47, "00": 0.13, "01": 0.18, "02": 0.11, "03": 0.06, "11": 0.04, "12": 0.01},
@@ -58,30 +86,73 @@ LEGAL_BY_EMPLOYER: dict[bool, dict[str, float]] = {
     True: {"1000": 0.20, "5499": 0.33, "5498": 0.10, "5710": 0.22, "5720": 0.15},
 }
 QUALIFICATION_SHARES: dict[str, float] = {
-    "aucune": 0.22, "cap_bep": 0.42, "bp_bac_pro": 0.20, "brevet_maitrise": 0.06, "superieur": 0.10,
+    "aucune": 0.22,
+    "cap_bep": 0.42,
+    "bp_bac_pro": 0.20,
+    "brevet_maitrise": 0.06,
+    "superieur": 0.10,
 }
 DIPLOMA_SHARES: dict[str, float] = {
-    "CAP": 0.50, "BP": 0.14, "BAC_PRO": 0.12, "MC": 0.07, "BTS": 0.10, "TITRE_PRO": 0.04, "BTM": 0.03,
+    "CAP": 0.50,
+    "BP": 0.14,
+    "BAC_PRO": 0.12,
+    "MC": 0.07,
+    "BTS": 0.10,
+    "TITRE_PRO": 0.04,
+    "BTM": 0.03,
 }
 DIPLOMA_MONTHS: dict[str, int] = {
-    "CAP": 24, "BP": 24, "BAC_PRO": 36, "MC": 12, "BTS": 24, "TITRE_PRO": 12, "BTM": 24,
+    "CAP": 24,
+    "BP": 24,
+    "BAC_PRO": 36,
+    "MC": 12,
+    "BTS": 24,
+    "TITRE_PRO": 12,
+    "BTM": 24,
 }
 # Probability that a contract is broken before its planned end (DARES: 27.4 % for contracts started in
 # 2020; CAP 29 %, higher education 18 % within 9 months).
 RUPTURE_BY_DIPLOMA: dict[str, float] = {
-    "CAP": 0.33, "BP": 0.24, "BAC_PRO": 0.30, "MC": 0.20, "BTS": 0.18, "TITRE_PRO": 0.22, "BTM": 0.20,
+    "CAP": 0.33,
+    "BP": 0.24,
+    "BAC_PRO": 0.30,
+    "MC": 0.20,
+    "BTS": 0.18,
+    "TITRE_PRO": 0.22,
+    "BTM": 0.20,
 }
 # Apprenticeship calendar: share of contract starts by month (peak at the September school start).
-START_MONTH_SHARES: tuple[float, ...] = (0.03, 0.02, 0.02, 0.02, 0.03, 0.04, 0.07, 0.09, 0.36, 0.19, 0.07, 0.06)
+START_MONTH_SHARES: tuple[float, ...] = (
+    0.03,
+    0.02,
+    0.02,
+    0.02,
+    0.03,
+    0.04,
+    0.07,
+    0.09,
+    0.36,
+    0.19,
+    0.07,
+    0.06,
+)
 SMALL_BANDS: frozenset[str] = frozenset({"NN", "00", "01"})
 
 
 class HostingEffects(BaseModel):
     """Logit effects of the hosting process: every term is a function of what the chamber observes."""
 
+    model_config = ConfigDict(extra="forbid")
+
     size_intercepts: dict[str, float] = Field(
         default={
-            "NN": -3.8966, "00": -3.8966, "01": -2.15, "02": -2.0373, "03": -1.6544, "11": -1.4455, "12": -1.4455,
+            "NN": -3.8966,
+            "00": -3.8966,
+            "01": -2.15,
+            "02": -2.0373,
+            "03": -1.6544,
+            "11": -1.4455,
+            "12": -1.4455,
         },
         description="Intercept by headcount band, calibrated on the ISM hosting shares by size",
     )
@@ -92,7 +163,11 @@ class HostingEffects(BaseModel):
         default=2026, description="Seed of the fixed per-activity and per-département effects (the world)"
     )
     qualification: dict[str, float] = {
-        "aucune": -0.35, "cap_bep": 0.0, "bp_bac_pro": 0.2, "brevet_maitrise": 0.75, "superieur": 0.05,
+        "aucune": -0.35,
+        "cap_bep": 0.0,
+        "bp_bac_pro": 0.2,
+        "brevet_maitrise": 0.75,
+        "superieur": 0.05,
     }
     sole_proprietor: float = -0.25
     young_company: float = -0.9
@@ -106,12 +181,20 @@ class HostingEffects(BaseModel):
     active_larger_firm: float = 0.15
     per_rupture_3y: float = -0.35
     extra_contracts: dict[str, float] = {
-        "NN": 0.03, "00": 0.03, "01": 0.08, "02": 0.15, "03": 0.3, "11": 0.55, "12": 0.9,
+        "NN": 0.03,
+        "00": 0.03,
+        "01": 0.08,
+        "02": 0.15,
+        "03": 0.3,
+        "11": 0.55,
+        "12": 0.9,
     }
 
 
 class ChamberSimulationParams(BaseModel):
     """Size, calendar and seed of a simulated chamber; defaults give a national-like artisan population."""
+
+    model_config = ConfigDict(extra="forbid")
 
     n_companies: int = Field(default=50_000, gt=0)
     first_year: int = Field(default=2020, description="First observed cut-off year (1 January)")
@@ -169,7 +252,9 @@ def _effect_table(keys: list[str], sd: float, seed: int, stream: int) -> dict[st
 
 def naf_effects(reference: Reference, params: ChamberSimulationParams) -> dict[str, float]:
     """The fixed per-activity effect of the simulation (a function of the observable NAF code)."""
-    return _effect_table(list(reference.artisan_naf()["naf_code"]), params.effects.naf_sd, params.effects.effects_seed, 1)
+    return _effect_table(
+        list(reference.artisan_naf()["naf_code"]), params.effects.naf_sd, params.effects.effects_seed, 1
+    )
 
 
 def departement_effects(reference: Reference, params: ChamberSimulationParams) -> dict[str, float]:
@@ -268,7 +353,9 @@ def dynamic_logit(
 
 def _contract_starts(rng: np.random.Generator, year: int, size: int) -> np.ndarray:
     month = rng.choice(12, size=size, p=np.array(START_MONTH_SHARES) / sum(START_MONTH_SHARES)) + 1
-    first = np.array([day_number(date(year, m, 1)) for m in range(1, 13)] + [day_number(date(year + 1, 1, 1))])
+    first = np.array(
+        [day_number(date(year, m, 1)) for m in range(1, 13)] + [day_number(date(year + 1, 1, 1))]
+    )
     length = first[month] - first[month - 1]
     return first[month - 1] + (rng.random(size) * length).astype(np.int64)
 
@@ -280,7 +367,9 @@ def _add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
     return shifted + within
 
 
-def _ruptures(rng: np.random.Generator, diploma: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _ruptures(
+    rng: np.random.Generator, diploma: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
     n = len(start)
     prob = pd.Series(diploma).map(RUPTURE_BY_DIPLOMA).to_numpy(dtype=float)
     broken = rng.random(n) < prob
@@ -363,15 +452,19 @@ def simulate_chamber(reference: Reference, params: ChamberSimulationParams) -> S
     rupture_ts = pd.to_datetime(np.where(rupture == NEVER, 0, rupture), unit="D", origin=origin)
     sirets = companies["siret"].to_numpy()
     order = np.lexsort((employer_idx, np.concatenate(start_parts)))
-    contracts = pd.DataFrame(
-        {
-            "siret": sirets[employer_idx],
-            "contract_start": pd.to_datetime(np.concatenate(start_parts), unit="D", origin=origin),
-            "planned_end": pd.to_datetime(np.concatenate(end_parts), unit="D", origin=origin),
-            "rupture_date": rupture_ts.where(rupture != NEVER),
-            "diploma": np.concatenate(diploma_parts).astype(str),
-        }
-    ).iloc[order].reset_index(drop=True)
+    contracts = (
+        pd.DataFrame(
+            {
+                "siret": sirets[employer_idx],
+                "contract_start": pd.to_datetime(np.concatenate(start_parts), unit="D", origin=origin),
+                "planned_end": pd.to_datetime(np.concatenate(end_parts), unit="D", origin=origin),
+                "rupture_date": rupture_ts.where(rupture != NEVER),
+                "diploma": np.concatenate(diploma_parts).astype(str),
+            }
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
     width = max(7, math.ceil(math.log10(len(contracts) + 1)))
     contracts.insert(0, "contract_id", [f"SIM-{i:0{width}d}" for i in range(1, len(contracts) + 1)])
     company_years = pd.concat(years, ignore_index=True)
@@ -403,16 +496,27 @@ def hosting_share_by_band(chamber: SimulatedChamber, first_year: int, n_years: i
 
 
 SIZE_CLASS: dict[str, str] = {
-    "NN": "0 salarié", "00": "0 salarié", "01": "1-2 salariés", "02": "3-5 salariés", "03": "6-9 salariés",
-    "11": "10 salariés ou plus", "12": "10 salariés ou plus",
+    "NN": "0 salarié",
+    "00": "0 salarié",
+    "01": "1-2 salariés",
+    "02": "3-5 salariés",
+    "03": "6-9 salariés",
+    "11": "10 salariés ou plus",
+    "12": "10 salariés ou plus",
 }
 # ISM barometer 2016 (relay: ouillade.eu): share of artisan firms training apprentices, by size.
 PUBLISHED_HOSTING_SHARE: dict[str, float] = {
-    "0 salarié": 0.04, "1-2 salariés": 0.25, "3-5 salariés": 0.31, "6-9 salariés": 0.42,
+    "0 salarié": 0.04,
+    "1-2 salariés": 0.25,
+    "3-5 salariés": 0.31,
+    "6-9 salariés": 0.42,
     "10 salariés ou plus": 0.49,
 }
 SIZE_CLASS_BANDS: dict[str, tuple[str, ...]] = {
-    "0 salarié": ("NN", "00"), "1-2 salariés": ("01",), "3-5 salariés": ("02",), "6-9 salariés": ("03",),
+    "0 salarié": ("NN", "00"),
+    "1-2 salariés": ("01",),
+    "3-5 salariés": ("02",),
+    "6-9 salariés": ("03",),
     "10 salariés ou plus": ("11", "12"),
 }
 
@@ -428,10 +532,11 @@ def calibrate_size_intercepts(
     current = params
     for _ in range(iterations):
         chamber = simulate_chamber(reference, current)
-        shares = hosting_share_by_band(chamber, current.first_year, current.n_years).set_index("size_class")
+        table = hosting_share_by_band(chamber, current.first_year, current.n_years)
+        shares = dict(zip(table["size_class"], table["simulated_share"].astype(float), strict=True))
         intercepts = dict(current.effects.size_intercepts)
         for size_class, target in PUBLISHED_HOSTING_SHARE.items():
-            observed = float(np.clip(shares.loc[size_class, "simulated_share"], 1e-4, 1 - 1e-4))
+            observed = min(max(shares[size_class], 1e-4), 1 - 1e-4)
             gap = math.log(target / (1 - target)) - math.log(observed / (1 - observed))
             for band in SIZE_CLASS_BANDS[size_class]:
                 intercepts[band] = round(intercepts[band] + 0.9 * gap, 4)

@@ -18,15 +18,18 @@ from models.simulation.chamber import SimulatedChamber
 
 @pytest.fixture(scope="module")
 def fitted(small_chamber: SimulatedChamber, reference: Reference) -> tuple[HostModel, pd.DataFrame]:
-    ds = build_host_datasets(small_chamber.companies, small_chamber.contracts,
-                             [date(y, 1, 1) for y in range(2020, 2025)])
+    ds = build_host_datasets(
+        small_chamber.companies, small_chamber.contracts, [date(y, 1, 1) for y in range(2020, 2025)]
+    )
     train, valid, test = split_by_cutoff(ds)
     model, _ = fit_host_model(train, valid, reference, LightGBMParams(min_data_in_leaf=20, num_leaves=15))
     return model, test
 
 
 @pytest.mark.parametrize("feature", ["contracts_last_12m", "contracts_last_3y", "contracts_total"])
-def test_more_past_contracts_never_lowers_the_score(fitted: tuple[HostModel, pd.DataFrame], feature: str) -> None:
+def test_more_past_contracts_never_lowers_the_score(
+    fitted: tuple[HostModel, pd.DataFrame], feature: str
+) -> None:
     model, test = fitted
     more = test.assign(**{feature: test[feature] + 1})
     assert np.all(model.predict_proba(more) >= model.predict_proba(test) - 1e-12)

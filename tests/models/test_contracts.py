@@ -47,7 +47,9 @@ def test_valid_rows_are_typed(reference: Reference) -> None:
 def test_codes_are_normalized(reference: Reference) -> None:
     valid, report = validate_table(
         _companies({"naf_code": "4322a", "commune_code": "2a004", "creation_date": "01/03/2012"}),
-        COMPANIES, reference, "c.csv",
+        COMPANIES,
+        reference,
+        "c.csv",
     )
     assert report.n_invalid == 0
     assert (valid.loc[0, "naf_code"], valid.loc[0, "commune_code"]) == ("43.22A", "2A004")
@@ -95,7 +97,7 @@ def test_headers_with_spaces_and_bom_are_accepted(reference: Reference) -> None:
 
 
 def test_duplicate_key_keeps_first(reference: Reference) -> None:
-    valid, report = validate_table(_companies({}, {}), COMPANIES, reference, "c.csv")
+    _, report = validate_table(_companies({}, {}), COMPANIES, reference, "c.csv")
     assert report.n_valid == 1
     assert report.errors.iloc[0]["line"] == 3
     assert "duplicate key" in report.errors.iloc[0]["reason"]
@@ -103,8 +105,12 @@ def test_duplicate_key_keeps_first(reference: Reference) -> None:
 
 def test_contract_date_rules(reference: Reference) -> None:
     base = {
-        "contract_id": "C1", "siret": "73282932000074", "contract_start": "2022-09-01",
-        "planned_end": "2024-08-31", "rupture_date": "", "diploma": "CAP",
+        "contract_id": "C1",
+        "siret": "73282932000074",
+        "contract_start": "2022-09-01",
+        "planned_end": "2024-08-31",
+        "rupture_date": "",
+        "diploma": "CAP",
     }
     raw = pd.DataFrame(
         [
@@ -118,7 +124,9 @@ def test_contract_date_rules(reference: Reference) -> None:
     valid, report = validate_table(raw, APPRENTICESHIP_CONTRACTS, reference, "contracts.csv")
     assert valid["contract_id"].tolist() == ["C1"]
     assert report.errors[["line", "column"]].values.tolist() == [
-        [3, "planned_end"], [4, "rupture_date"], [5, "diploma"],
+        [3, "planned_end"],
+        [4, "rupture_date"],
+        [5, "diploma"],
     ]
 
 

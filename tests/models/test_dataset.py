@@ -33,8 +33,12 @@ def _hand_made() -> tuple[pd.DataFrame, pd.DataFrame]:
         {
             "contract_id": ["1", "2", "3", "4", "5"],
             "siret": ["A", "A", "B", "B", "C"],
-            "contract_start": pd.to_datetime(["2019-09-01", "2021-09-01", "2020-09-01", "2022-10-01", "2023-01-01"]),
-            "planned_end": pd.to_datetime(["2021-08-31", "2023-08-31", "2022-08-31", "2024-09-30", "2024-12-31"]),
+            "contract_start": pd.to_datetime(
+                ["2019-09-01", "2021-09-01", "2020-09-01", "2022-10-01", "2023-01-01"]
+            ),
+            "planned_end": pd.to_datetime(
+                ["2021-08-31", "2023-08-31", "2022-08-31", "2024-09-30", "2024-12-31"]
+            ),
             "rupture_date": pd.to_datetime([None, None, "2021-03-01", None, None]),
             "diploma": ["CAP"] * 5,
         }
@@ -78,7 +82,9 @@ def _perturb_future(
             contracts["rupture_date"].isna() | (contracts["rupture_date"] < cut), cut + shift
         ),
     )
-    moved = moved.assign(rupture_date=moved["rupture_date"].where(moved["rupture_date"] <= moved["planned_end"]))
+    moved = moved.assign(
+        rupture_date=moved["rupture_date"].where(moved["rupture_date"] <= moved["planned_end"])
+    )
     extra = moved.sample(n=min(200, len(moved)), random_state=1).assign(
         contract_id=lambda f: "X" + f["contract_id"], contract_start=cut + pd.Timedelta(days=3)
     )

@@ -31,10 +31,14 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def test_simulated_records_satisfy_their_contracts(small_chamber: SimulatedChamber, reference: Reference) -> None:
+def test_simulated_records_satisfy_their_contracts(
+    small_chamber: SimulatedChamber, reference: Reference
+) -> None:
     _, rep = validate_table(_as_text(small_chamber.companies), COMPANIES, reference, "companies")
     assert rep.n_invalid == 0, rep.summary()
-    _, rep = validate_table(_as_text(small_chamber.contracts), APPRENTICESHIP_CONTRACTS, reference, "contracts")
+    _, rep = validate_table(
+        _as_text(small_chamber.contracts), APPRENTICESHIP_CONTRACTS, reference, "contracts"
+    )
     assert rep.n_invalid == 0, rep.summary()
 
 
@@ -65,8 +69,12 @@ def test_oracle_is_recomputable_from_observable_facts(
     cutoff = date(2023, 1, 1)
     position = pd.Index(companies["siret"]).get_indexer(contracts["siret"])
     hist = history_features(
-        position, days_of(contracts["contract_start"]), days_of(contracts["planned_end"]),
-        days_of(contracts["rupture_date"]), len(companies), cutoff,
+        position,
+        days_of(contracts["contract_start"]),
+        days_of(contracts["planned_end"]),
+        days_of(contracts["rupture_date"]),
+        len(companies),
+        cutoff,
     )
     age = (pd.Timestamp(cutoff) - companies["creation_date"]).dt.days.to_numpy() / 365.25
     small = companies["headcount_band"].isin(["NN", "00", "01"]).to_numpy()
@@ -82,6 +90,8 @@ def test_oracle_is_calibrated(reference: Reference) -> None:
     chamber = simulate_chamber(reference, ChamberSimulationParams(n_companies=20_000, seed=3))
     years = chamber.company_years
     bins = pd.qcut(years["oracle_probability"], 10, labels=False)
-    table = years.groupby(bins).agg(p=("oracle_probability", "mean"), y=("hosted", "mean"), n=("hosted", "size"))
+    table = years.groupby(bins).agg(
+        p=("oracle_probability", "mean"), y=("hosted", "mean"), n=("hosted", "size")
+    )
     tolerance = 4 * np.sqrt(table["p"] * (1 - table["p"]) / table["n"]) + 1e-3
     assert ((table["p"] - table["y"]).abs() <= tolerance).all(), table

@@ -30,10 +30,10 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
 
 
 def test_files_source_needs_paths() -> None:
-    with pytest.raises(ValidationError, match="needs data.companies"):
+    with pytest.raises(ValidationError, match=r"needs data\.companies"):
         load_host_config(overrides=["data.source=files"])
 
 
 def test_malformed_override() -> None:
-    with pytest.raises(ValueError, match="key.path=value"):
+    with pytest.raises(ValueError, match=r"key\.path=value"):
         load_host_config(overrides=["simulation.seed"])

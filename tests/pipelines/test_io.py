@@ -11,7 +11,9 @@ from models.contracts import COMPANIES, ContractError
 from models.reference import Reference
 from pipelines.io import read_validated
 
-HEADER = "siret;naf_code;commune_code;creation_date;legal_category;headcount_band;head_qualification;closure_date"
+HEADER = (
+    "siret;naf_code;commune_code;creation_date;legal_category;headcount_band;head_qualification;closure_date"
+)
 ROWS = [
     "73282932000074;43.22A;69384;2012-03-01;5499;02;brevet_maitrise;",
     "44306184100047;96.02A;99999;2015-01-01;1000;NN;cap_bep;",
@@ -52,4 +54,10 @@ def test_shipped_error_sample_is_quarantined_row_by_row(tmp_path: Path, referenc
         DATA_SAMPLES / "apprenticeship_host" / "companies_with_errors.csv", COMPANIES, reference, tmp_path
     )
     assert rep.n_invalid == 5 and len(valid) == rep.n_rows - 5
-    assert set(rep.errors["column"]) == {"siret", "naf_code", "commune_code", "creation_date", "headcount_band"}
+    assert set(rep.errors["column"]) == {
+        "siret",
+        "naf_code",
+        "commune_code",
+        "creation_date",
+        "headcount_band",
+    }
