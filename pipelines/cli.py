@@ -121,6 +121,29 @@ def simulate(
         console.print(f"  {path}")
 
 
+@app.command("simulator-report")
+def simulator_report(
+    companies: Annotated[int, typer.Option(help="Number of companies")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+    verbose: bool = False,
+) -> None:
+    """Print, as Markdown, each published figure the simulator is calibrated on next to its simulated rate."""
+    _setup(verbose)
+    from models.simulation.chamber import ChamberSimulationParams, calibration_report, simulate_chamber
+
+    params = ChamberSimulationParams(n_companies=companies, seed=seed)
+    reference = load_reference()
+    with _progress() as progress:
+        progress.add_task(f"Simulating {companies:,} companies", total=None)
+        report = calibration_report(simulate_chamber(reference, params), reference, params)
+    lines = ["| figure | published | simulated | gap (points) | source |", "|---|---|---|---|---|"]
+    for row in report.itertuples(index=False):
+        lines.append(
+            f"| {row.figure} | {row.published:.1%} | {row.simulated:.1%} | {row.gap_points:+.1f} | {row.source} |"
+        )
+    console.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
+
+
 @app.command("build-dataset")
 def build_dataset_cmd(
     companies: Annotated[Path, typer.Option(help="Companies file (CSV or Parquet, COMPANIES contract)")],

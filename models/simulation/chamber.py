@@ -374,7 +374,7 @@ def _ruptures(
     prob = pd.Series(diploma).map(RUPTURE_BY_DIPLOMA).to_numpy(dtype=float)
     broken = rng.random(n) < prob
     # Timing (OPCO Atlas): ~30 % in the first 3 months, ~40 % between months 6 and 12, the rest later.
-    phase = rng.choice(3, size=n, p=[0.35, 0.40, 0.25])
+    phase = rng.choice(3, size=n, p=[0.30, 0.37, 0.33])
     length = (end - start).astype(float)
     offset = np.select(
         [phase == 0, phase == 1],
@@ -543,3 +543,62 @@ def calibrate_size_intercepts(
         effects = current.effects.model_copy(update={"size_intercepts": intercepts})
         current = current.model_copy(update={"effects": effects})
     return current
+
+
+# Published figures the simulator is calibrated on (see FIGURES in data_samples/apprenticeship_host/DATASHEET.md).
+PUBLISHED_SECTOR_SHARE: dict[str, float] = {
+    "bâtiment": 576_120 / 1_631_200,
+    "alimentation": 315_490 / 1_631_200,
+    "fabrication et services": 739_590 / 1_631_200,
+}
+PUBLISHED_EMPLOYER_SHARE = 0.38  # ISM: share of employer firms among artisan firms, 2014
+PUBLISHED_RUPTURE_BEFORE_TERM = 0.274  # DARES: contracts started in 2020 broken before their term
+PUBLISHED_RUPTURE_FIRST_3_MONTHS = 0.30  # OPCO Atlas: share of ruptures in the first 3 months
+PUBLISHED_RUPTURE_MONTHS_6_12 = 0.40  # OPCO Atlas: share of ruptures between months 6 and 12
+
+FIGURE_SOURCES: dict[str, str] = {
+    "hosting": "ISM barometer 2016 (share of artisan firms training apprentices, by size)",
+    "sector": "U2P / ISM, entreprises de proximité 2023 (artisan firms by sector)",
+    "employer": "ISM, share of employer firms among artisan firms (2014)",
+    "rupture": "DARES via toutpourlemploi.fr: 27.4 % of contracts started in 2020 broken before term",
+    "timing": "OPCO Atlas via Centre Inffo (2024): timing of ruptures",
+}
+
+
+def calibration_report(
+    chamber: SimulatedChamber, reference: Reference, params: ChamberSimulationParams
+) -> pd.DataFrame:
+    """Every published figure the simulator is calibrated on, next to the simulated rate.
+
+    Rupture figures are measured on contracts started before `first_year`, whose planned end is observed.
+    """
+    rows: list[dict[str, object]] = []
+    shares = hosting_share_by_band(chamber, params.first_year, params.n_years)
+    simulated_hosting = dict(zip(shares["size_class"], shares["simulated_share"], strict=True))
+    for size_class, published in PUBLISHED_HOSTING_SHARE.items():
+        rows.append({"figure": f"firms training apprentices, {size_class}", "source": FIGURE_SOURCES["hosting"],
+                     "published": published, "simulated": float(simulated_hosting[size_class])})
+    companies = chamber.companies
+    sector = companies["naf_code"].map(reference.naf.set_index("naf_code")["secteur_artisanat"])
+    grouped = sector.replace({"fabrication": "fabrication et services", "service": "fabrication et services"})
+    simulated_sector = grouped.value_counts(normalize=True)
+    for name, published in PUBLISHED_SECTOR_SHARE.items():
+        rows.append({"figure": f"artisan firms in {name}", "source": FIGURE_SOURCES["sector"],
+                     "published": published, "simulated": float(simulated_sector.get(name, 0.0))})
+    employer = float((~companies["headcount_band"].isin(["NN", "00"])).mean())
+    rows.append({"figure": "employer firms among artisan firms", "source": FIGURE_SOURCES["employer"],
+                 "published": PUBLISHED_EMPLOYER_SHARE, "simulated": employer})
+    contracts = chamber.contracts
+    observed = contracts[contracts["contract_start"] < pd.Timestamp(params.first_year, 1, 1)]
+    broken = observed["rupture_date"].notna()
+    rows.append({"figure": "contracts broken before planned end", "source": FIGURE_SOURCES["rupture"],
+                 "published": PUBLISHED_RUPTURE_BEFORE_TERM, "simulated": float(broken.mean())})
+    months = (observed.loc[broken, "rupture_date"] - observed.loc[broken, "contract_start"]).dt.days / 30.4375
+    rows.append({"figure": "ruptures in the first 3 months", "source": FIGURE_SOURCES["timing"],
+                 "published": PUBLISHED_RUPTURE_FIRST_3_MONTHS, "simulated": float((months < 3).mean())})
+    rows.append({"figure": "ruptures between months 6 and 12", "source": FIGURE_SOURCES["timing"],
+                 "published": PUBLISHED_RUPTURE_MONTHS_6_12,
+                 "simulated": float(((months >= 6) & (months < 12)).mean())})
+    report = pd.DataFrame(rows)
+    report["gap_points"] = (report["simulated"] - report["published"]) * 100
+    return report
