@@ -21,11 +21,13 @@ run: $(STAMP)
 ## Set up and run the checks and the whole test suite (slow training tests included).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy models pipelines service bench
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_apprenticeship_host.py

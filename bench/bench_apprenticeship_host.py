@@ -60,21 +60,29 @@ def stage_build_and_train(companies: int) -> dict[str, float]:
     start = time.perf_counter()
     dataset = build_host_datasets(chamber.companies, chamber.contracts, cutoffs)
     build_s = time.perf_counter() - start
-    dataset = dataset.merge(chamber.company_years[["siret", "cutoff_date", "oracle_probability"]],
-                            on=["siret", "cutoff_date"], validate="one_to_one")
+    dataset = dataset.merge(
+        chamber.company_years[["siret", "cutoff_date", "oracle_probability"]],
+        on=["siret", "cutoff_date"],
+        validate="one_to_one",
+    )
     train, valid, test = split_by_cutoff(dataset)
     params = LightGBMParams()
     start = time.perf_counter()
     model, info = fit_host_model(train, valid, reference, params)
     fit_s = time.perf_counter() - start
-    metrics = evaluate_against_oracle(test[LABEL].to_numpy(), model.predict_proba(test),
-                                      test["oracle_probability"].to_numpy())
+    metrics = evaluate_against_oracle(
+        test[LABEL].to_numpy(), model.predict_proba(test), test["oracle_probability"].to_numpy()
+    )
 
     # Reference: raw LightGBM on the same encoded matrix, same rounds, no early stopping nor calibration.
     x = model.encoder.transform(train)
     start = time.perf_counter()
-    raw = lgb.Dataset(x, train[LABEL].to_numpy(), feature_name=list(FEATURES),
-                      categorical_feature=[FEATURES.index(c) for c in CATEGORICAL_FEATURES])
+    raw = lgb.Dataset(
+        x,
+        train[LABEL].to_numpy(),
+        feature_name=list(FEATURES),
+        categorical_feature=[FEATURES.index(c) for c in CATEGORICAL_FEATURES],
+    )
     lgb.train(params.booster_params(), raw, num_boost_round=info.best_iteration)
     raw_s = time.perf_counter() - start
     return {
@@ -100,7 +108,10 @@ def stage_build_and_train(companies: int) -> dict[str, float]:
 def _run_stage(name: str, companies: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--stage", name, "--companies", str(companies)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

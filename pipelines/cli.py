@@ -139,7 +139,8 @@ def simulator_report(
     lines = ["| figure | published | simulated | gap (points) | source |", "|---|---|---|---|---|"]
     for row in report.itertuples(index=False):
         lines.append(
-            f"| {row.figure} | {row.published:.1%} | {row.simulated:.1%} | {row.gap_points:+.1f} | {row.source} |"
+            f"| {row.figure} | {row.published:.1%} | {row.simulated:.1%} | {row.gap_points:+.1f} "
+            f"| {row.source} |"
         )
     console.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
 

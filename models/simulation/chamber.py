@@ -545,7 +545,7 @@ def calibrate_size_intercepts(
     return current
 
 
-# Published figures the simulator is calibrated on (see FIGURES in data_samples/apprenticeship_host/DATASHEET.md).
+# Published figures the simulator is calibrated on (table in data_samples/apprenticeship_host/DATASHEET.md).
 PUBLISHED_SECTOR_SHARE: dict[str, float] = {
     "bâtiment": 576_120 / 1_631_200,
     "alimentation": 315_490 / 1_631_200,
@@ -576,29 +576,64 @@ def calibration_report(
     shares = hosting_share_by_band(chamber, params.first_year, params.n_years)
     simulated_hosting = dict(zip(shares["size_class"], shares["simulated_share"], strict=True))
     for size_class, published in PUBLISHED_HOSTING_SHARE.items():
-        rows.append({"figure": f"firms training apprentices, {size_class}", "source": FIGURE_SOURCES["hosting"],
-                     "published": published, "simulated": float(simulated_hosting[size_class])})
+        rows.append(
+            {
+                "figure": f"firms training apprentices, {size_class}",
+                "source": FIGURE_SOURCES["hosting"],
+                "published": published,
+                "simulated": float(simulated_hosting[size_class]),
+            }
+        )
     companies = chamber.companies
     sector = companies["naf_code"].map(reference.naf.set_index("naf_code")["secteur_artisanat"])
     grouped = sector.replace({"fabrication": "fabrication et services", "service": "fabrication et services"})
     simulated_sector = grouped.value_counts(normalize=True)
     for name, published in PUBLISHED_SECTOR_SHARE.items():
-        rows.append({"figure": f"artisan firms in {name}", "source": FIGURE_SOURCES["sector"],
-                     "published": published, "simulated": float(simulated_sector.get(name, 0.0))})
+        rows.append(
+            {
+                "figure": f"artisan firms in {name}",
+                "source": FIGURE_SOURCES["sector"],
+                "published": published,
+                "simulated": float(simulated_sector.get(name, 0.0)),
+            }
+        )
     employer = float((~companies["headcount_band"].isin(["NN", "00"])).mean())
-    rows.append({"figure": "employer firms among artisan firms", "source": FIGURE_SOURCES["employer"],
-                 "published": PUBLISHED_EMPLOYER_SHARE, "simulated": employer})
+    rows.append(
+        {
+            "figure": "employer firms among artisan firms",
+            "source": FIGURE_SOURCES["employer"],
+            "published": PUBLISHED_EMPLOYER_SHARE,
+            "simulated": employer,
+        }
+    )
     contracts = chamber.contracts
     observed = contracts[contracts["contract_start"] < pd.Timestamp(params.first_year, 1, 1)]
     broken = observed["rupture_date"].notna()
-    rows.append({"figure": "contracts broken before planned end", "source": FIGURE_SOURCES["rupture"],
-                 "published": PUBLISHED_RUPTURE_BEFORE_TERM, "simulated": float(broken.mean())})
+    rows.append(
+        {
+            "figure": "contracts broken before planned end",
+            "source": FIGURE_SOURCES["rupture"],
+            "published": PUBLISHED_RUPTURE_BEFORE_TERM,
+            "simulated": float(broken.mean()),
+        }
+    )
     months = (observed.loc[broken, "rupture_date"] - observed.loc[broken, "contract_start"]).dt.days / 30.4375
-    rows.append({"figure": "ruptures in the first 3 months", "source": FIGURE_SOURCES["timing"],
-                 "published": PUBLISHED_RUPTURE_FIRST_3_MONTHS, "simulated": float((months < 3).mean())})
-    rows.append({"figure": "ruptures between months 6 and 12", "source": FIGURE_SOURCES["timing"],
-                 "published": PUBLISHED_RUPTURE_MONTHS_6_12,
-                 "simulated": float(((months >= 6) & (months < 12)).mean())})
+    rows.append(
+        {
+            "figure": "ruptures in the first 3 months",
+            "source": FIGURE_SOURCES["timing"],
+            "published": PUBLISHED_RUPTURE_FIRST_3_MONTHS,
+            "simulated": float((months < 3).mean()),
+        }
+    )
+    rows.append(
+        {
+            "figure": "ruptures between months 6 and 12",
+            "source": FIGURE_SOURCES["timing"],
+            "published": PUBLISHED_RUPTURE_MONTHS_6_12,
+            "simulated": float(((months >= 6) & (months < 12)).mean()),
+        }
+    )
     report = pd.DataFrame(rows)
     report["gap_points"] = (report["simulated"] - report["published"]) * 100
     return report
