@@ -219,7 +219,7 @@ def validate_table(
             flag(present & ~known, col.name, "unknown NAF rev.2 sub-class (expected e.g. 43.22A)", text)
             typed[col.name] = code
         elif col.kind == "commune_code":
-            code = normalize_commune_code(text)
+            code = reference.current_commune_codes(normalize_commune_code(text))
             known = code.isin(reference.commune_codes)
             flag(present & ~known, col.name, "unknown INSEE commune code (COG 2026, e.g. 69384)", text)
             typed[col.name] = code

@@ -46,12 +46,18 @@ class Reference:
 
     communes: pd.DataFrame
     naf: pd.DataFrame
+    former_communes: dict[str, str] = field(default_factory=dict)
     commune_codes: frozenset[str] = field(init=False)
     naf_codes: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "commune_codes", frozenset(self.communes["commune_code"].astype(str)))
         object.__setattr__(self, "naf_codes", frozenset(self.naf["naf_code"].astype(str)))
+
+    def current_commune_codes(self, codes: pd.Series) -> pd.Series:
+        """Replace former commune codes (merged communes, COG `anciens_codes`) by their current code."""
+        known = codes.isin(self.commune_codes)
+        return codes.where(known, codes.map(self.former_communes).fillna(codes))
 
     def artisan_naf(self) -> pd.DataFrame:
         """NAF sub-classes listed as artisan activities by the annex of décret 98-247."""
@@ -90,4 +96,18 @@ def reference_from_frames(communes: pd.DataFrame, naf: pd.DataFrame) -> Referenc
             .where(relevant, "hors_liste"),
         }
     )
-    return Reference(communes=com, naf=nomenclature)
+    return Reference(communes=com, naf=nomenclature, former_communes=_former_codes(communes))
+
+
+def _former_codes(communes: pd.DataFrame) -> dict[str, str]:
+    """Map each former commune code listed in `anciens_codes` to the current code (current codes excluded)."""
+    if "anciens_codes" not in communes:
+        return {}
+    current = set(communes["commune_code"].astype(str))
+    pairs = (
+        communes[["commune_code", "anciens_codes"]]
+        .assign(former=communes["anciens_codes"].fillna("").astype(str).str.split("|"))
+        .explode("former")
+    )
+    pairs = pairs[(pairs["former"] != "") & ~pairs["former"].isin(current)]
+    return dict(zip(pairs["former"], pairs["commune_code"].astype(str), strict=True))

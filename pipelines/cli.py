@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from models.contracts import ContractError
@@ -49,7 +56,14 @@ def _setup(verbose: bool = False) -> None:
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _home() -> Path:
@@ -108,9 +122,10 @@ def simulate(
     params = ChamberSimulationParams(n_companies=companies, n_years=years, first_year=first_year, seed=seed)
     target = out or data_dir(_home())
     with _progress() as progress:
-        task = progress.add_task(f"Simulating {companies:,} companies x {years} years", total=None)
+        total = params.history_years + params.n_years
+        task = progress.add_task(f"Simulating {companies:,} companies x {total} years", total=total)
         start = time.perf_counter()
-        chamber = simulate_chamber(load_reference(), params)
+        chamber = simulate_chamber(load_reference(), params, on_year=lambda _: progress.advance(task))
         progress.update(task, description="Writing files")
         paths = write_chamber(chamber, target, fmt)
     console.print(

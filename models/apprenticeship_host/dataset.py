@@ -6,7 +6,7 @@ whether the company starts at least one new apprenticeship contract in the 12 mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 import numpy as np
@@ -67,8 +67,15 @@ def build_host_dataset(companies: pd.DataFrame, contracts: pd.DataFrame, cutoff:
 
 
 def build_host_datasets(
-    companies: pd.DataFrame, contracts: pd.DataFrame, cutoffs: Iterable[date]
+    companies: pd.DataFrame,
+    contracts: pd.DataFrame,
+    cutoffs: Iterable[date],
+    on_cutoff: Callable[[date], None] | None = None,
 ) -> pd.DataFrame:
     """`build_host_dataset` for several cut-offs, stacked (one row per company-year)."""
-    frames = [build_host_dataset(companies, contracts, c) for c in cutoffs]
+    frames = []
+    for cutoff in cutoffs:
+        frames.append(build_host_dataset(companies, contracts, cutoff))
+        if on_cutoff is not None:
+            on_cutoff(cutoff)
     return pd.concat(frames, ignore_index=True)

@@ -21,6 +21,7 @@ history the chamber holds; company-years (with their oracle) are reported for th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -385,8 +386,15 @@ def _ruptures(
     return np.where(broken, start + offset.astype(np.int64), NEVER)
 
 
-def simulate_chamber(reference: Reference, params: ChamberSimulationParams) -> SimulatedChamber:
-    """SYNTHETIC. Simulate companies, `history_years + n_years` years of contracts, and the oracle."""
+def simulate_chamber(
+    reference: Reference,
+    params: ChamberSimulationParams,
+    on_year: Callable[[int], None] | None = None,
+) -> SimulatedChamber:
+    """SYNTHETIC. Simulate companies, `history_years + n_years` years of contracts, and the oracle.
+
+    `on_year(year)` is called after each simulated year (for progress bars).
+    """
     companies = simulate_companies(reference, params)
     rng = np.random.default_rng([params.seed, 3])
     eff = params.effects
@@ -445,6 +453,8 @@ def simulate_chamber(reference: Reference, params: ChamberSimulationParams) -> S
         end_parts.append(end)
         rupture_parts.append(_ruptures(rng, diploma, start, end))
         diploma_parts.append(diploma)
+        if on_year is not None:
+            on_year(year)
 
     employer_idx = np.concatenate(idx_parts)
     origin = pd.Timestamp(EPOCH)

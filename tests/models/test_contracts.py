@@ -90,6 +90,13 @@ def test_missing_column_names_file_and_column(reference: Reference) -> None:
         validate_table(raw, COMPANIES, reference, "companies.csv")
 
 
+def test_former_commune_code_is_mapped_to_the_current_one(reference: Reference) -> None:
+    # 14729 is a former commune merged into Saint-Pierre-en-Auge (14654).
+    assert reference.former_communes["14729"] == "14654"
+    valid, report = validate_table(_companies({"commune_code": "14729"}), COMPANIES, reference, "c.csv")
+    assert report.n_invalid == 0 and valid.loc[0, "commune_code"] == "14654"
+
+
 def test_headers_with_spaces_and_bom_are_accepted(reference: Reference) -> None:
     raw = _companies({}).rename(columns={"siret": "\ufeffsiret ", "naf_code": " naf_code"})
     valid, report = validate_table(raw, COMPANIES, reference, "c.csv")
