@@ -1,10 +1,21 @@
-"""LightGBM estimator settings shared by the models (defaults defined once, here)."""
+"""The estimator shared by the models: LightGBM settings (defaults defined once, here), a binary booster
+with early stopping and optional isotonic calibration."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import brier_score_loss
+
+logger = logging.getLogger(__name__)
 
 
 class LightGBMParams(BaseModel):
@@ -53,3 +64,99 @@ class CalibrationParams(BaseModel):
 
     method: Literal["auto", "isotonic", "none"] = "auto"
     min_brier_gain: float = Field(default=1e-5, ge=0)
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """What fitting decided: rounds kept, whether calibration was applied, and why."""
+
+    best_iteration: int
+    calibrated: bool
+    brier_raw: float
+    brier_calibrated: float
+
+
+@dataclass(frozen=True)
+class CalibratedBooster:
+    """A LightGBM booster and, when it helped, the isotonic calibrator applied to its raw scores."""
+
+    booster: lgb.Booster
+    calibrator: IsotonicRegression | None
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for an encoded matrix."""
+        raw = np.asarray(self.booster.predict(matrix), dtype=float)
+        return raw if self.calibrator is None else np.asarray(self.calibrator.predict(raw), dtype=float)
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the raw log-odds (last column: the bias), LightGBM's own SHAP."""
+        return np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=float)
+
+
+def split_halves(ids: pd.Series, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows in two halves by a hash of an identifier (stable; one id never in both halves)."""
+    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False, hash_key=f"{seed:016d}"[:16])
+    first = (hashed.to_numpy() % 2) == 0
+    return np.flatnonzero(first), np.flatnonzero(~first)
+
+
+def fit_calibrated_booster(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    valid_ids: pd.Series,
+    feature_names: Sequence[str],
+    categorical: Sequence[str],
+    monotone_increasing: Sequence[str] = (),
+    params: LightGBMParams | None = None,
+    calibration: CalibrationParams | None = None,
+) -> tuple[CalibratedBooster, FitInfo]:
+    """Fit a binary LightGBM booster with early stopping, then an isotonic calibrator if it helps.
+
+    `valid` is split in two halves by `valid_ids`: one for early stopping (and for judging calibration),
+    the other to fit the calibrator, so that no row both fits and judges the calibrator.
+    """
+    params = params or LightGBMParams()
+    calibration = calibration or CalibrationParams()
+    names = list(feature_names)
+    stop_rows, calib_rows = split_halves(valid_ids, params.seed)
+    booster_params = params.booster_params()
+    if params.monotone_history and monotone_increasing:
+        booster_params["monotone_constraints"] = [1 if f in monotone_increasing else 0 for f in names]
+        booster_params["monotone_constraints_method"] = "advanced"
+    dtrain = lgb.Dataset(
+        x_train, y_train, feature_name=names, categorical_feature=[names.index(c) for c in categorical]
+    )
+    dstop = lgb.Dataset(x_valid[stop_rows], y_valid[stop_rows], reference=dtrain)
+    booster = lgb.train(
+        booster_params,
+        dtrain,
+        num_boost_round=params.max_rounds,
+        valid_sets=[dstop],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    )
+    best = booster.best_iteration or params.max_rounds
+    if best != booster.current_iteration():
+        # Keep only the trees early stopping chose, so serving never evaluates discarded trees.
+        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+    raw_valid = np.asarray(booster.predict(x_valid), dtype=float)
+    calibrator: IsotonicRegression | None = None
+    brier_raw = float(brier_score_loss(y_valid[stop_rows], raw_valid[stop_rows]))
+    brier_cal = brier_raw
+    if calibration.method != "none":
+        candidate = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        candidate.fit(raw_valid[calib_rows], y_valid[calib_rows])
+        brier_cal = float(brier_score_loss(y_valid[stop_rows], candidate.predict(raw_valid[stop_rows])))
+        if calibration.method == "isotonic" or brier_raw - brier_cal > calibration.min_brier_gain:
+            calibrator = candidate
+    logger.info("best iteration %d, brier raw %.5f, calibrated %.5f", best, brier_raw, brier_cal)
+    info = FitInfo(
+        best_iteration=int(best),
+        calibrated=calibrator is not None,
+        brier_raw=brier_raw,
+        brier_calibrated=brier_cal,
+    )
+    return CalibratedBooster(booster=booster, calibrator=calibrator), info

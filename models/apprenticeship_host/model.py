@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 
 from models.apprenticeship_host.features import FEATURES, HostFeatureEncoder
+from models.estimator import CalibratedBooster
 
 
 @dataclass
@@ -17,19 +16,12 @@ class HostModel:
     """Scores company snapshots with the probability of starting an apprenticeship within 12 months."""
 
     encoder: HostFeatureEncoder
-    booster: lgb.Booster
-    calibrator: IsotonicRegression | None
+    estimator: CalibratedBooster
     score_quantiles: np.ndarray  # 1001 quantiles of the training scores, for national percentiles
 
     def predict_proba(self, snapshots: pd.DataFrame) -> np.ndarray:
         """Calibrated probability for each snapshot row."""
-        raw = self.booster.predict(self.encoder.transform(snapshots))
-        return self._calibrate(np.asarray(raw, dtype=float))
-
-    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
-        if self.calibrator is None:
-            return raw
-        return np.asarray(self.calibrator.predict(raw), dtype=float)
+        return self.estimator.predict(self.encoder.transform(snapshots))
 
     def percentile(self, probability: np.ndarray) -> np.ndarray:
         """Percentile (0-100) of each probability within the training score distribution."""
@@ -39,5 +31,5 @@ class HostModel:
 
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature, largest first."""
-        gain = self.booster.feature_importance(importance_type="gain")
+        gain = self.estimator.booster.feature_importance(importance_type="gain")
         return pd.Series(gain, index=list(FEATURES)).sort_values(ascending=False)
