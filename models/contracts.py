@@ -16,7 +16,7 @@ import pandas as pd
 
 from models.reference import Reference, normalize_commune_code, normalize_naf_code
 
-ColumnKind = Literal["siret", "naf_code", "commune_code", "date", "category", "count", "identifier"]
+ColumnKind = Literal["siret", "naf_code", "commune_code", "date", "category", "count", "number", "identifier"]
 
 # SIRENE `trancheEffectifsEtablissement` codes (INSEE), kept verbatim.
 HEADCOUNT_BANDS: dict[str, str] = {
@@ -70,6 +70,8 @@ class Column:
     description: str
     nullable: bool = False
     allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 RowRule = Callable[[pd.DataFrame], tuple[pd.Series, str, str]]
@@ -232,10 +234,21 @@ def validate_table(
             ok = text.isin(allowed)
             flag(present & ~ok, col.name, f"not an allowed value ({', '.join(allowed)})", text)
             typed[col.name] = text
-        elif col.kind == "count":
-            number = pd.to_numeric(text, errors="coerce")
-            ok = number.notna() & (number >= 0) & (number == number.round())
-            flag(present & ~ok, col.name, "not a non-negative integer", text)
+        elif col.kind in ("count", "number"):
+            number = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            if col.kind == "count":
+                ok = number.notna() & (number >= 0) & (number == number.round())
+                flag(present & ~ok, col.name, "not a non-negative integer", text)
+            else:
+                ok = number.notna()
+                flag(present & ~ok, col.name, "not a number", text)
+            lo, hi = col.minimum, col.maximum
+            if lo is not None or hi is not None:
+                outside = ok & (
+                    (number < (lo if lo is not None else -np.inf))
+                    | (number > (hi if hi is not None else np.inf))
+                )
+                flag(present & outside, col.name, f"outside the allowed range [{lo}, {hi}]", text)
             typed[col.name] = number
         else:
             typed[col.name] = text
@@ -268,6 +281,8 @@ def validate_table(
     for col in contract.columns:
         if col.kind == "count":
             valid[col.name] = valid[col.name].astype("int64") if not col.nullable else valid[col.name]
+        elif col.kind == "number":
+            valid[col.name] = valid[col.name].astype("float64")
         elif col.kind in ("siret", "naf_code", "commune_code", "category", "identifier"):
             valid[col.name] = valid[col.name].astype(object).where(valid[col.name].notna(), None)
     errors = (
@@ -371,3 +386,114 @@ def contract_markdown(contract: TableContract) -> str:
         kind = col.kind if not col.allowed else f"{col.kind}: {', '.join(col.allowed)}"
         rows.append(f"| `{col.name}` | {kind} | {'no' if col.nullable else 'yes'} | {col.description} |")
     return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A training centre's records (CFA), for dropout_risk. Employers are the `COMPANIES` of the chamber.
+
+PRIOR_QUALIFICATIONS: dict[str, str] = {
+    "aucun": "Aucun diplôme",
+    "brevet": "Diplôme national du brevet",
+    "cap_bep": "CAP ou BEP",
+    "bac": "Baccalauréat",
+    "superieur": "Diplôme de l'enseignement supérieur",
+}
+RUPTURE_INITIATORS: dict[str, str] = {
+    "periode_probatoire": "Rupture pendant les 45 premiers jours de formation pratique",
+    "commun_accord": "Rupture d'un commun accord",
+    "apprenti": "À l'initiative de l'apprenti",
+    "employeur": "À l'initiative de l'employeur",
+    "autre": "Autre motif (liquidation, force majeure...)",
+}
+
+
+def _initiator_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    bad = frame["rupture_date"].isna() != frame["rupture_initiator"].isna()
+    return bad, "rupture_initiator", "rupture_initiator is required with a rupture_date and only then"
+
+
+LEARNERS = TableContract(
+    name="learners",
+    description="Apprentices of the training centre (one row per learner, pseudonymous: no name).",
+    columns=(
+        Column("learner_id", "identifier", "Pseudonymous learner identifier (never a name or INE number)"),
+        Column("birth_year", "count", "Year of birth", minimum=1940, maximum=2015),
+        Column("sex", "category", "Sex as recorded (sensitive: group reports only)", allowed=("F", "M")),
+        Column(
+            "prior_qualification",
+            "category",
+            "Highest qualification before the contract",
+            allowed=tuple(PRIOR_QUALIFICATIONS),
+        ),
+        Column(
+            "qpv_resident",
+            "category",
+            "Lives in a priority neighbourhood (QPV; sensitive)",
+            allowed=("0", "1"),
+        ),
+        Column(
+            "distance_home_centre_km",
+            "number",
+            "Distance home - training centre (km)",
+            minimum=0,
+            maximum=2000,
+        ),
+        Column(
+            "distance_home_employer_km", "number", "Distance home - employer (km)", minimum=0, maximum=2000
+        ),
+    ),
+    key=("learner_id",),
+)
+
+TRAINING_CONTRACTS = TableContract(
+    name="training_contracts",
+    description="Apprenticeship contracts followed by the training centre (one row per contract).",
+    columns=(
+        Column("contract_id", "identifier", "Contract identifier (pseudonymous)"),
+        Column("learner_id", "identifier", "Learner (see `learners`)"),
+        Column("siret", "siret", "SIRET of the employer (see `companies`)"),
+        Column("naf_code", "naf_code", "Employer's main activity, NAF rev.2 sub-class"),
+        Column("diploma", "category", "Diploma prepared", allowed=tuple(DIPLOMAS)),
+        Column("contract_start", "date", "First day of the contract"),
+        Column("planned_end", "date", "Planned last day of the contract"),
+        Column("rupture_date", "date", "Date the contract was broken, empty if not broken", nullable=True),
+        Column(
+            "rupture_initiator",
+            "category",
+            "Who broke the contract",
+            nullable=True,
+            allowed=tuple(RUPTURE_INITIATORS),
+        ),
+    ),
+    key=("contract_id",),
+    rules=(_contract_dates_rule, _rupture_rule, _initiator_rule),
+)
+
+FOLLOW_UP = TableContract(
+    name="follow_up",
+    description=(
+        "Weekly follow-up at the training centre in the first weeks of each contract (one row per contract "
+        "and week since contract_start, week 0 = the first 7 days)."
+    ),
+    columns=(
+        Column("contract_id", "identifier", "Contract (see `training_contracts`)"),
+        Column("week", "count", "Week since contract_start (0 = days 0-6)", maximum=520),
+        Column("absence_half_days", "count", "Unjustified absences at the centre (half-days)", maximum=14),
+        Column("late_arrivals", "count", "Late arrivals at the centre", maximum=50),
+        Column(
+            "assessment_score",
+            "number",
+            "Assessment result out of 20, if one took place",
+            nullable=True,
+            minimum=0,
+            maximum=20,
+        ),
+        Column(
+            "mentor_change",
+            "category",
+            "The employer changed the apprentice's mentor (maître)",
+            allowed=("0", "1"),
+        ),
+    ),
+    key=("contract_id", "week"),
+)

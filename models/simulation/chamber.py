@@ -264,20 +264,39 @@ def departement_effects(reference: Reference, params: ChamberSimulationParams) -
     return _effect_table(deps, params.effects.departement_sd, params.effects.effects_seed, 2)
 
 
-def simulate_companies(reference: Reference, params: ChamberSimulationParams) -> pd.DataFrame:
-    """SYNTHETIC companies in the `COMPANIES` contract, placed in real communes with real artisan codes."""
+def simulate_companies(
+    reference: Reference, params: ChamberSimulationParams, naf_weights: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """SYNTHETIC companies in the `COMPANIES` contract, placed in real communes with real NAF codes.
+
+    By default the activity mix is the artisan sector's (`SECTOR_SHARES`, `NAF_POPULARITY`); `naf_weights`
+    replaces it (e.g. the trades a training centre teaches), headcount then following each code's sector.
+    """
     rng = np.random.default_rng([params.seed, 0])
     n = params.n_companies
-    naf = reference.artisan_naf()
-    sector = _choice(rng, SECTOR_SHARES, n)
     naf_code = np.empty(n, dtype=object)
     band = np.empty(n, dtype=object)
-    for name in SECTOR_SHARES:
-        rows = np.flatnonzero(sector == name)
-        codes = naf.loc[naf["secteur_artisanat"] == name, "naf_code"].tolist()
-        weights = {c: NAF_POPULARITY.get(c, 1.0) for c in codes}
-        naf_code[rows] = _choice(rng, weights, len(rows))
-        band[rows] = _choice(rng, HEADCOUNT_BY_SECTOR[name], len(rows))
+    if naf_weights is None:
+        naf = reference.artisan_naf()
+        sector = _choice(rng, SECTOR_SHARES, n)
+        for name in SECTOR_SHARES:
+            rows = np.flatnonzero(sector == name)
+            codes = naf.loc[naf["secteur_artisanat"] == name, "naf_code"].tolist()
+            weights = {c: NAF_POPULARITY.get(c, 1.0) for c in codes}
+            naf_code[rows] = _choice(rng, weights, len(rows))
+            band[rows] = _choice(rng, HEADCOUNT_BY_SECTOR[name], len(rows))
+    else:
+        unknown = set(naf_weights) - reference.naf_codes
+        if unknown:
+            raise ValueError(f"unknown NAF codes in naf_weights: {sorted(unknown)}")
+        naf_code[:] = _choice(rng, naf_weights, n)
+        sector = (
+            pd.Series(naf_code).map(reference.naf.set_index("naf_code")["secteur_artisanat"]).to_numpy()
+        )
+        for name in np.unique(sector):
+            rows = np.flatnonzero(sector == name)
+            shares = HEADCOUNT_BY_SECTOR.get(str(name), HEADCOUNT_BY_SECTOR["alimentation"])
+            band[rows] = _choice(rng, shares, len(rows))
     communes = reference.populated_communes()
     pop = communes["population"].to_numpy(dtype=float)
     commune_code = communes["commune_code"].to_numpy()[rng.choice(len(communes), size=n, p=pop / pop.sum())]
