@@ -93,3 +93,29 @@ def roc_points(labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """False/true positive rates of the ROC curve."""
     fpr, tpr, _ = roc_curve(labels, scores)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr})
+
+
+def alert_metrics(labels: np.ndarray, scores: np.ndarray, capacity: float) -> dict[str, float]:
+    """Precision and recall when alerting on the `capacity` share of highest scores."""
+    y = np.asarray(labels, dtype=float)
+    k = max(1, int(np.ceil(capacity * len(scores))))
+    top = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k]
+    hits = float(y[top].sum())
+    return {
+        "precision_at_capacity": hits / k,
+        "recall_at_capacity": hits / max(float(y.sum()), 1.0),
+    }
+
+
+def evaluate_alerts_against_oracle(
+    labels: np.ndarray, scores: np.ndarray, oracle: np.ndarray | None, capacity: float
+) -> dict[str, float]:
+    """`evaluate_against_oracle` plus precision and recall at the alert capacity (and their oracle ratio)."""
+    metrics = evaluate_against_oracle(labels, scores, oracle)
+    metrics["alert_capacity"] = capacity
+    metrics.update(alert_metrics(labels, scores, capacity))
+    if oracle is not None:
+        best = alert_metrics(labels, oracle, capacity)
+        metrics.update({f"oracle_{k}": v for k, v in best.items()})
+        metrics["recall_at_capacity_vs_oracle"] = metrics["recall_at_capacity"] / best["recall_at_capacity"]
+    return metrics

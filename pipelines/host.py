@@ -6,24 +6,15 @@ Each function is a step with its I/O at this edge; the modelling itself lives in
 from __future__ import annotations
 
 import logging
-import tempfile
-import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-import lightgbm
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
-from mlflow.data.pandas_dataset import from_pandas
-from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 
-import models
 from models.apprenticeship_host.card import host_model_card
 from models.apprenticeship_host.dataset import LABEL, SNAPSHOT_COLUMNS, build_host_datasets
 from models.apprenticeship_host.pyfunc import HostPyfuncModel
@@ -32,9 +23,16 @@ from models.contracts import APPRENTICESHIP_CONTRACTS, COMPANIES, ValidationRepo
 from models.evaluation import evaluate_against_oracle
 from models.reference import Reference
 from models.simulation.chamber import SimulatedChamber, simulate_chamber
-from pipelines import plots
 from pipelines.config import HostPipelineConfig
 from pipelines.io import read_validated, write_table
+from pipelines.mlflow_logging import (
+    fit_metrics,
+    fit_note,
+    log_config_and_splits,
+    log_evaluation_plots,
+    log_model_with_card,
+    log_test_metrics,
+)
 from pipelines.registry import PromotionDecision, register_and_promote
 from pipelines.tracking import ensure_experiment
 
@@ -106,15 +104,6 @@ def evaluate_scores(test: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
     return evaluate_against_oracle(test[LABEL].to_numpy(), scores, oracle)
 
 
-def _flatten(prefix: str, tree: Any) -> dict[str, Any]:
-    if isinstance(tree, dict):
-        out: dict[str, Any] = {}
-        for key, value in tree.items():
-            out.update(_flatten(f"{prefix}.{key}" if prefix else str(key), value))
-        return out
-    return {prefix: tree}
-
-
 def _describe_data(dataset: pd.DataFrame, config: HostPipelineConfig, splits: dict[str, pd.DataFrame]) -> str:
     kind = (
         f"SYNTHETIC records from the chamber simulator (seed {config.simulation.seed}, "
@@ -138,79 +127,26 @@ def train_and_register(
     experiment_id = ensure_experiment(config.registry.experiment)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.set_tags({"model": config.registry.model_name, "data_source": config.data.source})
-        mlflow.log_params(_flatten("", config.model_dump(mode="json")))
-        for name, frame in (("train", train), ("validation", valid), ("test", test)):
-            mlflow.log_input(
-                from_pandas(frame.head(5000), name=f"apprenticeship_host_{name}", targets=LABEL),
-                context=name,
-            )
-            mlflow.log_metric(f"{name}_rows", len(frame))
+        splits = {"train": train, "validation": valid, "test": test}
+        log_config_and_splits(config.model_dump(mode="json"), splits, LABEL, "apprenticeship_host")
         model, info = fit_host_model(train, valid, reference, config.lightgbm, config.calibration)
         scores = model.predict_proba(test)
         metrics = evaluate_scores(test, scores)
-        metrics.update(
-            best_iteration=float(info.best_iteration),
-            calibrated=float(info.calibrated),
-            validation_brier_raw=info.brier_raw,
-            validation_brier_calibrated=info.brier_calibrated,
-        )
-        mlflow.log_metrics(
-            {
-                f"test_{k}" if not k.startswith(("best", "calib", "valid")) else k: v
-                for k, v in metrics.items()
-            }
-        )
+        log_test_metrics(metrics)
+        mlflow.log_metrics(fit_metrics(info))
         oracle = test[ORACLE].to_numpy() if ORACLE in test else None
-        labels = test[LABEL].to_numpy()
-        for fname, fig in (
-            ("plots/roc.png", plots.roc_figure(labels, scores, oracle)),
-            ("plots/calibration.png", plots.calibration_figure(labels, scores, oracle)),
-            ("plots/cumulative_gains.png", plots.gains_figure(labels, scores, oracle)),
-            ("plots/feature_importance.png", plots.importance_figure(model.feature_importance())),
-        ):
-            mlflow.log_figure(fig, fname)
-            plt.close(fig)
-
+        log_evaluation_plots(test[LABEL].to_numpy(), scores, oracle, model.feature_importance())
         test_cut = str(pd.Timestamp(test["cutoff_date"].iloc[0]).date())
         card = host_model_card(
             metrics,
-            data_description=_describe_data(
-                dataset, config, {"train": train, "validation": valid, "test": test}
-            ),
+            data_description=_describe_data(dataset, config, splits),
             evaluation_note=(
                 f"Time split: trained on the earlier cut-offs, early stopping and calibration on the "
-                f"second-to-last, tested on the last ({test_cut}, {len(test):,} companies). Booster kept "
-                f"{info.best_iteration} trees; isotonic calibration "
-                f"{'applied' if info.calibrated else 'not applied'}"
-                f" (validation Brier {info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated)."
+                f"second-to-last, tested on the last ({test_cut}, {len(test):,} companies). " + fit_note(info)
             ),
             version_note=f"MLflow run `{run.info.run_id}`.",
         )
-        mlflow.log_text(card, "model_card.md")
-        example = snapshot_example(test)
-        pyfunc = HostPyfuncModel(model)
-        with warnings.catch_warnings():
-            # History counts are integers on purpose: a missing count is an input error, not a NaN.
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-            signature = infer_signature(example, pyfunc.predict(None, example))
-        logged = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=pyfunc,
-            signature=signature,
-            input_example=example,
-            code_paths=[str(Path(models.__file__).resolve().parent)],
-            pip_requirements=[
-                f"mlflow=={mlflow.__version__}",
-                f"lightgbm=={lightgbm.__version__}",
-                f"scikit-learn=={sklearn.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-            ],
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            card_path = Path(tmp) / "model_card.md"
-            card_path.write_text(card, encoding="utf-8")
-            mlflow.log_artifact(str(card_path), artifact_path="model")
+        logged = log_model_with_card(HostPyfuncModel(model), snapshot_example(test), card)
         metric = config.registry.promote_metric
 
         def score_champion(champion: PyFuncModel) -> float:

@@ -1,3 +1,3 @@
-"""The `dropout_risk` model (CMA PACA): which apprenticeship contracts risk being broken, scored N weeks in."""
+"""The `dropout_risk` model (CMA PACA): which apprenticeship contracts risk a rupture, scored N weeks in."""
 
 MODEL_NAME = "dropout_risk"

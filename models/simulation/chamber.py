@@ -290,9 +290,7 @@ def simulate_companies(
         if unknown:
             raise ValueError(f"unknown NAF codes in naf_weights: {sorted(unknown)}")
         naf_code[:] = _choice(rng, naf_weights, n)
-        sector = (
-            pd.Series(naf_code).map(reference.naf.set_index("naf_code")["secteur_artisanat"]).to_numpy()
-        )
+        sector = pd.Series(naf_code).map(reference.naf.set_index("naf_code")["secteur_artisanat"]).to_numpy()
         for name in np.unique(sector):
             rows = np.flatnonzero(sector == name)
             shares = HEADCOUNT_BY_SECTOR.get(str(name), HEADCOUNT_BY_SECTOR["alimentation"])

@@ -1,0 +1,111 @@
+"""MLflow logging shared by every model's training job: params, datasets, metrics, plots, model + card."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PythonModel
+
+import models
+from pipelines import plots
+
+
+def flatten(prefix: str, tree: Any) -> dict[str, Any]:
+    """Nested dict to `a.b.c` keys (for MLflow params)."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(f"{prefix}.{key}" if prefix else str(key), value))
+        return out
+    return {prefix: tree}
+
+
+def log_config_and_splits(
+    config: Mapping[str, Any], splits: Mapping[str, pd.DataFrame], label: str, name: str
+) -> None:
+    """Log the flattened configuration, and each split as an MLflow dataset input with its row count."""
+    params = flatten("", dict(config))
+    # MLflow params are capped at 6,000 characters each; long lists (actions) are truncated here.
+    mlflow.log_params({k: (str(v)[:500]) for k, v in params.items()})
+    for split, frame in splits.items():
+        mlflow.log_input(from_pandas(frame.head(5000), name=f"{name}_{split}", targets=label), context=split)
+        mlflow.log_metric(f"{split}_rows", len(frame))
+
+
+def log_test_metrics(metrics: Mapping[str, float]) -> None:
+    """Log test metrics as `test_<name>`."""
+    mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if np.isfinite(v)})
+
+
+def log_evaluation_plots(
+    labels: np.ndarray, scores: np.ndarray, oracle: np.ndarray | None, importance: pd.Series
+) -> None:
+    """ROC, calibration, cumulative gains and feature importance plots, under `plots/`."""
+    for fname, fig in (
+        ("plots/roc.png", plots.roc_figure(labels, scores, oracle)),
+        ("plots/calibration.png", plots.calibration_figure(labels, scores, oracle)),
+        ("plots/cumulative_gains.png", plots.gains_figure(labels, scores, oracle)),
+        ("plots/feature_importance.png", plots.importance_figure(importance)),
+    ):
+        mlflow.log_figure(fig, fname)
+        plt.close(fig)
+
+
+def log_model_with_card(python_model: PythonModel, example: pd.DataFrame, card: str) -> ModelInfo:
+    """Log a pyfunc model with signature, input example, its `models/` code and the model card."""
+    mlflow.log_text(card, "model_card.md")
+    with warnings.catch_warnings():
+        # Integer counts are integers on purpose: a missing count is an input error, not a NaN.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(example, python_model.predict(None, example))
+        logged = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=python_model,
+            signature=signature,
+            input_example=example,
+            code_paths=[str(Path(models.__file__).resolve().parent)],
+            pip_requirements=[
+                f"mlflow=={mlflow.__version__}",
+                f"lightgbm=={lightgbm.__version__}",
+                f"scikit-learn=={sklearn.__version__}",
+                f"pandas=={pd.__version__}",
+                f"numpy=={np.__version__}",
+            ],
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        card_path = Path(tmp) / "model_card.md"
+        card_path.write_text(card, encoding="utf-8")
+        mlflow.log_artifact(str(card_path), artifact_path="model")
+    return logged
+
+
+def fit_metrics(info: Any) -> dict[str, float]:
+    """What fitting decided, as run metrics."""
+    return {
+        "best_iteration": float(info.best_iteration),
+        "calibrated": float(info.calibrated),
+        "validation_brier_raw": float(info.brier_raw),
+        "validation_brier_calibrated": float(info.brier_calibrated),
+    }
+
+
+def fit_note(info: Any) -> str:
+    """One sentence for the model card on trees kept and calibration."""
+    applied = "applied" if info.calibrated else "not applied (it did not lower the Brier score)"
+    return (
+        f"Booster kept {info.best_iteration} trees; isotonic calibration {applied}: validation Brier "
+        f"{info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated."
+    )
