@@ -15,6 +15,8 @@ METRIC_LABELS: dict[str, str] = {
     "lift_at_5pct": "Lift in the top 5 %",
     "lift_at_10pct": "Lift in the top 10 %",
     "lift_at_20pct": "Lift in the top 20 %",
+    "precision_at_capacity": "Precision at the alert capacity",
+    "recall_at_capacity": "Recall at the alert capacity",
     "mean_score": "Mean predicted probability",
 }
 

@@ -8,7 +8,7 @@ import time
 import warnings
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -28,8 +28,7 @@ from pipelines.config import load_host_config
 from pipelines.reference import load_reference
 
 if TYPE_CHECKING:
-    from pipelines.config import HostPipelineConfig
-    from pipelines.host import TrainResult
+    from pipelines.mlflow_logging import TrainResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -208,8 +207,29 @@ def build_dataset_cmd(
     console.print(f"{len(dataset):,} company-years written to {out}")
 
 
+MODELS: tuple[str, ...] = ("apprenticeship_host", "dropout_risk")
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="apprenticeship_host or dropout_risk")]
+
+
+def _load_config(model: str, path: Path | None, overrides: list[str] | None) -> Any:
+    from pipelines.config import load_dropout_config
+
+    if model not in MODELS:
+        raise _fail(f"--model must be one of {', '.join(MODELS)}")
+    loader = load_host_config if model == "apprenticeship_host" else load_dropout_config
+    try:
+        return loader(path, overrides)
+    except (ValueError, OSError) as err:
+        raise _fail(f"configuration: {err}") from err
+
+
+def _dataset_path(model: str) -> Path:
+    return _home() / "data" / model / "dataset.parquet"
+
+
 @app.command()
 def train(
+    model: ModelOpt = "apprenticeship_host",
     config: ConfigOpt = None,
     set_: SetOpt = None,
     dataset: Annotated[Path | None, typer.Option(help="Prebuilt dataset (skips simulation/reading)")] = None,
@@ -219,106 +239,126 @@ def train(
     _setup(verbose)
     from pipelines.tracking import configure_tracking
 
-    try:
-        cfg = load_host_config(config, set_)
-    except (ValueError, OSError) as err:
-        raise _fail(f"configuration: {err}") from err
+    cfg = _load_config(model, config, set_)
     configure_tracking()
     try:
-        result = _train_host(cfg, dataset)
+        result = _train(model, cfg, dataset)
     except ContractError as err:
         raise _fail(str(err)) from err
-    console.print(
-        _metrics_table(f"apprenticeship_host v{result.decision.version} (test set)", result.metrics)
-    )
+    console.print(_metrics_table(f"{model} v{result.decision.version} (test set)", result.metrics))
     console.print(f"Promotion: {result.decision.reason}")
 
 
-def _train_host(cfg: HostPipelineConfig, dataset_path: Path | None) -> TrainResult:
-    from pipelines.host import build_dataset, data_dir, load_records, train_and_register
+def _train(model: str, cfg: Any, dataset_path: Path | None) -> TrainResult:
+    """Get the records (simulated or read), build the dataset, write it, train and register."""
+    from pipelines import dropout, host
     from pipelines.io import write_table
 
     reference = load_reference()
-    home = _home()
     with _progress() as progress:
         if dataset_path is not None:
             task = progress.add_task(f"Reading {dataset_path}", total=None)
             dataset = pd.read_parquet(dataset_path)
         else:
-            what = (
-                f"Simulating {cfg.simulation.n_companies:,} companies"
-                if cfg.data.source == "simulate"
-                else "Reading chamber files"
-            )
-            task = progress.add_task(what, total=None)
-            records = load_records(cfg, reference, data_dir(home) / "quarantine")
-            progress.update(task, description="Building point-in-time dataset")
-            dataset = build_dataset(records, cfg.cutoffs())
-            write_table(dataset, data_dir(home) / "dataset.parquet")
-        progress.update(task, description=f"Training on {len(dataset):,} company-years and registering")
-        return train_and_register(dataset, cfg, reference)
+            simulated = cfg.data.source == "simulate"
+            task = progress.add_task("Simulating records" if simulated else "Reading files", total=None)
+            quarantine = _dataset_path(model).parent / "quarantine"
+            if model == "apprenticeship_host":
+                dataset = host.build_dataset(host.load_records(cfg, reference, quarantine), cfg.cutoffs())
+            else:
+                records = dropout.load_centre_records(cfg, reference, quarantine)
+                dataset = dropout.build_dataset(records, cfg)
+            write_table(dataset, _dataset_path(model))
+        progress.update(task, description=f"Training {model} on {len(dataset):,} rows and registering")
+        if model == "apprenticeship_host":
+            return host.train_and_register(dataset, cfg, reference)
+        return dropout.train_and_register_dropout(dataset, cfg, reference)
+
+
+def _evaluate(model: str, model_uri: str, dataset: pd.DataFrame, label: str = "rupture") -> dict[str, float]:
+    from pipelines import dropout, host
+
+    if model == "apprenticeship_host":
+        return host.evaluate_model(model_uri, dataset)
+    return dropout.evaluate_dropout_model(model_uri, dataset, label)
 
 
 @app.command()
 def evaluate(
+    model: ModelOpt = "apprenticeship_host",
     dataset: Annotated[
-        Path | None, typer.Option(help="Dataset built by build-dataset (default: last built)")
+        Path | None, typer.Option(help="Dataset built by build-dataset or train (default: last built)")
     ] = None,
-    model_uri: Annotated[str, typer.Option(help="MLflow model URI")] = "models:/apprenticeship_host@champion",
+    model_uri: Annotated[str | None, typer.Option(help="MLflow model URI (default: the champion)")] = None,
+    label: Annotated[str, typer.Option(help="dropout_risk label: rupture or rupture_9m")] = "rupture",
     verbose: bool = False,
 ) -> None:
-    """Evaluate a registered model on the last cut-off of a dataset (next to the oracle if simulated)."""
+    """Evaluate a registered model on the last cut-off or cohort of a dataset (next to the oracle if
+    simulated)."""
     _setup(verbose)
     from mlflow.exceptions import MlflowException
 
-    from pipelines.host import data_dir, evaluate_model
     from pipelines.tracking import configure_tracking
 
+    if model not in MODELS:
+        raise _fail(f"--model must be one of {', '.join(MODELS)}")
     configure_tracking()
-    path = dataset or data_dir(_home()) / "dataset.parquet"
+    uri = model_uri or f"models:/{model}@champion"
+    path = dataset or _dataset_path(model)
     if not path.exists():
         raise _fail(f"{path}: dataset not found (run `cma-predict build-dataset` or `cma-predict train`)")
     try:
-        metrics = evaluate_model(model_uri, pd.read_parquet(path))
+        metrics = _evaluate(model, uri, pd.read_parquet(path), label)
     except MlflowException as err:
-        raise _fail(f"{model_uri}: {err.message}") from err
-    console.print(_metrics_table(f"{model_uri} on {path.name}", metrics))
+        raise _fail(f"{uri}: {err.message}") from err
+    console.print(_metrics_table(f"{uri} on {path.name}", metrics))
 
 
 @app.command()
-def run(config: ConfigOpt = None, set_: SetOpt = None, verbose: bool = False) -> None:
-    """The main job: train every model lacking a champion, then print the champions' evaluation."""
+def run(
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a model's config: --set dropout_risk:prediction_weeks=8"),
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """The main job: train every model lacking a champion, then print each champion's evaluation."""
     _setup(verbose)
-    from pipelines.host import data_dir, evaluate_model
     from pipelines.registry import current_champion
     from pipelines.tracking import configure_tracking
 
     uri = configure_tracking()
     console.print(f"MLflow tracking: {uri}")
-    try:
-        cfg = load_host_config(config, set_)
-    except (ValueError, OSError) as err:
-        raise _fail(f"configuration: {err}") from err
-    champion = current_champion(cfg.registry.model_name, cfg.registry.champion_alias)
-    dataset_path = data_dir(_home()) / "dataset.parquet"
-    if champion is None or not dataset_path.exists():
-        console.print(
-            "No apprenticeship_host champion yet: training on the embedded default (SYNTHETIC data)."
+    overrides: dict[str, list[str]] = {m: [] for m in MODELS}
+    for item in set_ or []:
+        name, sep, rest = item.partition(":")
+        if not sep or name not in MODELS:
+            raise _fail(f"--set '{item}': expected MODEL:key=value with MODEL in {', '.join(MODELS)}")
+        overrides[name].append(rest)
+    for model in MODELS:
+        cfg = _load_config(model, None, overrides[model])
+        alias = cfg.registry.champion_alias
+        if current_champion(cfg.registry.model_name, alias) is None or not _dataset_path(model).exists():
+            console.print(f"No {model} champion yet: training on the embedded default (SYNTHETIC data).")
+            result = _train(model, cfg, None)
+            console.print(f"Registered {model} v{result.decision.version}: {result.decision.reason}")
+        champion = current_champion(cfg.registry.model_name, alias)
+        assert champion is not None
+        metrics = _evaluate(
+            model, f"models:/{cfg.registry.model_name}@{alias}", pd.read_parquet(_dataset_path(model))
         )
-        result = _train_host(cfg, None)
-        console.print(f"Registered apprenticeship_host v{result.decision.version}: {result.decision.reason}")
-    champion = current_champion(cfg.registry.model_name, cfg.registry.champion_alias)
-    assert champion is not None
-    metrics = evaluate_model(
-        f"models:/{cfg.registry.model_name}@{cfg.registry.champion_alias}", pd.read_parquet(dataset_path)
-    )
-    rows = int(metrics["n_rows"])
-    title = f"apprenticeship_host champion v{champion.version}, last cut-off ({rows:,} companies)"
-    console.print(_metrics_table(title, metrics))
-    console.print(
-        f"(AUC - 0.5) / (oracle AUC - 0.5) = {metrics['roc_auc_vs_oracle']:.3f}; "
-        f"lift@10% / oracle = {metrics['lift_at_10pct_vs_oracle']:.3f}; ECE = {metrics['ece']:.4f}"
-    )
+        rows = int(metrics["n_rows"])
+        console.print(
+            _metrics_table(f"{model} champion v{champion.version}, test set ({rows:,} rows)", metrics)
+        )
+        summary = f"(AUC - 0.5) / (oracle AUC - 0.5) = {metrics.get('roc_auc_vs_oracle', float('nan')):.3f}"
+        if model == "apprenticeship_host":
+            summary += f"; lift@10% / oracle = {metrics.get('lift_at_10pct_vs_oracle', float('nan')):.3f}"
+        else:
+            summary += (
+                f"; recall@15% / oracle = {metrics.get('recall_at_capacity_vs_oracle', float('nan')):.3f}"
+            )
+        console.print(summary + f"; ECE = {metrics['ece']:.4f}")
 
 
 def main() -> None:

@@ -9,8 +9,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.dropout_risk.model import RiskBandPolicy
 from models.estimator import CalibrationParams, LightGBMParams
 from models.simulation.chamber import ChamberSimulationParams
+from models.simulation.training_centre import TrainingCentreParams
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -64,6 +66,51 @@ class HostPipelineConfig(BaseModel):
         return [date(year, 1, 1) for year in range(sim.first_year, sim.first_year + sim.n_years)]
 
 
+class DropoutDataConfig(BaseModel):
+    """Where a training centre's records come from: the simulator, or the centre's files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["simulate", "files"] = "simulate"
+    learners: Path | None = None
+    contracts: Path | None = None
+    follow_up: Path | None = None
+    companies: Path | None = Field(default=None, description="Employers (COMPANIES contract), optional")
+    as_of: date | None = Field(default=None, description="Extraction date: later outcomes are unknown")
+
+    @model_validator(mode="after")
+    def _files_need_paths(self) -> DropoutDataConfig:
+        if self.source == "files" and (
+            self.learners is None or self.contracts is None or self.follow_up is None or self.as_of is None
+        ):
+            raise ValueError(
+                "data.source 'files' needs data.learners, data.contracts, data.follow_up, data.as_of"
+            )
+        return self
+
+
+class DropoutPipelineConfig(BaseModel):
+    """Everything the `dropout_risk` pipeline needs; loaded from YAML, overridable from the CLI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: DropoutDataConfig = DropoutDataConfig()
+    simulation: TrainingCentreParams = TrainingCentreParams(n_contracts=480_000)
+    prediction_weeks: int = Field(default=6, ge=1, le=52, description="Weeks after contract_start")
+    label: Literal["rupture", "rupture_9m"] = "rupture"
+    risk_bands: RiskBandPolicy = RiskBandPolicy()
+    lightgbm: LightGBMParams = LightGBMParams(monotone_history=False)
+    calibration: CalibrationParams = CalibrationParams()
+    registry: RegistryConfig = RegistryConfig(model_name="dropout_risk", experiment="dropout_risk")
+
+    @model_validator(mode="after")
+    def _same_prediction_time(self) -> DropoutPipelineConfig:
+        if self.data.source == "simulate" and self.simulation.prediction_weeks != self.prediction_weeks:
+            # The simulator's oracle is exact for its own prediction time: keep both equal.
+            self.simulation = self.simulation.model_copy(update={"prediction_weeks": self.prediction_weeks})
+        return self
+
+
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
@@ -72,13 +119,25 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def load_host_config(path: Path | None = None, overrides: list[str] | None = None) -> HostPipelineConfig:
-    """Read a YAML config (default: `pipelines/configs/apprenticeship_host.yaml`) and apply `a.b=value`."""
-    source = path or CONFIG_DIR / "apprenticeship_host.yaml"
+def _load_tree(source: Path, overrides: list[str] | None) -> dict[str, Any]:
     tree: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     for item in overrides or []:
         if "=" not in item:
             raise ValueError(f"override '{item}' is not of the form key.path=value")
         key, raw = item.split("=", 1)
         _set_dotted(tree, key.strip(), yaml.safe_load(raw))
+    return tree
+
+
+def load_host_config(path: Path | None = None, overrides: list[str] | None = None) -> HostPipelineConfig:
+    """Read a YAML config (default: `pipelines/configs/apprenticeship_host.yaml`) and apply `a.b=value`."""
+    tree = _load_tree(path or CONFIG_DIR / "apprenticeship_host.yaml", overrides)
     return HostPipelineConfig.model_validate(tree)
+
+
+def load_dropout_config(
+    path: Path | None = None, overrides: list[str] | None = None
+) -> DropoutPipelineConfig:
+    """Read a YAML config (default: `pipelines/configs/dropout_risk.yaml`) and apply `a.b=value`."""
+    tree = _load_tree(path or CONFIG_DIR / "dropout_risk.yaml", overrides)
+    return DropoutPipelineConfig.model_validate(tree)

@@ -25,6 +25,7 @@ from models.reference import Reference
 from models.simulation.chamber import SimulatedChamber, simulate_chamber
 from pipelines.config import HostPipelineConfig
 from pipelines.io import read_validated, write_table
+from pipelines.mlflow_logging import TrainResult as TrainResult
 from pipelines.mlflow_logging import (
     fit_metrics,
     fit_note,
@@ -33,7 +34,7 @@ from pipelines.mlflow_logging import (
     log_model_with_card,
     log_test_metrics,
 )
-from pipelines.registry import PromotionDecision, register_and_promote
+from pipelines.registry import register_and_promote
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
@@ -48,18 +49,6 @@ class ChamberRecords:
     contracts: pd.DataFrame
     oracle: pd.DataFrame | None
     reports: tuple[ValidationReport, ...] = ()
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training run produced."""
-
-    run_id: str
-    model_uri: str
-    metrics: dict[str, float]
-    decision: PromotionDecision
-    best_iteration: int
-    calibrated: bool
 
 
 def data_dir(home: Path) -> Path:

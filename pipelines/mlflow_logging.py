@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,19 @@ from mlflow.pyfunc import PythonModel
 
 import models
 from pipelines import plots
+from pipelines.registry import PromotionDecision
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    decision: PromotionDecision
+    best_iteration: int
+    calibrated: bool
 
 
 def flatten(prefix: str, tree: Any) -> dict[str, Any]:
@@ -39,7 +54,7 @@ def log_config_and_splits(
     """Log the flattened configuration, and each split as an MLflow dataset input with its row count."""
     params = flatten("", dict(config))
     # MLflow params are capped at 6,000 characters each; long lists (actions) are truncated here.
-    mlflow.log_params({k: (str(v)[:500]) for k, v in params.items()})
+    mlflow.log_params({re.sub(r"[^\w./\- :]", "_", k): str(v)[:500] for k, v in params.items()})
     for split, frame in splits.items():
         mlflow.log_input(from_pandas(frame.head(5000), name=f"{name}_{split}", targets=label), context=split)
         mlflow.log_metric(f"{split}_rows", len(frame))

@@ -1,0 +1,84 @@
+"""Model card text of `dropout_risk`: the model that most affects people, so the fullest card."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from models.dropout_risk.features import FEATURE_LABELS_FR, FEATURES, SENSITIVE_ATTRIBUTES
+from models.dropout_risk.model import RiskBandPolicy
+from models.model_card import render_model_card
+
+
+def dropout_model_card(
+    metrics: Mapping[str, float],
+    data_description: str,
+    evaluation_note: str,
+    version_note: str,
+    policy: RiskBandPolicy,
+    thresholds: tuple[float, float],
+    groups_markdown: str,
+    prediction_weeks: int,
+    label: str,
+) -> str:
+    """The card logged with every `dropout_risk` version (with the per-group table)."""
+    target = (
+        "rupture before the planned end of the contract"
+        if label == "rupture"
+        else "rupture within the first 9 months of the contract"
+    )
+    bands = "\n".join(f"- **{band}**: " + "; ".join(actions) for band, actions in policy.actions.items())
+    alert_line = (
+        f"Recall at the alert capacity ({policy.alert_capacity:.0%} of contracts rated `élevé`): "
+        f"{metrics.get('recall_at_capacity', float('nan')):.3f}"
+    )
+    if "oracle_recall_at_capacity" in metrics:
+        alert_line += (
+            f" (oracle {metrics['oracle_recall_at_capacity']:.3f}); precision "
+            f"{metrics['precision_at_capacity']:.3f} (oracle {metrics['oracle_precision_at_capacity']:.3f})."
+        )
+    else:
+        alert_line += f"; precision {metrics.get('precision_at_capacity', float('nan')):.3f}."
+    body = render_model_card(
+        title="dropout_risk (Pack Prévention Rupture, CMA PACA)",
+        version_note=version_note,
+        intended_use=(
+            f"Estimate, {prediction_weeks} weeks after the start of an apprenticeship contract, the "
+            f"probability of a {target}, so that the training centre (CFA) offers the right "
+            "« Pack Prévention Rupture » actions early: meeting, mentor call, mediation. "
+            "It is a support tool for the centre's referents. "
+            "It must never be used to refuse, end or penalise a contract or an apprentice, nor be shown to "
+            "employers as a rating of the apprentice."
+        ),
+        data=data_description,
+        features=[(name, FEATURE_LABELS_FR[name]) for name in FEATURES],
+        metrics=metrics,
+        evaluation_note=evaluation_note + "\n\n" + alert_line,
+        limits=[
+            "Sensitive attributes ("
+            + ", ".join(SENSITIVE_ATTRIBUTES)
+            + ") are excluded from the features; they are used only for the table by group below. "
+            "Excluding them does not remove every correlated signal (trade, age, distances).",
+            "Follow-up signals (absences, lateness, assessments) are only as good as the centre's records: "
+            "a centre that records nothing makes every apprentice look assiduous.",
+            "Bands are set on the validation cohort's score distribution so that about "
+            f"{policy.alert_capacity:.0%} of contracts are `élevé`; a riskier cohort gets more alerts.",
+            "On simulated data the oracle is the true probability; on a centre's extract there is none.",
+        ],
+    )
+    watch, alert = thresholds
+    return (
+        body
+        + f"""
+## Risk bands and actions
+Probability from {watch:.3f}: `modéré`; from {alert:.3f}: `élevé` (thresholds set on the validation cohort).
+
+{bands}
+
+## Performance by group
+Computed on the test cohort at the `élevé` threshold. ⚠ marks a gap beyond tolerance: AUC more than 0.05
+below the overall AUC, mean score more than 3 points from the observed rate, recall more than 10 points
+from the overall recall. Flagged gaps are to be discussed with the centre before use.
+
+{groups_markdown}
+"""
+    )
