@@ -283,6 +283,47 @@ def _evaluate(model: str, model_uri: str, dataset: pd.DataFrame, label: str = "r
     return dropout.evaluate_dropout_model(model_uri, dataset, label)
 
 
+@app.command("train-extract")
+def train_extract_cmd(
+    data: Annotated[Path, typer.Option(help="The centre's extract (CSV with , or ; or Parquet)")],
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="YAML mapping the extract's columns to roles")
+    ],
+    set_: SetOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Retrain the dropout-risk model on a centre's own extract, from the file and its config alone."""
+    _setup(verbose)
+    from models.extract import ExtractError
+    from pipelines.config import load_extract_config
+    from pipelines.extract import train_extract
+    from pipelines.tracking import configure_tracking
+
+    try:
+        cfg = load_extract_config(config, set_)
+    except (ValueError, OSError) as err:
+        raise _fail(f"configuration {config}: {err}") from err
+    configure_tracking()
+    try:
+        with _progress() as progress:
+            progress.add_task(f"Training on {data.name}", total=None)
+            result, prepared, method = train_extract(data, cfg)
+    except (ExtractError, ContractError) as err:
+        raise _fail(str(err)) from err
+    console.print(
+        f"{data.name}: {prepared.n_rows:,} rows, {len(prepared.frame):,} with a known outcome "
+        f"({prepared.n_unknown_outcome:,} left out)"
+    )
+    for note in prepared.notes:
+        console.print(f"  note: {note}")
+    console.print(f"Evaluation: {method}")
+    title = f"{cfg.registry.model_name} v{result.decision.version}"
+    console.print(_metrics_table(title, result.metrics))
+    flagged = int(result.metrics.get("groups_flagged", 0))
+    console.print(f"Groups with a flagged gap: {flagged} (table in the model card)")
+    console.print(f"Promotion: {result.decision.reason}")
+
+
 @app.command()
 def evaluate(
     model: ModelOpt = "apprenticeship_host",

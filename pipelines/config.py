@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.dropout_risk.model import RiskBandPolicy
 from models.estimator import CalibrationParams, LightGBMParams
+from models.extract import ColumnRoles, EvaluationSpec
 from models.simulation.chamber import ChamberSimulationParams
 from models.simulation.training_centre import TrainingCentreParams
 
@@ -111,6 +112,23 @@ class DropoutPipelineConfig(BaseModel):
         return self
 
 
+class ExtractPipelineConfig(BaseModel):
+    """Retraining on a centre's own extract: the column roles and how to evaluate, nothing else needed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="extract", description="Short name of the extract, used in the run name")
+    data: Path | None = Field(default=None, description="The extract (CSV or Parquet); --data overrides it")
+    columns: ColumnRoles
+    evaluation: EvaluationSpec = EvaluationSpec()
+    risk_bands: RiskBandPolicy = RiskBandPolicy()
+    lightgbm: LightGBMParams = LightGBMParams(monotone_history=False, min_data_in_leaf=50, num_leaves=31)
+    calibration: CalibrationParams = CalibrationParams()
+    registry: RegistryConfig = RegistryConfig(
+        model_name="dropout_risk_extract", experiment="dropout_risk_extract"
+    )
+
+
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
@@ -141,3 +159,10 @@ def load_dropout_config(
     """Read a YAML config (default: `pipelines/configs/dropout_risk.yaml`) and apply `a.b=value`."""
     tree = _load_tree(path or CONFIG_DIR / "dropout_risk.yaml", overrides)
     return DropoutPipelineConfig.model_validate(tree)
+
+
+def load_extract_config(path: Path, overrides: list[str] | None = None) -> ExtractPipelineConfig:
+    """Read an extract's YAML config (see `data_samples/dropout_risk/extract_example.yaml`)."""
+    if not path.exists():
+        raise ValueError(f"{path}: config file not found")
+    return ExtractPipelineConfig.model_validate(_load_tree(path, overrides))

@@ -19,13 +19,14 @@ def dropout_model_card(
     groups_markdown: str,
     prediction_weeks: int,
     label: str,
+    features: list[tuple[str, str]] | None = None,
+    title: str = "dropout_risk (Pack Prévention Rupture, CMA PACA)",
 ) -> str:
     """The card logged with every `dropout_risk` version (with the per-group table)."""
-    target = (
-        "rupture before the planned end of the contract"
-        if label == "rupture"
-        else "rupture within the first 9 months of the contract"
-    )
+    target = {
+        "rupture": "rupture before the planned end of the contract",
+        "rupture_9m": "rupture within the first 9 months of the contract",
+    }.get(label, "positive outcome as defined by the extract's config (e.g. rupture or dropout)")
     bands = "\n".join(f"- **{band}**: " + "; ".join(actions) for band, actions in policy.actions.items())
     alert_line = (
         f"Recall at the alert capacity ({policy.alert_capacity:.0%} of contracts rated `élevé`): "
@@ -39,7 +40,7 @@ def dropout_model_card(
     else:
         alert_line += f"; precision {metrics.get('precision_at_capacity', float('nan')):.3f}."
     body = render_model_card(
-        title="dropout_risk (Pack Prévention Rupture, CMA PACA)",
+        title=title,
         version_note=version_note,
         intended_use=(
             f"Estimate, {prediction_weeks} weeks after the start of an apprenticeship contract, the "
@@ -50,7 +51,7 @@ def dropout_model_card(
             "employers as a rating of the apprentice."
         ),
         data=data_description,
-        features=[(name, FEATURE_LABELS_FR[name]) for name in FEATURES],
+        features=features or [(name, FEATURE_LABELS_FR[name]) for name in FEATURES],
         metrics=metrics,
         evaluation_note=evaluation_note + "\n\n" + alert_line,
         limits=[

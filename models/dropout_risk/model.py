@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.dropout_risk.features import DropoutFeatureBuilder
 from models.estimator import CalibratedBooster
 from models.tabular import TabularEncoder
 
@@ -48,11 +48,23 @@ class RiskBandPolicy(BaseModel):
         return self
 
 
+class FeatureBuilder(Protocol):
+    """Turns input rows into the feature frame the encoder expects."""
+
+    def build(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Feature frame for the input rows."""
+        ...
+
+
 @dataclass
 class DropoutModel:
-    """Scores contract snapshots with the probability of a rupture before the planned end."""
+    """Scores contracts with the probability of a rupture (or of the extract's own positive outcome).
 
-    features: DropoutFeatureBuilder
+    The feature builder is the simulator-schema one (`DropoutFeatureBuilder`) or, for a centre's own
+    extract, the column mapping of its config (`models.extract.ExtractFeatureBuilder`).
+    """
+
+    features: FeatureBuilder
     encoder: TabularEncoder
     estimator: CalibratedBooster
     thresholds: tuple[float, float]  # (modéré from, élevé from), set on the validation scores

@@ -529,3 +529,56 @@ def calibrate_rupture_effects(
                 getattr(eff, field)[key] += step
         current = current.model_copy(update={"effects": eff})
     return current
+
+
+HEADCOUNT_LABELS: dict[str, str] = {
+    "NN": "0",
+    "00": "0",
+    "01": "1 à 2",
+    "02": "3 à 5",
+    "03": "6 à 9",
+    "11": "10 à 19",
+    "12": "20 à 49",
+}
+
+
+def as_centre_extract(dataset: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """SYNTHETIC. A dropout dataset re-shaped as a centre's own spreadsheet export would be: French column
+    names with stray spaces, a multi-class outcome (several kinds of rupture, completions, contracts still
+    running), dates as DD/MM/YYYY, decimal commas and empty cells. Used to test retraining on an extract."""
+    rng = np.random.default_rng(seed)
+    n = len(dataset)
+    broken = dataset["rupture"].to_numpy() == 1
+    kinds = np.array(
+        ["Rupture à l'initiative de l'apprenti", "Rupture employeur", "Rupture d'un commun accord"]
+    )
+    outcome = np.where(
+        broken,
+        kinds[rng.integers(0, 3, n)],
+        np.where(rng.random(n) < 0.8, "Diplômé", "Fin de contrat sans diplôme"),
+    )
+    running = rng.random(n) < 0.05
+    outcome = np.where(running, "En cours", outcome)
+    age = dataset["contract_start"].dt.year - dataset["birth_year"]
+    score = dataset["assessment_score_mean"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}".replace(".", ","))
+    distance = dataset["distance_home_employer_km"].map(lambda v: f"{v:.1f}".replace(".", ","))
+    frame = pd.DataFrame(
+        {
+            "N° contrat": dataset["contract_id"].str.replace("CTR-", "C", regex=False),
+            " Début contrat ": dataset["contract_start"].dt.strftime("%d/%m/%Y"),
+            "Diplôme préparé": dataset["diploma"],
+            "Métier": activity_group(dataset["naf_code"]),
+            "Âge": age.astype(str),
+            "Sexe": dataset["sex"],
+            "QPV": dataset["qpv_resident"].map({"1": "oui", "0": "non"}),
+            "Absences 6 premières semaines": dataset["absence_half_days"].astype(int).astype(str),
+            "Retards": dataset["late_arrivals"].astype(int).astype(str),
+            "Moyenne évaluations ": score,
+            "Distance domicile-entreprise (km)": distance,
+            "Taille entreprise": dataset["headcount_band"].map(HEADCOUNT_LABELS),
+            "Issue du contrat": outcome,
+        }
+    )
+    blank = rng.random(n) < 0.03
+    frame.loc[blank, "Taille entreprise"] = ""
+    return frame
