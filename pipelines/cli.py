@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
 err_console = Console(stderr=True)
+
+MODELS: tuple[str, ...] = ("apprenticeship_host", "dropout_risk")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Pipeline YAML (default: pipelines/configs/...)")
@@ -95,66 +98,112 @@ def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     return typer.Exit(code=2)
 
 
 @app.command()
 def simulate(
-    companies: Annotated[int, typer.Option(help="Number of companies")] = 50_000,
-    years: Annotated[int, typer.Option(help="Observed cut-off years")] = 5,
-    first_year: Annotated[int, typer.Option(help="First observed year")] = 2020,
+    model: Annotated[str, typer.Option("--model", "-m", help="apprenticeship_host or dropout_risk")] = (
+        "apprenticeship_host"
+    ),
+    companies: Annotated[int, typer.Option(help="apprenticeship_host: number of companies")] = 50_000,
+    years: Annotated[int, typer.Option(help="apprenticeship_host: observed cut-off years")] = 5,
+    first_year: Annotated[int, typer.Option(help="apprenticeship_host: first observed year")] = 2020,
+    contracts: Annotated[int, typer.Option(help="dropout_risk: number of contracts")] = 100_000,
+    prediction_weeks: Annotated[int, typer.Option(help="dropout_risk: weeks to the prediction date")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
-    out: Annotated[
-        Path | None, typer.Option(help="Output folder (default var/data/apprenticeship_host)")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default var/data/<model>)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     verbose: bool = False,
 ) -> None:
-    """Simulate a chamber's companies and apprenticeship contracts (SYNTHETIC, with the oracle)."""
+    """Simulate a chamber's or a training centre's records (SYNTHETIC, with the oracle)."""
     _setup(verbose)
-    from models.simulation.chamber import ChamberSimulationParams, simulate_chamber
-    from pipelines.host import data_dir, write_chamber
-
     if fmt not in ("parquet", "csv"):
         raise _fail("--format must be parquet or csv")
-    params = ChamberSimulationParams(n_companies=companies, n_years=years, first_year=first_year, seed=seed)
-    target = out or data_dir(_home())
-    with _progress() as progress:
-        total = params.history_years + params.n_years
-        task = progress.add_task(f"Simulating {companies:,} companies x {total} years", total=total)
-        start = time.perf_counter()
-        chamber = simulate_chamber(load_reference(), params, on_year=lambda _: progress.advance(task))
-        progress.update(task, description="Writing files")
-        paths = write_chamber(chamber, target, fmt)
-    console.print(
-        f"SYNTHETIC chamber: {len(chamber.companies):,} companies, {len(chamber.contracts):,} contracts, "
-        f"{len(chamber.company_years):,} company-years in {time.perf_counter() - start:.1f} s"
-    )
+    if model not in MODELS:
+        raise _fail(f"--model must be one of {', '.join(MODELS)}")
+    target = out or _dataset_path(model).parent
+    start = time.perf_counter()
+    if model == "dropout_risk":
+        from models.simulation.training_centre import TrainingCentreParams, simulate_training_centre
+        from pipelines.dropout import write_centre
+
+        centre_params = TrainingCentreParams(
+            n_contracts=contracts, prediction_weeks=prediction_weeks, seed=seed
+        )
+        with _progress() as progress:
+            task = progress.add_task(f"Simulating {contracts:,} contracts", total=2)
+            centre = simulate_training_centre(
+                load_reference(), centre_params, lambda _: progress.advance(task)
+            )
+            paths = write_centre(centre, target, fmt)
+        console.print(
+            f"SYNTHETIC training centre: {len(centre.contracts):,} contracts, {len(centre.follow_up):,} "
+            f"follow-up weeks, {len(centre.companies):,} employers in {time.perf_counter() - start:.1f} s"
+        )
+    else:
+        from models.simulation.chamber import ChamberSimulationParams, simulate_chamber
+        from pipelines.host import write_chamber
+
+        params = ChamberSimulationParams(
+            n_companies=companies, n_years=years, first_year=first_year, seed=seed
+        )
+        with _progress() as progress:
+            total = params.history_years + params.n_years
+            task = progress.add_task(f"Simulating {companies:,} companies x {total} years", total=total)
+            chamber = simulate_chamber(load_reference(), params, on_year=lambda _: progress.advance(task))
+            progress.update(task, description="Writing files")
+            paths = write_chamber(chamber, target, fmt)
+        console.print(
+            f"SYNTHETIC chamber: {len(chamber.companies):,} companies, {len(chamber.contracts):,} contracts, "
+            f"{len(chamber.company_years):,} company-years in {time.perf_counter() - start:.1f} s"
+        )
     for path in paths:
         console.print(f"  {path}")
 
 
 @app.command("simulator-report")
 def simulator_report(
-    companies: Annotated[int, typer.Option(help="Number of companies")] = 200_000,
+    model: Annotated[str, typer.Option("--model", "-m", help="apprenticeship_host or dropout_risk")] = (
+        "apprenticeship_host"
+    ),
+    size: Annotated[int, typer.Option(help="Companies (host) or contracts (dropout) to simulate")] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     verbose: bool = False,
 ) -> None:
-    """Print, as Markdown, each published figure the simulator is calibrated on next to its simulated rate."""
+    """Print, as Markdown, each published figure a simulator is calibrated on next to its simulated rate."""
     _setup(verbose)
-    from models.simulation.chamber import ChamberSimulationParams, calibration_report, simulate_chamber
-
-    params = ChamberSimulationParams(n_companies=companies, seed=seed)
     reference = load_reference()
     with _progress() as progress:
-        progress.add_task(f"Simulating {companies:,} companies", total=None)
-        report = calibration_report(simulate_chamber(reference, params), reference, params)
-    lines = ["| figure | published | simulated | gap (points) | source |", "|---|---|---|---|---|"]
-    for row in report.itertuples(index=False):
+        progress.add_task(f"Simulating {size:,} records", total=None)
+        if model == "dropout_risk":
+            from models.simulation.training_centre import (
+                TrainingCentreParams,
+                rupture_calibration_report,
+                simulate_training_centre,
+            )
+
+            centre = simulate_training_centre(reference, TrainingCentreParams(n_contracts=size, seed=seed))
+            report = rupture_calibration_report(centre, national=True)
+        else:
+            from models.simulation.chamber import (
+                ChamberSimulationParams,
+                calibration_report,
+                simulate_chamber,
+            )
+
+            params = ChamberSimulationParams(n_companies=size, seed=seed)
+            report = calibration_report(simulate_chamber(reference, params), reference, params)
+    has_flag = "calibrated" in report
+    head = "| figure | published | simulated | gap (points) |" + (" calibrated |" if has_flag else "")
+    lines = [head + " source |", "|---|---|---|---|" + ("---|" if has_flag else "") + "---|"]
+    for row in report.to_dict("records"):
+        flag = (" yes |" if row["calibrated"] else " no (comparison) |") if has_flag else ""
         lines.append(
-            f"| {row.figure} | {row.published:.1%} | {row.simulated:.1%} | {row.gap_points:+.1f} "
-            f"| {row.source} |"
+            f"| {row['figure']} | {row['published']:.1%} | {row['simulated']:.1%} "
+            f"| {row['gap_points']:+.1f} |"
+            f"{flag} {row['source']} |"
         )
     console.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
 
@@ -207,7 +256,6 @@ def build_dataset_cmd(
     console.print(f"{len(dataset):,} company-years written to {out}")
 
 
-MODELS: tuple[str, ...] = ("apprenticeship_host", "dropout_risk")
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="apprenticeship_host or dropout_risk")]
 
 
@@ -302,7 +350,7 @@ def train_extract_cmd(
     try:
         cfg = load_extract_config(config, set_)
     except (ValueError, OSError) as err:
-        raise _fail(f"configuration {config}: {err}") from err
+        raise _fail(f"configuration: {err}") from err
     configure_tracking()
     try:
         with _progress() as progress:

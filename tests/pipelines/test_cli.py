@@ -49,14 +49,31 @@ def test_simulate_build_train_evaluate(mlflow_home: Path, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_run_trains_once_then_only_evaluates(mlflow_home: Path) -> None:
-    args = ["run", "--set", "simulation.n_companies=2000", "--set", "lightgbm.min_data_in_leaf=20"]
+    args = [
+        "run",
+        "--set",
+        "apprenticeship_host:simulation.n_companies=2000",
+        "--set",
+        "apprenticeship_host:lightgbm.min_data_in_leaf=20",
+        "--set",
+        "dropout_risk:simulation.n_contracts=8000",
+        "--set",
+        "dropout_risk:lightgbm.min_data_in_leaf=50",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "training on the embedded default" in first.output
+    assert "No apprenticeship_host champion yet" in first.output
+    assert "No dropout_risk champion yet" in first.output
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "training on the embedded default" not in second.output
-    assert "champion v1" in second.output
+    assert "apprenticeship_host champion v1" in second.output
+    assert "dropout_risk champion v1" in second.output
+
+
+def test_run_rejects_an_override_without_model(mlflow_home: Path) -> None:
+    result = runner.invoke(app, ["run", "--set", "simulation.seed=3"])
+    assert result.exit_code == 2 and "expected MODEL:key=value" in result.output
 
 
 def test_build_dataset_names_the_missing_column(tmp_path: Path) -> None:
