@@ -13,6 +13,7 @@ from models.dropout_risk.model import RiskBandPolicy
 from models.estimator import CalibrationParams, LightGBMParams
 from models.extract import ColumnRoles, EvaluationSpec
 from models.simulation.chamber import ChamberSimulationParams
+from models.simulation.sirene import SireneSimulationParams
 from models.simulation.training_centre import TrainingCentreParams
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -129,6 +130,45 @@ class ExtractPipelineConfig(BaseModel):
     )
 
 
+class SiteDataConfig(BaseModel):
+    """SIRENE files to ingest, or the SIRENE-format simulator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["simulate", "files"] = "simulate"
+    stock: Path | None = Field(default=None, description="StockEtablissement file (CSV or Parquet)")
+    history: Path | None = Field(default=None, description="StockEtablissementHistorique file")
+    extract_date: date | None = Field(default=None, description="Date of the files (default: simulator's)")
+
+    @model_validator(mode="after")
+    def _files_need_paths(self) -> SiteDataConfig:
+        if self.source == "files" and (
+            (self.stock is None and self.history is None) or self.extract_date is None
+        ):
+            raise ValueError(
+                "data.source 'files' needs data.stock and/or data.history, and data.extract_date"
+            )
+        return self
+
+
+class SitePipelineConfig(BaseModel):
+    """Everything the site-potential pipeline needs (ingest, store, survival models)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: SiteDataConfig = SiteDataConfig()
+    simulation: SireneSimulationParams = SireneSimulationParams()
+    horizons: list[int] = Field(default=[3, 5])
+    first_creation_year: int = Field(default=2005, description="Older creations are not used for training")
+    lightgbm: LightGBMParams = LightGBMParams(monotone_history=False, num_leaves=31, min_data_in_leaf=100)
+    calibration: CalibrationParams = CalibrationParams()
+    experiment: str = "site_potential"
+
+    def extract_date(self) -> date:
+        """Date of the SIRENE files: the configured one, else the simulator's."""
+        return self.data.extract_date or self.simulation.extract_date
+
+
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
@@ -166,3 +206,10 @@ def load_extract_config(path: Path, overrides: list[str] | None = None) -> Extra
     if not path.exists():
         raise ValueError(f"{path}: config file not found")
     return ExtractPipelineConfig.model_validate(_load_tree(path, overrides))
+
+
+def load_site_config(path: Path | None = None, overrides: list[str] | None = None) -> SitePipelineConfig:
+    """Read a YAML config (default: `pipelines/configs/site_potential.yaml`) and apply `a.b=value`."""
+    return SitePipelineConfig.model_validate(
+        _load_tree(path or CONFIG_DIR / "site_potential.yaml", overrides)
+    )

@@ -269,7 +269,7 @@ def ingest_sirene(
     quarantine = pd.concat([con.execute(f"SELECT * FROM {q}").df() for q in quarantines], ignore_index=True)
     if len(quarantine):
         report.quarantine_path = out_dir / "quarantine.csv"
-        quarantine.to_csv(report.quarantine_path, index=False)
+        quarantine.astype({"line": "int64"}).to_csv(report.quarantine_path, index=False)
     con.close()
     report.seconds = time.perf_counter() - start
     logger.info(report.summary())

@@ -40,30 +40,30 @@ class SurvivalEffects(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sector_level: dict[str, float] = {
-        "Industrie": -2.0243,
-        "Construction": -1.8079,
-        "Commerce": -1.8281,
-        "Transports": -2.2619,
-        "Hébergement et restauration": -1.7921,
-        "Information et communication": -2.0916,
-        "Services aux entreprises": -2.082,
-        "Autres activités de services": -1.6458,
+        "Industrie": -2.1151,
+        "Construction": -1.8374,
+        "Commerce": -2.021,
+        "Transports": -2.3813,
+        "Hébergement et restauration": -1.7392,
+        "Information et communication": -2.2368,
+        "Services aux entreprises": -2.1303,
+        "Autres activités de services": -1.5242,
     }
     sector_late: dict[str, float] = {
-        "Industrie": -1.4855,
-        "Construction": -1.2618,
-        "Commerce": -1.5502,
-        "Transports": -1.0981,
-        "Hébergement et restauration": -0.8213,
-        "Information et communication": -0.7864,
-        "Services aux entreprises": -0.2983,
-        "Autres activités de services": -1.2144,
+        "Industrie": -1.514,
+        "Construction": -1.2611,
+        "Commerce": -1.5843,
+        "Transports": -1.0916,
+        "Hébergement et restauration": -0.8197,
+        "Information et communication": -0.7832,
+        "Services aux entreprises": -0.2769,
+        "Autres activités de services": -1.2134,
     }
     after_five_years: float = -0.4
-    naf_sd: float = 0.2
-    departement_sd: float = 0.12
-    per_population_decade: float = 0.06
-    per_year_since_2010: float = -0.01
+    naf_sd: float = 0.35
+    departement_sd: float = 0.2
+    per_population_decade: float = 0.12
+    per_year_since_2010: float = 0.0
     effects_seed: int = 2027
 
 

@@ -1,0 +1,221 @@
+"""Survival of a new establishment of activity A in commune C at 3 and 5 years: dataset and model.
+
+Features are those known at creation: the activity, the commune and its territory, the competition in
+the commune on the creation date, the creation year. Labels exist only where the horizon is observed:
+establishments created at least `horizon` years before the extract date (right-censored ones are left out,
+not counted as survivors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from models.estimator import CalibratedBooster
+from models.reference import Reference
+from models.site_potential.sectors import SECTION_TO_SECTOR
+from models.site_potential.territory import Territory
+from models.tabular import TabularEncoder
+from models.timeutils import shift_years
+
+INPUT_COLUMNS: tuple[str, ...] = ("naf_code", "commune_code", "creation_date", "competitors_at_creation")
+CATEGORICAL_FEATURES: tuple[str, ...] = ("naf_code", "naf_division", "naf_section", "departement_code")
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "log_population",
+    "log_density",
+    "growth",
+    "unemployment",
+    "log_catchment_20km",
+    "competitors_at_creation",
+    "competitors_per_10k",
+    "creation_year",
+)
+FEATURE_LABELS_FR: dict[str, str] = {
+    "naf_code": "activité",
+    "naf_division": "famille d'activité",
+    "naf_section": "secteur",
+    "departement_code": "département",
+    "log_population": "taille de la commune",
+    "log_density": "densité de population",
+    "growth": "évolution de la population",
+    "unemployment": "taux de chômage",
+    "log_catchment_20km": "population à moins de 20 km",
+    "competitors_at_creation": "concurrents dans la commune",
+    "competitors_per_10k": "concurrents pour 10 000 habitants",
+    "creation_year": "année de création",
+}
+
+
+def label_name(horizon: int) -> str:
+    """Label column of a horizon (`survived_3y`)."""
+    return f"survived_{horizon}y"
+
+
+def competitors_at_creation(establishments: pd.DataFrame) -> np.ndarray:
+    """For each establishment, the other establishments of its activity active in its commune the day it
+    was created (created before, not closed by then)."""
+    key = establishments["naf_code"].astype(str) + "|" + establishments["commune_code"].astype(str)
+    group = pd.factorize(key)[0].astype(np.int64)
+    span = np.int64(1_000_000)
+    created = establishments["creation_date"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    closed = pd.to_datetime(establishments["closure_date"]).to_numpy(dtype="datetime64[D]")
+    closed_days = np.where(np.isnat(closed), span - 1, closed.astype("datetime64[D]").astype(np.int64))
+    offset = 200_000  # days are shifted to stay positive within a group's span
+    starts = np.sort(group * span + created + offset)
+    ends = np.sort(group * span + np.minimum(closed_days + offset, span - 1))
+    probe = group * span + created + offset
+    before = np.searchsorted(starts, probe, side="left") - np.searchsorted(starts, group * span, side="left")
+    ended = np.searchsorted(ends, probe, side="right") - np.searchsorted(ends, group * span, side="left")
+    return np.maximum(before - ended, 0).astype(float)
+
+
+def survival_dataset(
+    establishments: pd.DataFrame, horizon: int, extract_date: date, first_year: int = 1990
+) -> pd.DataFrame:
+    """Creations whose `horizon` is observed by `extract_date` (whole creation years), with their label and
+    the model's inputs.
+
+    Requires `naf_code`, `commune_code`, `creation_date`, `closure_date` and, for closures without a date
+    (a stock file alone), `closed_without_date` (those are left out: their survival is unknown).
+    """
+    frame = establishments[establishments["naf_code"].notna()].copy()
+    frame["competitors_at_creation"] = competitors_at_creation(frame)
+    creation = pd.to_datetime(frame["creation_date"])
+    horizon_end = creation + pd.DateOffset(years=horizon)
+    # Whole yearly cohorts only: year Y is kept when its last creation's horizon is observed, so that the
+    # time split never tests on a truncated cohort.
+    last_year = shift_years(extract_date, -horizon).year - 1
+    observed = (creation.dt.year <= last_year) & (creation.dt.year >= first_year)
+    if "closed_without_date" in frame:
+        observed &= ~frame["closed_without_date"].fillna(False).astype(bool)
+    closure = pd.to_datetime(frame["closure_date"])
+    frame[label_name(horizon)] = (closure.isna() | (closure >= horizon_end)).astype(float)
+    frame = frame[observed.to_numpy()]
+    return frame.reset_index(drop=True)
+
+
+class SurvivalFeatureBuilder:
+    """Features at creation, from the inputs (`INPUT_COLUMNS`) and the territory's commune table."""
+
+    def __init__(self, reference: Reference, territory: Territory) -> None:
+        com = territory.communes
+        self.communes = pd.DataFrame(
+            {
+                "departement_code": com["departement_code"].astype(str),
+                "population": com["population"].astype(float),
+                "log_population": np.log10(np.maximum(com["population"].astype(float), 1.0)),
+                "log_density": np.log10(np.maximum(com["density"].astype(float), 0.1)),
+                "growth": com["growth"].astype(float),
+                "unemployment": com["unemployment"].astype(float),
+                "log_catchment_20km": np.log10(np.maximum(com["catchment_20km"].astype(float), 1.0)),
+            },
+            index=com.index,
+        )
+        naf = reference.naf.set_index("naf_code")
+        self.naf_division = naf["division"].astype(str).to_dict()
+        self.naf_section = naf["section"].astype(str).to_dict()
+
+    def build(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Feature frame for input rows."""
+        naf = rows["naf_code"].astype(str)
+        commune = self.communes.reindex(rows["commune_code"].astype(str).to_numpy())
+        competitors = pd.to_numeric(rows["competitors_at_creation"], errors="coerce").to_numpy(dtype=float)
+        pop = commune["population"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_10k = np.where(pop > 0, competitors / pop * 10_000, np.nan)
+        return pd.DataFrame(
+            {
+                "naf_code": naf.to_numpy(),
+                "naf_division": naf.map(self.naf_division).to_numpy(),
+                "naf_section": naf.map(self.naf_section).to_numpy(),
+                "departement_code": commune["departement_code"].to_numpy(),
+                "log_population": commune["log_population"].to_numpy(),
+                "log_density": commune["log_density"].to_numpy(),
+                "growth": commune["growth"].to_numpy(),
+                "unemployment": commune["unemployment"].to_numpy(),
+                "log_catchment_20km": commune["log_catchment_20km"].to_numpy(),
+                "competitors_at_creation": competitors,
+                "competitors_per_10k": per_10k,
+                "creation_year": pd.to_datetime(rows["creation_date"]).dt.year.to_numpy(dtype=float),
+            },
+            index=rows.index,
+        )
+
+
+@dataclass
+class SurvivalModel:
+    """Probability that a new establishment is still active `horizon` years after its creation."""
+
+    horizon: int
+    features: SurvivalFeatureBuilder
+    encoder: TabularEncoder
+    estimator: CalibratedBooster
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        """Survival probability per input row."""
+        return self.estimator.predict(self.encoder.transform(self.features.build(rows)))
+
+    def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """LightGBM's per-feature contributions to the log-odds of survival (bias column dropped)."""
+        raw = self.estimator.contributions(self.encoder.transform(self.features.build(rows)))
+        return pd.DataFrame(raw[:, :-1], columns=self.encoder.feature_names, index=rows.index)
+
+    def feature_importance(self) -> pd.Series:
+        """Total gain per feature."""
+        gain = self.estimator.booster.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.encoder.feature_names).sort_values(ascending=False)
+
+
+def sector_of_section(section: pd.Series) -> pd.Series:
+    """INSEE survival sector of NAF sections."""
+    return section.map(SECTION_TO_SECTOR).fillna("Autres activités de services")
+
+
+def split_by_creation_year(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Time split on the creation year: train on earlier cohorts, validate on the one before last, test on
+    the last observed cohort."""
+    year = pd.to_datetime(dataset["creation_date"]).dt.year
+    years = sorted(year.unique())
+    if len(years) < 3:
+        raise ValueError(f"a time split needs at least 3 creation years, got {len(years)}")
+    return (
+        dataset[year.isin(years[:-2])].reset_index(drop=True),
+        dataset[year == years[-2]].reset_index(drop=True),
+        dataset[year == years[-1]].reset_index(drop=True),
+    )
+
+
+def last_creation_day(extract_date: date, horizon: int) -> date:
+    """Latest creation date whose horizon is observed on the extract date."""
+    return shift_years(extract_date, -horizon)
+
+
+def fit_survival_model(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    horizon: int,
+    builder: SurvivalFeatureBuilder,
+    params: object | None = None,
+    calibration: object | None = None,
+) -> tuple[SurvivalModel, object]:
+    """Fit the encoder and the calibrated booster on establishments whose horizon is observed."""
+    from models.estimator import CalibrationParams, LightGBMParams, fit_calibrated_booster
+
+    label = label_name(horizon)
+    features = builder.build(train)
+    encoder = TabularEncoder(CATEGORICAL_FEATURES, NUMERIC_FEATURES).fit(features)
+    estimator, info = fit_calibrated_booster(
+        encoder.transform(features),
+        train[label].to_numpy(dtype=float),
+        encoder.transform(builder.build(valid)),
+        valid[label].to_numpy(dtype=float),
+        valid_ids=valid["siret"],
+        feature_names=encoder.feature_names,
+        categorical=CATEGORICAL_FEATURES,
+        params=params if isinstance(params, LightGBMParams) else None,
+        calibration=calibration if isinstance(calibration, CalibrationParams) else None,
+    )
+    return SurvivalModel(horizon=horizon, features=builder, encoder=encoder, estimator=estimator), info
