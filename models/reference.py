@@ -56,6 +56,9 @@ class Reference:
 
     def current_commune_codes(self, codes: pd.Series) -> pd.Series:
         """Replace former commune codes (merged communes, COG `anciens_codes`) by their current code."""
+        if len(codes) < 50:  # a few codes (an API request): plain dict look-ups beat vectorized ones
+            current = [c if c in self.commune_codes else self.former_communes.get(c, c) for c in codes]
+            return pd.Series(current, index=codes.index, dtype=codes.dtype)
         known = codes.isin(self.commune_codes)
         return codes.where(known, codes.map(self.former_communes).fillna(codes))
 

@@ -372,6 +372,165 @@ def train_extract_cmd(
     console.print(f"Promotion: {result.decision.reason}")
 
 
+@app.command("ingest-sirene")
+def ingest_sirene_cmd(
+    stock: Annotated[
+        Path | None, typer.Option(help="StockEtablissement file (CSV, CSV.gz or Parquet)")
+    ] = None,
+    history: Annotated[Path | None, typer.Option(help="StockEtablissementHistorique file")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default var/data/site_potential)")] = None,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit")] = "1GB",
+    verbose: bool = False,
+) -> None:
+    """Ingest SIRENE establishment files (official columns) into Parquet, quarantining malformed lines."""
+    _setup(verbose)
+    from pipelines.ingest import ingest_sirene
+    from pipelines.site import load_passage, site_dir
+
+    if stock is None and history is None:
+        raise _fail("give --stock, --history or both")
+    target = out or site_dir(_home())
+    try:
+        with _progress() as progress:
+            progress.add_task("Ingesting SIRENE", total=None)
+            report = ingest_sirene(
+                target, load_passage(), stock=stock, history=history, memory_limit=memory_limit
+            )
+    except ContractError as err:
+        raise _fail(str(err)) from err
+    console.print(report.summary(), highlight=False)
+
+
+@app.command("train-site")
+def train_site(config: ConfigOpt = None, set_: SetOpt = None, verbose: bool = False) -> None:
+    """Ingest (or simulate) SIRENE, build the diagnostic's store, train and register the survival models."""
+    _setup(verbose)
+    from pipelines.config import load_site_config
+    from pipelines.tracking import configure_tracking
+
+    try:
+        cfg = load_site_config(config, set_)
+    except (ValueError, OSError) as err:
+        raise _fail(f"configuration: {err}") from err
+    configure_tracking()
+    try:
+        training, report = _train_site(cfg)
+    except ContractError as err:
+        raise _fail(str(err)) from err
+    console.print(report.summary(), highlight=False)
+    _print_site(training)
+
+
+def _train_site(cfg: Any) -> tuple[Any, Any]:
+    from pipelines import site
+
+    reference = load_reference()
+    out = site.site_dir(_home())
+    with _progress() as progress:
+        task = progress.add_task(
+            "Simulating SIRENE files" if cfg.data.source == "simulate" else "Ingesting SIRENE files",
+            total=None,
+        )
+        report, oracle = site.prepare_sirene(cfg, reference, out)
+        progress.update(task, description="Building the territorial store")
+        site.build_store(out, reference, cfg.extract_date())
+        territory = site.load_territory(reference)
+        progress.update(task, description="Training the survival models")
+        establishments = pd.read_parquet(out / "establishments.parquet")
+        training = site.train_site_models(establishments, oracle, territory, reference, cfg)
+    return training, report
+
+
+def _print_site(training: Any) -> None:
+    for horizon, result in training.results.items():
+        console.print(
+            _metrics_table(
+                f"site_survival_{horizon}y v{result.decision.version} (test cohort)", result.metrics
+            )
+        )
+        table = Table(title=f"Survival at {horizon} years by NAF section: predicted vs observed")
+        for col in ("section", "sector", "n", "predicted", "observed", "gap (points)"):
+            table.add_column(col)
+        for row in training.by_section[horizon].itertuples(index=False):
+            table.add_row(
+                row.section,
+                row.sector,
+                f"{row.n:,}",
+                f"{row.predicted:.3f}",
+                f"{row.observed:.3f}",
+                f"{row.gap_points:+.1f}",
+            )
+        console.print(table)
+        console.print(f"Promotion: {result.decision.reason}")
+
+
+@app.command()
+def diagnose(
+    naf: Annotated[str, typer.Option(help="Activity: NAF rev.2 sub-class, e.g. 96.02A")],
+    commune: Annotated[str, typer.Option(help="INSEE commune code, e.g. 69384")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diagnostic as JSON")] = False,
+    verbose: bool = False,
+) -> None:
+    """The flash diagnostic of opening an activity in a commune (indicators, survival odds, risk)."""
+    _setup(verbose)
+    import json
+
+    from models.site_potential.diagnose import UnknownCodeError
+    from models.site_potential.diagnose import diagnose as run_diagnostic
+    from pipelines import site
+    from pipelines.tracking import configure_tracking
+
+    configure_tracking()
+    reference = load_reference()
+    out = site.site_dir(_home())
+    if not (out / "store.json").exists():
+        raise _fail(f"{out}: no site store yet (run `cma-predict train-site` or `make run`)")
+    try:
+        models = site.load_survival_models()
+    except Exception as err:
+        raise _fail(
+            f"survival models not found in the registry ({err}); run `cma-predict train-site`"
+        ) from err
+    store = site.load_store(out, site.load_territory(reference))
+    try:
+        result = run_diagnostic(naf, commune, store, reference, models)
+    except UnknownCodeError as err:
+        raise _fail(str(err)) from err
+    if as_json:
+        console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    _print_diagnostic(result)
+
+
+def _print_diagnostic(result: Any) -> None:
+    console.print(
+        f"[bold]Diagnostic flash[/] — {result.naf_label} ({result.naf_code}) à {result.commune_name} "
+        f"({result.commune_code}, département {result.departement_code}), données au {result.reference_date}"
+    )
+    console.print(f"[bold]Niveau de risque : {result.risk_level}[/] — {result.risk_summary}")
+    for odds in result.survival:
+        dep = f"{odds.departement_observed:.0%}" if odds.departement_observed is not None else "n.d."
+        nat = f"{odds.national_observed:.0%}" if odds.national_observed is not None else "n.d."
+        console.print(
+            f"Chances de survie à {odds.horizon_years} ans : {odds.probability:.0%} "
+            f"(observé pour l'activité : département {dep}, France {nat})"
+        )
+    table = Table(title="Indicateurs")
+    for col in ("indicateur", "valeur", "département", "France", "unité"):
+        table.add_column(col)
+    fmt = lambda v: "n.d." if v is None else f"{v:,.1f}".replace(",", " ")  # noqa: E731
+    for ind in result.indicators:
+        table.add_row(
+            ind.label, fmt(ind.value), fmt(ind.departement_value), fmt(ind.national_value), ind.unit
+        )
+    console.print(table)
+    console.print("[bold]Principales raisons[/]")
+    for reason in result.reasons:
+        console.print(f"  - {reason}")
+    for warning in result.warnings:
+        console.print(f"[yellow]Attention :[/] {warning}")
+
+
 @app.command()
 def evaluate(
     model: ModelOpt = "apprenticeship_host",
@@ -418,12 +577,13 @@ def run(
 
     uri = configure_tracking()
     console.print(f"MLflow tracking: {uri}")
-    overrides: dict[str, list[str]] = {m: [] for m in MODELS}
+    overrides: dict[str, list[str]] = {m: [] for m in (*MODELS, "site_potential")}
     for item in set_ or []:
         name, sep, rest = item.partition(":")
-        if not sep or name not in MODELS:
-            raise _fail(f"--set '{item}': expected MODEL:key=value with MODEL in {', '.join(MODELS)}")
+        if not sep or name not in overrides:
+            raise _fail(f"--set '{item}': expected MODEL:key=value with MODEL in {', '.join(overrides)}")
         overrides[name].append(rest)
+    site_overrides = overrides["site_potential"]
     for model in MODELS:
         cfg = _load_config(model, None, overrides[model])
         alias = cfg.registry.champion_alias
@@ -448,6 +608,30 @@ def run(
                 f"; recall@15% / oracle = {metrics.get('recall_at_capacity_vs_oracle', float('nan')):.3f}"
             )
         console.print(summary + f"; ECE = {metrics['ece']:.4f}")
+    _run_site(site_overrides)
+
+
+def _run_site(overrides: list[str]) -> None:
+    """Train the site-potential models when they have no champion; print a sample diagnostic."""
+    from models.site_potential import SURVIVAL_MODELS
+    from models.site_potential.diagnose import diagnose as run_diagnostic
+    from pipelines import site
+    from pipelines.config import load_site_config
+    from pipelines.registry import current_champion
+
+    try:
+        cfg = load_site_config(None, overrides)
+    except (ValueError, OSError) as err:
+        raise _fail(f"configuration: {err}") from err
+    ready = (site.site_dir(_home()) / "store.json").exists()
+    if not ready or any(current_champion(name) is None for name in SURVIVAL_MODELS.values()):
+        console.print("No site-potential champions yet: training on the embedded default (SYNTHETIC SIRENE).")
+        training, report = _train_site(cfg)
+        console.print(report.summary(), highlight=False)
+        _print_site(training)
+    reference = load_reference()
+    store = site.load_store(site.site_dir(_home()), site.load_territory(reference))
+    _print_diagnostic(run_diagnostic("96.02A", "69384", store, reference, site.load_survival_models()))
 
 
 def main() -> None:

@@ -293,8 +293,12 @@ class Indicator:
     date: str
 
 
-def _clean(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else round(float(value), 3)
+def _clean(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return round(number, 3) if np.isfinite(number) else None
 
 
 def indicators_for(store: SiteStore, naf_code: str, commune_code: str) -> list[Indicator]:

@@ -14,7 +14,13 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from models.estimator import CalibratedBooster
+from models.estimator import (
+    CalibratedBooster,
+    CalibrationParams,
+    FitInfo,
+    LightGBMParams,
+    fit_calibrated_booster,
+)
 from models.reference import Reference
 from models.site_potential.sectors import SECTION_TO_SECTOR
 from models.site_potential.territory import Territory
@@ -198,12 +204,10 @@ def fit_survival_model(
     valid: pd.DataFrame,
     horizon: int,
     builder: SurvivalFeatureBuilder,
-    params: object | None = None,
-    calibration: object | None = None,
-) -> tuple[SurvivalModel, object]:
+    params: LightGBMParams | None = None,
+    calibration: CalibrationParams | None = None,
+) -> tuple[SurvivalModel, FitInfo]:
     """Fit the encoder and the calibrated booster on establishments whose horizon is observed."""
-    from models.estimator import CalibrationParams, LightGBMParams, fit_calibrated_booster
-
     label = label_name(horizon)
     features = builder.build(train)
     encoder = TabularEncoder(CATEGORICAL_FEATURES, NUMERIC_FEATURES).fit(features)
@@ -215,7 +219,7 @@ def fit_survival_model(
         valid_ids=valid["siret"],
         feature_names=encoder.feature_names,
         categorical=CATEGORICAL_FEATURES,
-        params=params if isinstance(params, LightGBMParams) else None,
-        calibration=calibration if isinstance(calibration, CalibrationParams) else None,
+        params=params,
+        calibration=calibration,
     )
     return SurvivalModel(horizon=horizon, features=builder, encoder=encoder, estimator=estimator), info

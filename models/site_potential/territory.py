@@ -33,7 +33,10 @@ class Territory:
 
     def position(self, commune_code: str) -> int:
         """Row of a commune code (KeyError when unknown)."""
-        return int(self.communes.index.get_loc(commune_code))
+        found = self.communes.index.get_indexer(pd.Index([commune_code]))[0]
+        if found < 0:
+            raise KeyError(commune_code)
+        return int(found)
 
 
 def build_territory(reference: Reference, stats: pd.DataFrame | None = None) -> Territory:
