@@ -253,7 +253,8 @@ def ingest_sirene(
     con.execute(
         f"""
         COPY (
-            SELECT b.siret, b.creation_date, b.closure_date, b.closed_without_date, b.naf_code,
+            SELECT b.siret, CAST(b.creation_date AS TIMESTAMP) AS creation_date,
+                   CAST(b.closure_date AS TIMESTAMP) AS closure_date, b.closed_without_date, b.naf_code,
                    coalesce(p.code_insee_2026, b.commune_raw) AS commune_code,
                    p.code_insee_2026 IS NOT NULL AND p.code_insee_2026 <> b.commune_raw AS commune_remapped,
                    b.headcount_band

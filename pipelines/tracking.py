@@ -15,13 +15,17 @@ def project_home() -> Path:
     return Path(os.environ.get("CMA_PREDICT_HOME", "var")).resolve()
 
 
+_EMBEDDED: set[str] = set()  # URIs this module chose (MLflow copies them into MLFLOW_TRACKING_URI)
+
+
 def configure_tracking(home: Path | None = None) -> str:
-    """Point MLflow at `MLFLOW_TRACKING_URI` if set, else at `<home>/mlflow.db`; returns the URI."""
+    """Point MLflow at `MLFLOW_TRACKING_URI` if the user set it, else at `<home>/mlflow.db`."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
+    if not uri or uri in _EMBEDDED:
         base = home or project_home()
         base.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{base / 'mlflow.db'}"
+        _EMBEDDED.add(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

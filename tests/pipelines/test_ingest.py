@@ -1,0 +1,88 @@
+"""SIRENE ingestion: official columns, streaming into Parquet, quarantine with line numbers, COG mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.contracts import ContractError
+from pipelines.ingest import ingest_sirene
+from pipelines.reference import DATA_SAMPLES
+from pipelines.site import load_passage
+
+STOCK_HEADER = (
+    "siren,nic,siret,dateCreationEtablissement,trancheEffectifsEtablissement,activitePrincipaleEtablissement,"
+    "nomenclatureActivitePrincipaleEtablissement,codeCommuneEtablissement,etatAdministratifEtablissement"
+)
+STOCK_ROWS = [
+    "732829320,00074,73282932000074,2012-03-01,02,43.22A,NAFRev2,69384,A",
+    "443061841,00047,44306184100047,2015-06-01,NN,96.02A,NAFRev2,14729,F",
+    "broken,line",
+    "552081317,66522,55208131766522,2020-13-45,01,10.71C,NAFRev2,33063,A",
+    "552081317,00001,ABC,2020-01-01,01,10.71C,NAFRev2,33063,A",
+    "356000000,49837,35600000049837,2001-02-03,NN,47.76Z,NAFRev2,75056,A",
+]
+HISTORY = """siret,dateFin,dateDebut,etatAdministratifEtablissement,activitePrincipaleEtablissement
+73282932000074,,2012-03-01,A,43.22A
+44306184100047,2018-02-28,2015-06-01,A,96.02A
+44306184100047,,2018-03-01,F,96.02A
+"""
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    stock = tmp_path / "StockEtablissement.csv"
+    stock.write_text(STOCK_HEADER + "\n" + "\n".join(STOCK_ROWS) + "\n", encoding="utf-8")
+    history = tmp_path / "StockEtablissementHistorique.csv"
+    history.write_text(HISTORY, encoding="utf-8")
+    return stock, history
+
+
+def test_stock_and_history_are_ingested_with_quarantine(tmp_path: Path) -> None:
+    stock, history = _files(tmp_path)
+    report = ingest_sirene(tmp_path / "out", load_passage(), stock=stock, history=history)
+    assert report.rows_read["StockEtablissement.csv"] == 6
+    assert report.rows_quarantined["StockEtablissement.csv"] == 3
+    quarantine = pd.read_csv(tmp_path / "out" / "quarantine.csv")
+    assert quarantine[["line"]].to_numpy().ravel().tolist() == [4, 5, 6]
+    reasons = quarantine["reason"].tolist()
+    assert (
+        reasons[0].startswith("MISSING COLUMNS") and "not a date" in reasons[1] and "14 digits" in reasons[2]
+    )
+
+    est = pd.read_parquet(tmp_path / "out" / "establishments.parquet").set_index("siret")
+    assert len(est) == 3, "valid rows are kept"
+    assert est.loc["44306184100047", "closure_date"] == pd.Timestamp("2018-03-01")
+    assert pd.isna(est.loc["73282932000074", "closure_date"])
+    assert est.loc["44306184100047", "commune_code"] == "14654", "former code mapped to COG 2026"
+    assert report.communes_remapped == 1
+
+
+def test_missing_official_column_is_named(tmp_path: Path) -> None:
+    stock = tmp_path / "stock.csv"
+    stock.write_text("siret,dateCreationEtablissement\n73282932000074,2012-03-01\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"missing SIRENE column.*activitePrincipaleEtablissement"):
+        ingest_sirene(tmp_path / "out", load_passage(), stock=stock)
+
+
+def test_parquet_input_gives_the_same_establishments(tmp_path: Path) -> None:
+    _stock, history = _files(tmp_path)
+    csv_report = ingest_sirene(tmp_path / "a", load_passage(), history=history)
+    pd.read_csv(history, dtype=str).to_parquet(tmp_path / "history.parquet")
+    parquet_report = ingest_sirene(tmp_path / "b", load_passage(), history=tmp_path / "history.parquet")
+    assert csv_report.establishments == parquet_report.establishments == 2
+    a = pd.read_parquet(tmp_path / "a" / "establishments.parquet").sort_values("siret").reset_index(drop=True)
+    b = pd.read_parquet(tmp_path / "b" / "establishments.parquet").sort_values("siret").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_real_lyon_extract(tmp_path: Path) -> None:
+    path = DATA_SAMPLES / "sirene" / "sirene_historique_lyon4e_69384.csv.gz"
+    report = ingest_sirene(tmp_path, load_passage(), history=path)
+    assert report.rows_read[path.name] == 58_228
+    est = pd.read_parquet(tmp_path / "establishments.parquet")
+    assert est["siret"].is_unique and 26_000 < len(est) <= 26_614
+    assert set(est["commune_code"]) == {"69384"}
+    assert est["naf_code"].dropna().str.fullmatch(r"\d{2}\.\d{2}[A-Z]").all(), "NAF rev.1 codes are not kept"
+    assert (est["creation_date"] > pd.Timestamp("1900-01-01")).all(), "placeholder dates are not creations"
