@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_apprenticeship_host.py
+	$(BIN)/python bench/bench_site_potential.py
 
 clean:
 	rm -rf var

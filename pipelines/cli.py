@@ -165,10 +165,12 @@ def simulate(
 
 @app.command("simulator-report")
 def simulator_report(
-    model: Annotated[str, typer.Option("--model", "-m", help="apprenticeship_host or dropout_risk")] = (
-        "apprenticeship_host"
-    ),
-    size: Annotated[int, typer.Option(help="Companies (host) or contracts (dropout) to simulate")] = 200_000,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="apprenticeship_host, dropout_risk or site_potential")
+    ] = "apprenticeship_host",
+    size: Annotated[
+        int, typer.Option(help="Companies (host), contracts (dropout) or creations over 20 years (site)")
+    ] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     verbose: bool = False,
 ) -> None:
@@ -177,7 +179,16 @@ def simulator_report(
     reference = load_reference()
     with _progress() as progress:
         progress.add_task(f"Simulating {size:,} records", total=None)
-        if model == "dropout_risk":
+        if model == "site_potential":
+            from models.simulation.sirene import (
+                SireneSimulationParams,
+                simulate_sirene,
+                survival_calibration_report,
+            )
+
+            sim = simulate_sirene(reference, SireneSimulationParams(creations_per_year=size // 20, seed=seed))
+            report = survival_calibration_report(sim, reference)
+        elif model == "dropout_risk":
             from models.simulation.training_centre import (
                 TrainingCentreParams,
                 rupture_calibration_report,

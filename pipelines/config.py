@@ -163,6 +163,13 @@ class SitePipelineConfig(BaseModel):
     lightgbm: LightGBMParams = LightGBMParams(monotone_history=False, num_leaves=31, min_data_in_leaf=100)
     calibration: CalibrationParams = CalibrationParams()
     experiment: str = "site_potential"
+    model_suffix: str = Field(
+        default="", description="Appended to the registered names, e.g. _lyon4e for a model of one extract"
+    )
+
+    def model_name(self, horizon: int) -> str:
+        """Registered name of the survival model of a horizon."""
+        return f"site_survival_{horizon}y{self.model_suffix}"
 
     def extract_date(self) -> date:
         """Date of the SIRENE files: the configured one, else the simulator's."""

@@ -181,7 +181,7 @@ def train_site_models(
     sections: dict[int, pd.DataFrame] = {}
     experiment_id = ensure_experiment(config.experiment)
     for horizon in config.horizons:
-        name = SURVIVAL_MODELS.get(horizon, f"site_survival_{horizon}y")
+        name = config.model_name(horizon)
         label = label_name(horizon)
         dataset = survival_dataset(establishments, horizon, config.extract_date(), config.first_creation_year)
         if oracle is not None:

@@ -28,7 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.reference import Reference
 from models.simulation.chamber import ChamberSimulationParams, _effect_table, simulate_companies
-from models.site_potential.sectors import PUBLISHED_SURVIVAL_3Y, PUBLISHED_SURVIVAL_5Y, SECTION_TO_SECTOR
+from models.site_potential.sectors import (
+    PUBLISHED_SURVIVAL_3Y,
+    PUBLISHED_SURVIVAL_5Y,
+    SECTION_TO_SECTOR,
+    SURVIVAL_SOURCES,
+)
 from models.timeutils import EPOCH, day_number
 
 MAX_YEARS = 25
@@ -255,3 +260,35 @@ def calibrate_survival_effects(
             eff.sector_late[name] = round(eff.sector_late[name] + 1.2 * float(gap5 - gap3), 4)
         current = current.model_copy(update={"effects": eff})
     return current
+
+
+def survival_calibration_report(
+    sim: SimulatedSirene, reference: Reference, first_year: int = 2005, last_year: int = 2016
+) -> pd.DataFrame:
+    """Simulated 3- and 5-year survival by INSEE sector (cohorts `first_year`..`last_year`, fully observed),
+    next to INSEE's published rates."""
+    stock = sim.stock
+    creation = pd.to_datetime(stock["dateCreationEtablissement"])
+    history = sim.history
+    closed = history[history["etatAdministratifEtablissement"] == "F"].set_index("siret")["dateDebut"]
+    closure = pd.to_datetime(stock["siret"].map(closed))
+    sector = sector_of(stock["activitePrincipaleEtablissement"], reference)
+    cohort = (creation.dt.year >= first_year) & (creation.dt.year <= last_year)
+    rows = []
+    for horizon, published in ((3, PUBLISHED_SURVIVAL_3Y), (5, PUBLISHED_SURVIVAL_5Y)):
+        end = creation + pd.DateOffset(years=horizon)
+        survived = (closure.isna() | (closure >= end))[cohort]
+        rates = survived.groupby(sector[cohort]).agg(["mean", "size"])
+        for name, row in rates.iterrows():
+            rows.append(
+                {
+                    "figure": f"survival at {horizon} years, {name}",
+                    "source": SURVIVAL_SOURCES[horizon],
+                    "published": published[str(name)],
+                    "simulated": float(row["mean"]),
+                    "n": int(row["size"]),
+                }
+            )
+    report = pd.DataFrame(rows)
+    report["gap_points"] = (report["simulated"] - report["published"]) * 100
+    return report
