@@ -32,8 +32,8 @@ from pipelines.mlflow_logging import (
     log_evaluation_plots,
     log_model_with_card,
     log_test_metrics,
+    register_logged_model,
 )
-from pipelines.registry import register_and_promote
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
@@ -232,24 +232,18 @@ def train_and_register_dropout(
                 model.policy.alert_capacity,
             )[metric]
 
-        decision = register_and_promote(
-            logged.model_uri,
+        result = register_logged_model(
+            run.info.run_id,
+            logged,
+            info,
+            metrics,
             config.registry.model_name,
-            metrics[metric],
+            metric,
             score_champion,
+            card,
             alias=config.registry.champion_alias,
-            description=card,
-            metric_name=metric,
         )
-        mlflow.set_tags({"registered_version": decision.version, "promoted": str(decision.promoted)})
-    return TrainResult(
-        run_id=run.info.run_id,
-        model_uri=logged.model_uri,
-        metrics=metrics,
-        decision=decision,
-        best_iteration=info.best_iteration,
-        calibrated=info.calibrated,
-    )
+    return result
 
 
 def evaluate_dropout_model(model_uri: str, dataset: pd.DataFrame, label: str = LABEL) -> dict[str, float]:

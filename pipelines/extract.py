@@ -35,8 +35,8 @@ from pipelines.mlflow_logging import (
     log_evaluation_plots,
     log_model_with_card,
     log_test_metrics,
+    register_logged_model,
 )
-from pipelines.registry import register_and_promote
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
@@ -154,24 +154,17 @@ def train_extract(path: Path, config: ExtractPipelineConfig) -> tuple[TrainResul
                 labels, out["probability"].to_numpy(), None, config.risk_bands.alert_capacity
             )[metric]
 
-        decision = register_and_promote(
-            logged.model_uri,
+        result = register_logged_model(
+            run.info.run_id,
+            logged,
+            info,
+            metrics,
             config.registry.model_name,
-            metrics[metric],
+            metric,
             score_champion,
+            card,
             alias=config.registry.champion_alias,
-            description=card,
-            metric_name=metric,
         )
-        mlflow.set_tags({"registered_version": decision.version, "promoted": str(decision.promoted)})
-    result = TrainResult(
-        run_id=run.info.run_id,
-        model_uri=logged.model_uri,
-        metrics=metrics,
-        decision=decision,
-        best_iteration=info.best_iteration,
-        calibrated=info.calibrated,
-    )
     return result, prepared, method
 
 

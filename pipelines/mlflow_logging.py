@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,11 @@ import sklearn
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import PyFuncModel, PythonModel
 
 import models
 from pipelines import plots
-from pipelines.registry import PromotionDecision
+from pipelines.registry import PromotionDecision, register_and_promote
 
 
 @dataclass(frozen=True)
@@ -123,4 +123,36 @@ def fit_note(info: Any) -> str:
     return (
         f"Booster kept {info.best_iteration} trees; isotonic calibration {applied}: validation Brier "
         f"{info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated."
+    )
+
+
+def register_logged_model(
+    run_id: str,
+    logged: ModelInfo,
+    info: Any,
+    metrics: dict[str, float],
+    name: str,
+    metric: str,
+    score_champion: Callable[[PyFuncModel], float],
+    card: str,
+    alias: str = "champion",
+) -> TrainResult:
+    """Register the run's model under `name`, move `alias` if it beats the champion, tag the run."""
+    decision = register_and_promote(
+        logged.model_uri,
+        name,
+        metrics[metric],
+        score_champion,
+        alias=alias,
+        description=card,
+        metric_name=metric,
+    )
+    mlflow.set_tags({"registered_version": decision.version, "promoted": str(decision.promoted)})
+    return TrainResult(
+        run_id=run_id,
+        model_uri=logged.model_uri,
+        metrics=metrics,
+        decision=decision,
+        best_iteration=info.best_iteration,
+        calibrated=info.calibrated,
     )

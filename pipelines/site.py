@@ -43,9 +43,9 @@ from pipelines.mlflow_logging import (
     log_evaluation_plots,
     log_model_with_card,
     log_test_metrics,
+    register_logged_model,
 )
 from pipelines.reference import REFERENCE_DIR
-from pipelines.registry import register_and_promote
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
@@ -222,13 +222,9 @@ def train_site_models(
                 out = pd.DataFrame(champion.predict(rows[list(INPUT_COLUMNS)]))["survival_probability"]
                 return evaluate_against_oracle(rows[y].to_numpy(), out.to_numpy(), None)["roc_auc"]
 
-            decision = register_and_promote(
-                logged.model_uri, name, metrics["roc_auc"], score_champion, description=card
+            results[horizon] = register_logged_model(
+                run.info.run_id, logged, info, metrics, name, "roc_auc", score_champion, card
             )
-            mlflow.set_tags({"registered_version": decision.version, "promoted": str(decision.promoted)})
-        results[horizon] = TrainResult(
-            run.info.run_id, logged.model_uri, metrics, decision, info.best_iteration, info.calibrated
-        )
         sections[horizon] = by_section
     return SiteTraining(results=results, by_section=sections)
 
