@@ -1,0 +1,213 @@
+"""Scoring routes of `apprenticeship_host` and `dropout_risk`: JSON batches and CSV uploads."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
+
+from service import messages
+from service.audit import AuditEntry
+from service.deps import AgentKey, AuditDep, RegistryDep
+from service.keys import ApiKey
+from service.model_registry import LoadedModel, ModelRegistry
+from service.schemas import (
+    DropoutContract,
+    DropoutScoresRequest,
+    DropoutScoresResponse,
+    HostCompany,
+    HostScoresRequest,
+    HostScoresResponse,
+)
+from service.scoring import score_dropout, score_host, validate_records
+
+host_router = APIRouter(prefix="/v1/apprenticeship-host", tags=["apprenticeship_host"])
+dropout_router = APIRouter(prefix="/v1/dropout-risk", tags=["dropout_risk"])
+
+
+def _champion(registry: ModelRegistry, name: str) -> LoadedModel:
+    loaded = registry.get(name)
+    if loaded is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, messages.MODEL_UNAVAILABLE)
+    return loaded
+
+
+def _audit(
+    request: Request, audit: Any, key: ApiKey, loaded: LoadedModel, rows: int, code: int, start: float
+) -> None:
+    audit.record(
+        AuditEntry(
+            key_id=key.key_id,
+            chamber=key.chamber,
+            route=request.url.path,
+            model=loaded.name,
+            version=loaded.version,
+            rows=rows,
+            status=code,
+            latency_ms=(time.perf_counter() - start) * 1000,
+        )
+    )
+    metrics = request.app.state.metrics
+    metrics.rows.labels(loaded.name).inc(rows)
+
+
+class RecordsRejected(HTTPException):
+    """422 carrying the per-record errors of a batch with no valid record."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.NO_VALID_RECORD)
+        self.details = [e.model_dump() for e in errors]
+
+
+@host_router.post("/scores", response_model=HostScoresResponse, summary="Score 1 to 10,000 companies")
+def score_companies(
+    body: HostScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+) -> HostScoresResponse:
+    """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
+    start = time.perf_counter()
+    loaded = _champion(registry, "apprenticeship_host")
+    valid, errors = validate_records(body.companies, HostCompany)
+    if not valid:
+        _audit(request, audit, key, loaded, 0, 422, start)
+        raise RecordsRejected(errors)
+    results = score_host(loaded.model, valid, body.explain)
+    request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
+    _audit(request, audit, key, loaded, len(results), 200, start)
+    return HostScoresResponse(
+        model=loaded.name,
+        version=loaded.version,
+        scored=len(results),
+        rejected=len({e.index for e in errors}),
+        results=results,
+        errors=errors,
+    )
+
+
+@dropout_router.post("/scores", response_model=DropoutScoresResponse, summary="Score 1 to 10,000 contracts")
+def score_contracts(
+    body: DropoutScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+) -> DropoutScoresResponse:
+    """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
+    start = time.perf_counter()
+    loaded = _champion(registry, "dropout_risk")
+    valid, errors = validate_records(body.contracts, DropoutContract)
+    if not valid:
+        _audit(request, audit, key, loaded, 0, 422, start)
+        raise RecordsRejected(errors)
+    results = score_dropout(loaded.model, valid, body.explain)
+    _audit(request, audit, key, loaded, len(results), 200, start)
+    return DropoutScoresResponse(
+        model=loaded.name,
+        version=loaded.version,
+        scored=len(results),
+        rejected=len({e.index for e in errors}),
+        results=results,
+        errors=errors,
+    )
+
+
+def _read_csv(upload: UploadFile, max_rows: int) -> list[dict[str, Any]]:
+    raw = upload.file.read()
+    try:
+        text = raw.decode("utf-8-sig")
+        sep = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV) from err
+    if len(frame) == 0 or len(frame) > max_rows:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    records = frame.to_dict("records")
+    return [{str(k): v for k, v in row.items() if v != ""} for row in records]
+
+
+def _csv_response(rows: list[dict[str, Any]], name: str) -> Response:
+    out = io.StringIO()
+    pd.DataFrame(rows).to_csv(out, index=False, sep=";")
+    return Response(
+        out.getvalue().encode("utf-8-sig"),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@host_router.post("/scores.csv", summary="Score a CSV export of companies; returns a CSV")
+def score_companies_csv(
+    request: Request,
+    key: AgentKey,
+    registry: RegistryDep,
+    audit: AuditDep,
+    file: UploadFile = File(description="CSV with the columns of a company (`,` or `;`, UTF-8)"),
+    explain: bool = Query(default=False),
+) -> Response:
+    """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
+    records = _read_csv(file, request.app.state.settings.max_batch)
+    body = HostScoresRequest(companies=records, explain=explain)
+    scored = score_companies(body, request, key, registry, audit)
+    rows = [
+        {
+            "ligne": r.index + 2,
+            "siret": r.siret,
+            "probabilite": round(r.probability, 4),
+            "percentile": r.percentile,
+            "raisons": " | ".join(r.reasons),
+            "erreur": "",
+        }
+        for r in scored.results
+    ]
+    rows += [
+        {
+            "ligne": e.index + 2,
+            "siret": "",
+            "probabilite": "",
+            "percentile": "",
+            "raisons": "",
+            "erreur": f"{e.field}: {e.reason}",
+        }
+        for e in scored.errors
+    ]
+    return _csv_response(sorted(rows, key=lambda r: r["ligne"]), "scores_accueil_apprentis.csv")
+
+
+@dropout_router.post("/scores.csv", summary="Score a CSV export of contracts; returns a CSV")
+def score_contracts_csv(
+    request: Request,
+    key: AgentKey,
+    registry: RegistryDep,
+    audit: AuditDep,
+    file: UploadFile = File(description="CSV with the columns of a contract (`,` or `;`, UTF-8)"),
+    explain: bool = Query(default=False),
+) -> Response:
+    """The same scoring as the JSON route, for a spreadsheet export."""
+    records = _read_csv(file, request.app.state.settings.max_batch)
+    scored = score_contracts(
+        DropoutScoresRequest(contracts=records, explain=explain), request, key, registry, audit
+    )
+    rows = [
+        {
+            "ligne": r.index + 2,
+            "contrat": r.contract_id,
+            "probabilite": round(r.probability, 4),
+            "niveau": r.risk_band,
+            "actions": " | ".join(r.ppr_actions),
+            "raisons": " | ".join(r.reasons),
+            "erreur": "",
+        }
+        for r in scored.results
+    ]
+    rows += [
+        {
+            "ligne": e.index + 2,
+            "contrat": "",
+            "probabilite": "",
+            "niveau": "",
+            "actions": "",
+            "raisons": "",
+            "erreur": f"{e.field}: {e.reason}",
+        }
+        for e in scored.errors
+    ]
+    return _csv_response(sorted(rows, key=lambda r: r["ligne"]), "risques_rupture.csv")

@@ -1,0 +1,186 @@
+"""Request and response schemas, checked against the models' data contracts (allowed codes and values)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NafCode = Field(pattern=r"^\d{2}\.?\d{2}[A-Za-z]$", examples=["43.22A"], description="NAF rev.2 sub-class")
+CommuneCode = Field(pattern=r"^(\d{5}|2[ABab]\d{3})$", examples=["69384"], description="INSEE commune code")
+# Allowed values, checked against the data contracts of `models.contracts` by the tests.
+HeadcountBand = Literal["NN", "00", "01", "02", "03", "11", "12", "21", "22"]
+LegalCategory = Literal["1000", "5410", "5498", "5499", "5710", "5720", "6540", "5599"]
+HeadQualification = Literal["aucune", "cap_bep", "bp_bac_pro", "brevet_maitrise", "superieur"]
+Diploma = Literal["CAP", "MC", "BP", "BAC_PRO", "BTM", "TITRE_PRO", "BTS"]
+PriorQualification = Literal["aucun", "brevet", "cap_bep", "bac", "superieur"]
+
+
+class HostCompany(BaseModel):
+    """A company as the chamber sees it on the scoring date (the model's input, `SNAPSHOT_COLUMNS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    siret: str = Field(pattern=r"^\d{14}$", examples=["73282932000074"])
+    naf_code: str = NafCode
+    commune_code: str = CommuneCode
+    creation_date: date
+    legal_category: LegalCategory
+    headcount_band: HeadcountBand
+    head_qualification: HeadQualification
+    cutoff_date: date | None = Field(default=None, description="Scoring date (default: today)")
+    contracts_last_12m: int = Field(default=0, ge=0, le=1000)
+    contracts_last_3y: int = Field(default=0, ge=0, le=1000)
+    contracts_total: int = Field(default=0, ge=0, le=10_000)
+    active_contracts: int = Field(default=0, ge=0, le=1000)
+    ruptures_last_3y: int = Field(default=0, ge=0, le=1000)
+    years_since_last_contract: float | None = Field(default=None, ge=0, le=100)
+
+
+class HostScoresRequest(BaseModel):
+    """1 to 10,000 companies to score."""
+
+    companies: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    explain: bool = Field(default=True, description="Add the 3 main reasons (slower on large batches)")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "companies": [
+                        {
+                            "siret": "73282932000074",
+                            "naf_code": "43.22A",
+                            "commune_code": "69384",
+                            "creation_date": "2012-03-01",
+                            "legal_category": "5499",
+                            "headcount_band": "02",
+                            "head_qualification": "brevet_maitrise",
+                            "contracts_last_12m": 1,
+                            "contracts_last_3y": 2,
+                            "contracts_total": 3,
+                            "active_contracts": 1,
+                            "ruptures_last_3y": 0,
+                            "years_since_last_contract": 0.4,
+                        }
+                    ],
+                    "explain": True,
+                }
+            ]
+        }
+    )
+
+
+class RecordError(BaseModel):
+    """Why one record of a batch was not scored (never its values)."""
+
+    index: int
+    field: str
+    reason: str
+
+
+class HostScore(BaseModel):
+    """The score of one company."""
+
+    index: int
+    siret: str
+    probability: float = Field(ge=0, le=1)
+    percentile: float = Field(ge=0, le=100, description="Rank within the national training distribution")
+    reasons: list[str] = []
+
+
+class ScoresMeta(BaseModel):
+    """Which model answered."""
+
+    model: str
+    version: str
+    scored: int
+    rejected: int
+
+
+class HostScoresResponse(ScoresMeta):
+    """Scores of the valid companies, errors of the others."""
+
+    results: list[HostScore]
+    errors: list[RecordError]
+
+
+class DropoutContract(BaseModel):
+    """A contract as the training centre sees it N weeks after its start (`dropout_risk` input)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract_id: str = Field(min_length=1, max_length=64, description="Pseudonymous contract id")
+    contract_start: date
+    planned_end: date
+    prediction_date: date | None = Field(default=None, description="Default: contract_start + 6 weeks")
+    diploma: Diploma
+    naf_code: str = NafCode
+    birth_year: int = Field(ge=1940, le=2015)
+    sex: Literal["F", "M"]
+    prior_qualification: PriorQualification
+    qpv_resident: Literal["0", "1"] = "0"
+    distance_home_centre_km: float = Field(ge=0, le=2000)
+    distance_home_employer_km: float = Field(ge=0, le=2000)
+    headcount_band: HeadcountBand | None = None
+    legal_category: LegalCategory | None = None
+    head_qualification: HeadQualification | None = None
+    absence_half_days: float = Field(default=0, ge=0, le=500)
+    late_arrivals: float = Field(default=0, ge=0, le=500)
+    mentor_changes: float = Field(default=0, ge=0, le=50)
+    assessment_score_mean: float | None = Field(default=None, ge=0, le=20)
+    assessments: float = Field(default=0, ge=0, le=50)
+    absence_half_days_last_2w: float = Field(default=0, ge=0, le=100)
+    weeks_observed: float = Field(default=6, ge=0, le=520)
+
+
+class DropoutScoresRequest(BaseModel):
+    """1 to 10,000 contracts to score."""
+
+    contracts: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    explain: bool = True
+
+
+class DropoutScore(BaseModel):
+    """The risk of one contract and the actions of its band."""
+
+    index: int
+    contract_id: str
+    probability: float = Field(ge=0, le=1)
+    risk_band: Literal["faible", "modéré", "élevé"]
+    ppr_actions: list[str]
+    reasons: list[str] = []
+
+
+class DropoutScoresResponse(ScoresMeta):
+    """Scores of the valid contracts, errors of the others."""
+
+    results: list[DropoutScore]
+    errors: list[RecordError]
+
+
+class DiagnosticRequest(BaseModel):
+    """A business project: an activity and a commune."""
+
+    naf_code: str = Field(min_length=2, max_length=80, examples=["96.02A"])
+    commune_code: str = Field(min_length=2, max_length=80, examples=["69384"])
+
+
+class ModelInfo(BaseModel):
+    """A served model."""
+
+    name: str
+    version: str | None
+    loaded_at: str | None
+    metrics: dict[str, float]
+    model_card: str
+    error: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The one error contract: a status, a message, and per-field details without submitted values."""
+
+    status: int
+    message: str
+    details: list[dict[str, Any]] = []
