@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Set up, build the sample data, train when the registry has no champion, then run the main job.
+## Set up, train what has no champion, print the evaluations, then start the API on 127.0.0.1:8000.
 run: $(STAMP)
 	$(BIN)/cma-predict run
+	$(BIN)/cma-predict serve --admin-key
 
 ## Set up and run the checks and the whole test suite (slow training tests included).
 test: $(STAMP)

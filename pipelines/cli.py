@@ -645,6 +645,82 @@ def _run_site(overrides: list[str]) -> None:
     _print_diagnostic(run_diagnostic("96.02A", "69384", store, reference, site.load_survival_models()))
 
 
+keys_app = typer.Typer(help="API keys of the scoring service (stored hashed; a key is shown once).")
+app.add_typer(keys_app, name="keys")
+
+
+def _key_store() -> Any:
+    from service.keys import KeyStore
+    from service.settings import ServiceSettings
+
+    return KeyStore(ServiceSettings(predict_home=_home()).keys_path())
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="agent (scores), advisor (diagnostics) or admin")],
+    chamber: Annotated[str, typer.Option(help='Chamber the key belongs to, e.g. "CMA PACA"')],
+) -> None:
+    """Create a key and print it once."""
+    try:
+        key, record = _key_store().create(role, chamber)
+    except ValueError as err:
+        raise _fail(str(err)) from err
+    console.print(
+        f"key id {record.key_id} ({record.role}, {record.chamber}); keep this key, it is shown once:"
+    )
+    console.print(key, highlight=False, markup=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, roles, chambers, dates; never the keys)."""
+    table = Table(title="API keys")
+    for col in ("id", "role", "chamber", "created", "revoked"):
+        table.add_column(col)
+    for record in _key_store().list():
+        table.add_row(record.key_id, record.role, record.chamber, record.created_at, record.revoked_at or "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id shown by `keys list`")]) -> None:
+    """Revoke a key: it stops working at once."""
+    if not _key_store().revoke(key_id):
+        raise _fail(f"no active key with id {key_id}")
+    console.print(f"key {key_id} revoked")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    admin_key: Annotated[
+        bool, typer.Option("--admin-key", help="Create and print a local admin key")
+    ] = False,
+) -> None:
+    """Start the scoring API (champions loaded from the registry)."""
+    import os
+
+    import uvicorn
+
+    from pipelines.tracking import configure_tracking
+
+    os.environ.setdefault("CMA_PREDICT_HOME", str(_home()))
+    configure_tracking()
+    os.environ.setdefault("CMA_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI", ""))
+    if admin_key:
+        key, record = _key_store().create("admin", "local")
+        console.print(
+            f"Local admin key (id {record.key_id}), shown once: {key}", highlight=False, markup=False
+        )
+    console.print(f"API on http://{host}:{port} — documentation: http://{host}:{port}/docs")
+    uvicorn.run(
+        "service.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
+
+
 def main() -> None:
     """Entry point for `python -m pipelines.cli`."""
     app(prog_name="cma-predict")

@@ -13,11 +13,13 @@ from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS as HOST_COLUMNS
 from models.apprenticeship_host.features import CATEGORICAL_FEATURES as HOST_CATEGORICAL
 from models.apprenticeship_host.features import FEATURE_LABELS_FR as HOST_LABELS
 from models.apprenticeship_host.features import FEATURES as HOST_FEATURES
+from models.apprenticeship_host.features import transform_records
 from models.dropout_risk.dataset import SNAPSHOT_COLUMNS as DROPOUT_COLUMNS
 from service.explain import top_reasons
 from service.schemas import DropoutContract, DropoutScore, HostCompany, HostScore, RecordError
 
 T = TypeVar("T", bound=BaseModel)
+FAST_PATH_MAX = 64  # up to this many records, features are computed with dict look-ups instead of pandas
 
 
 def validate_records(
@@ -55,8 +57,13 @@ def score_host(model: Any, indexed: list[tuple[int, HostCompany]], explain: bool
     """Probability, national percentile and (optionally) the 3 main reasons of each company."""
     if not indexed:
         return []
-    frame = host_frame([item for _, item in indexed])
-    matrix = model.encoder.transform(frame)
+    items = [item for _, item in indexed]
+    if len(items) <= FAST_PATH_MAX:
+        today = date.today()
+        records = [{**item.model_dump(), "cutoff_date": item.cutoff_date or today} for item in items]
+        matrix = transform_records(model.encoder, records)
+    else:
+        matrix = model.encoder.transform(host_frame(items))
     probability = model.estimator.predict(matrix)
     percentile = model.percentile(probability)
     reasons: list[list[str]] = [[] for _ in indexed]

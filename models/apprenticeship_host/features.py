@@ -6,11 +6,15 @@ the logged model, so serving computes exactly the training features.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from models.apprenticeship_host.history import HISTORY_FEATURES
-from models.reference import Reference, normalize_commune_code, normalize_naf_code
+from models.reference import NAF_COMPACT, Reference, normalize_commune_code, normalize_naf_code
 
 HEADCOUNT_RANK: dict[str, float] = {
     "NN": 0,
@@ -123,4 +127,71 @@ def _lookup(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     out = np.full(len(positions), None, dtype=object)
     found = positions >= 0
     out[found] = values[positions[found]]
+    return out
+
+
+def _naf_scalar(value: Any) -> str:
+    text = str(value).strip().upper()
+    return f"{text[:2]}.{text[2:]}" if NAF_COMPACT.fullmatch(text) else text
+
+
+def _commune_scalar(value: Any) -> str:
+    text = str(value).strip().upper()
+    return "0" + text if len(text) == 4 and text.isdigit() else text
+
+
+def _days(value: Any) -> int:
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return int(value.toordinal())
+
+
+class _Lookups:
+    """Plain-dict views of a fitted encoder, built once for the record path."""
+
+    def __init__(self, encoder: HostFeatureEncoder) -> None:
+        self.naf = {code: i for i, code in enumerate(encoder.naf_index_)}
+        self.commune = {code: i for i, code in enumerate(encoder.commune_index_)}
+        self.categories = {
+            name: {value: float(i) for i, value in enumerate(index)}
+            for name, index in encoder.categories_.items()
+        }
+
+
+def transform_records(encoder: HostFeatureEncoder, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The model matrix of a few snapshot records given as mappings: the same features as
+    `HostFeatureEncoder.transform`, computed with dict look-ups instead of pandas (for single requests).
+
+    Dates may be `date`, `datetime` or ISO strings; missing history values are NaN.
+    """
+    lookups: _Lookups = encoder.__dict__.get("_lookups") or encoder.__dict__.setdefault(
+        "_lookups", _Lookups(encoder)
+    )
+    nan = float("nan")
+    out = np.empty((len(records), len(FEATURES)), dtype=np.float64)
+    k = len(CATEGORICAL_FEATURES)
+    for r, record in enumerate(records):
+        naf = _naf_scalar(record["naf_code"])
+        commune = _commune_scalar(record["commune_code"])
+        naf_pos = lookups.naf.get(naf, -1)
+        com_pos = lookups.commune.get(commune, -1)
+        values = {
+            "naf_code": naf,
+            "naf_division": encoder.naf_division_[naf_pos] if naf_pos >= 0 else None,
+            "artisan_sector": encoder.naf_sector_[naf_pos] if naf_pos >= 0 else None,
+            "departement_code": encoder.commune_departement_[com_pos] if com_pos >= 0 else None,
+            "legal_category": record["legal_category"],
+            "head_qualification": record["head_qualification"],
+        }
+        for j, name in enumerate(CATEGORICAL_FEATURES):
+            value = values[name]
+            out[r, j] = lookups.categories[name].get(str(value), nan) if value is not None else nan
+        out[r, k] = HEADCOUNT_RANK.get(str(record["headcount_band"]), nan)
+        out[r, k + 1] = (_days(record["cutoff_date"]) - _days(record["creation_date"])) / 365.25
+        out[r, k + 2] = encoder.commune_population_log10_[com_pos] if com_pos >= 0 else nan
+        for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
+            value = record.get(name)
+            out[r, offset] = nan if value is None else float(value)
     return out

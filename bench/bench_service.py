@@ -1,0 +1,217 @@
+"""Benchmark of the scoring API against `mlflow models serve` of the same registered version and against
+the raw model's predict in-process, in the same run: latency p50/p99 and throughput for 1, 100 and 10,000
+records per request (explanations off), and the service's resident memory with every champion loaded.
+
+Needs trained champions (`make run` or `cma-predict run`). Usage:
+    python bench/bench_service.py [--home var] [--requests 200]
+Only loopback addresses are used; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _time(call, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return np.array(out) * 1000
+
+
+def _line(name: str, size: int, ms: np.ndarray) -> str:
+    p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+    return f"  {name:<28} {size:>6} records: p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {size / (p50 / 1000):>11,.0f} records/s"
+
+
+def _machine() -> str:
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", default="var")
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    home = Path(args.home).resolve()
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    bin_dir = str(Path(sys.executable).parent)  # `mlflow models serve` starts `uvicorn` from PATH
+    env = {
+        **os.environ,
+        "CMA_PREDICT_HOME": str(home),
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    }
+    os.environ.update({"MLFLOW_TRACKING_URI": uri})
+
+    import mlflow
+
+    from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS
+
+    mlflow.set_tracking_uri(uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias("apprenticeship_host", "champion").version
+    model = mlflow.pyfunc.load_model(f"models:/apprenticeship_host/{version}").unwrap_python_model().model
+    dataset = pd.read_parquet(home / "data" / "apprenticeship_host" / "dataset.parquet")
+    rows = dataset[dataset["cutoff_date"] == dataset["cutoff_date"].max()].head(10_000)
+    snapshots = rows[list(SNAPSHOT_COLUMNS)].reset_index(drop=True)
+    records = snapshots.assign(
+        creation_date=snapshots["creation_date"].dt.strftime("%Y-%m-%d"),
+        cutoff_date=snapshots["cutoff_date"].dt.strftime("%Y-%m-%d"),
+    ).to_dict("records")
+    for record in records:
+        if record["years_since_last_contract"] != record["years_since_last_contract"]:
+            record["years_since_last_contract"] = None
+
+    print(f"machine: {_machine()}; apprenticeship_host v{version}; explanations off")
+    tmp = Path(tempfile.mkdtemp())
+    from service.keys import KeyStore
+
+    key, _ = KeyStore(tmp / "keys.db").create("admin", "bench")
+    api_port, mlflow_port = _free_port(), _free_port()
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={
+            **env,
+            "CMA_KEYS_DB": str(tmp / "keys.db"),
+            "CMA_AUDIT_DB": str(tmp / "audit.db"),
+            "CMA_RATE_LIMIT_PER_MINUTE": "1000000",
+        },
+    )
+    served = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            f"models:/apprenticeship_host/{version}",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(mlflow_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{api_port}/health")
+        _wait(f"http://127.0.0.1:{mlflow_port}/ping")
+        client = httpx.Client(timeout=120)
+        headers = {"X-API-Key": key}
+        print(f"service resident memory with every champion loaded: {_rss_mb(api.pid):,.0f} MB")
+        columns = list(SNAPSHOT_COLUMNS)
+        for size in (1, 100, 10_000):
+            n = max(5, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
+            body = {"companies": records[:size], "explain": False}
+            split = {
+                "dataframe_split": {
+                    "columns": columns,
+                    "data": [[r[c] for c in columns] for r in records[:size]],
+                }
+            }
+            frame = snapshots.head(size)
+            for _ in range(3):  # warm-up
+                client.post(
+                    f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores", json=body, headers=headers
+                )
+                client.post(f"http://127.0.0.1:{mlflow_port}/invocations", json=split)
+            ours = _time(
+                lambda: client.post(
+                    f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores", json=body, headers=headers
+                ).raise_for_status(),
+                n,
+            )
+            theirs = _time(
+                lambda: client.post(
+                    f"http://127.0.0.1:{mlflow_port}/invocations", json=split
+                ).raise_for_status(),
+                n,
+            )
+            raw = _time(lambda: model.predict_proba(frame), n)
+            print(f"{size} record(s) per request, {n} requests:")
+            print(_line("cma-predict API", size, ours))
+            print(_line("mlflow models serve", size, theirs))
+            print(_line("raw predict in-process", size, raw))
+            print(
+                f"  p50 ratio API / mlflow serve: {np.percentile(ours, 50) / np.percentile(theirs, 50):.2f}; "
+                f"API / raw: {np.percentile(ours, 50) / np.percentile(raw, 50):.2f}"
+            )
+        print(f"service resident memory after the run: {_rss_mb(api.pid):,.0f} MB")
+        print(f"(reference date of the rows: {date.today()})")
+    finally:
+        for proc in (api, served):
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()

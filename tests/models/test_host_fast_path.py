@@ -1,0 +1,74 @@
+"""The record path (dict look-ups, no pandas) gives exactly the batch path's features and scores."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS, build_host_datasets
+from models.apprenticeship_host.features import transform_records
+from models.apprenticeship_host.model import HostModel
+from models.apprenticeship_host.training import fit_host_model, split_by_cutoff
+from models.contracts import HEAD_QUALIFICATIONS, HEADCOUNT_BANDS, LEGAL_CATEGORIES
+from models.estimator import LightGBMParams
+from models.reference import Reference
+from models.simulation.chamber import SimulatedChamber
+
+
+@pytest.fixture(scope="module")
+def model(small_chamber: SimulatedChamber, reference: Reference) -> HostModel:
+    ds = build_host_datasets(
+        small_chamber.companies, small_chamber.contracts, [date(y, 1, 1) for y in range(2020, 2025)]
+    )
+    train, valid, _ = split_by_cutoff(ds)
+    fitted, _ = fit_host_model(train, valid, reference, LightGBMParams(min_data_in_leaf=20, num_leaves=15))
+    return fitted
+
+
+def _random_records(reference: Reference, n: int, seed: int) -> list[dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    nafs = [*list(reference.naf["naf_code"]), "99.99Z", "4322a", " 96.02A "]
+    communes = [
+        *list(reference.communes["commune_code"].sample(2000, random_state=seed)),
+        "00000",
+        "2a004",
+        "1001",
+    ]
+    records = []
+    for _ in range(n):
+        cutoff = date(2025, 1, 1) - timedelta(days=int(rng.integers(0, 800)))
+        records.append(
+            {
+                "siret": "73282932000074",
+                "naf_code": nafs[rng.integers(len(nafs))],
+                "commune_code": communes[rng.integers(len(communes))],
+                "creation_date": cutoff - timedelta(days=int(rng.integers(1, 20_000))),
+                "legal_category": list(LEGAL_CATEGORIES)[rng.integers(len(LEGAL_CATEGORIES))],
+                "headcount_band": list(HEADCOUNT_BANDS)[rng.integers(len(HEADCOUNT_BANDS))],
+                "head_qualification": list(HEAD_QUALIFICATIONS)[rng.integers(len(HEAD_QUALIFICATIONS))],
+                "cutoff_date": cutoff,
+                "contracts_last_12m": int(rng.integers(0, 3)),
+                "contracts_last_3y": int(rng.integers(0, 6)),
+                "contracts_total": int(rng.integers(0, 10)),
+                "active_contracts": int(rng.integers(0, 3)),
+                "ruptures_last_3y": int(rng.integers(0, 2)),
+                "years_since_last_contract": None if rng.random() < 0.4 else float(rng.uniform(0, 8)),
+            }
+        )
+    return records
+
+
+def test_record_path_equals_batch_path_on_random_records(model: HostModel, reference: Reference) -> None:
+    records = _random_records(reference, 3000, seed=1)
+    frame = pd.DataFrame(records, columns=list(SNAPSHOT_COLUMNS))
+    for column in ("creation_date", "cutoff_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    frame["years_since_last_contract"] = frame["years_since_last_contract"].astype(float)
+    batch = model.encoder.transform(frame)
+    fast = transform_records(model.encoder, records)
+    np.testing.assert_array_equal(batch, fast)
+    np.testing.assert_array_equal(model.estimator.predict(batch), model.estimator.predict(fast))
+    assert np.isnan(fast[:, 0]).any(), "unknown NAF codes reach the model as missing"

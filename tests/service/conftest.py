@@ -1,0 +1,112 @@
+"""A real registry with small champions of every model, and an app with keys of each role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.keys import KeyStore
+from service.settings import ServiceSettings
+
+
+@dataclass
+class Served:
+    """What the service tests share."""
+
+    home: Path
+    settings: ServiceSettings
+    keys: dict[str, str]
+    host_rows: pd.DataFrame
+    dropout_rows: pd.DataFrame
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train small champions of the four models into a temporary project folder (real MLflow registry)."""
+    import os
+
+    from pipelines import dropout, host, site
+    from pipelines.config import load_dropout_config, load_host_config, load_site_config
+    from pipelines.reference import load_reference
+    from pipelines.tracking import configure_tracking
+
+    home = tmp_path_factory.mktemp("service_home")
+    previous = {k: os.environ.get(k) for k in ("CMA_PREDICT_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["CMA_PREDICT_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        configure_tracking()
+        reference = load_reference()
+        cfg = load_host_config(overrides=["simulation.n_companies=3000", "lightgbm.min_data_in_leaf=20"])
+        data = host.build_dataset(host.load_records(cfg, reference, home), cfg.cutoffs())
+        data.to_parquet(home / "host.parquet")
+        host.train_and_register(data, cfg, reference)
+        dcfg = load_dropout_config(overrides=["simulation.n_contracts=6000", "lightgbm.min_data_in_leaf=50"])
+        ddata = dropout.build_dataset(dropout.load_centre_records(dcfg, reference, home), dcfg)
+        ddata.to_parquet(home / "dropout.parquet")
+        dropout.train_and_register_dropout(ddata, dcfg, reference)
+        scfg = load_site_config(overrides=["simulation.creations_per_year=1500"])
+        out = site.site_dir(home)
+        _, oracle = site.prepare_sirene(scfg, reference, out)
+        site.build_store(out, reference, scfg.extract_date())
+        establishments = pd.read_parquet(out / "establishments.parquet")
+        site.train_site_models(establishments, oracle, site.load_territory(reference), reference, scfg)
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return home
+
+
+@pytest.fixture()
+def served(trained_home: Path, tmp_path: Path) -> Served:
+    settings = ServiceSettings(
+        predict_home=trained_home,
+        keys_db=tmp_path / "keys.db",
+        audit_db=tmp_path / "audit.db",
+        rate_limit_per_minute=10_000,
+    )
+    store = KeyStore(settings.keys_path())
+    keys = {role: store.create(role, f"CMA test {role}")[0] for role in ("agent", "advisor", "admin")}
+    host_rows = pd.read_parquet(trained_home / "host.parquet")
+    dropout_rows = pd.read_parquet(trained_home / "dropout.parquet")
+    return Served(trained_home, settings, keys, host_rows, dropout_rows)
+
+
+@pytest.fixture()
+def client(served: Served) -> Iterator[TestClient]:
+    with TestClient(create_app(served.settings)) as test_client:
+        yield test_client
+
+
+def company_records(rows: pd.DataFrame, n: int) -> list[dict[str, object]]:
+    """JSON-ready company snapshots from a host dataset."""
+    from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS
+
+    frame = rows[list(SNAPSHOT_COLUMNS)].head(n).copy()
+    for column in ("creation_date", "cutoff_date"):
+        frame[column] = frame[column].dt.strftime("%Y-%m-%d")
+    records = frame.to_dict("records")
+    for record in records:
+        if record["years_since_last_contract"] != record["years_since_last_contract"]:
+            record["years_since_last_contract"] = None
+    return records
+
+
+def contract_records(rows: pd.DataFrame, n: int) -> list[dict[str, object]]:
+    """JSON-ready contract snapshots from a dropout dataset."""
+    from models.dropout_risk.dataset import SNAPSHOT_COLUMNS
+
+    frame = rows[list(SNAPSHOT_COLUMNS)].head(n).copy()
+    for column in ("prediction_date", "contract_start", "planned_end"):
+        frame[column] = frame[column].dt.strftime("%Y-%m-%d")
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")

@@ -1,0 +1,234 @@
+"""The scoring API with real champions from a real MLflow registry: every route and every error path."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import typing
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from models.contracts import (
+    DIPLOMAS,
+    HEAD_QUALIFICATIONS,
+    HEADCOUNT_BANDS,
+    LEGAL_CATEGORIES,
+    PRIOR_QUALIFICATIONS,
+)
+from service import messages, schemas
+from service.app import create_app
+from service.keys import KeyStore
+from tests.service.conftest import Served, company_records, contract_records
+
+pytestmark = pytest.mark.slow
+HOST = "/v1/apprenticeship-host/scores"
+DROPOUT = "/v1/dropout-risk/scores"
+SITE = "/v1/site-potential/diagnostics"
+
+
+def test_schemas_follow_the_data_contracts() -> None:
+    for alias, contract in (
+        (schemas.HeadcountBand, HEADCOUNT_BANDS),
+        (schemas.LegalCategory, LEGAL_CATEGORIES),
+        (schemas.HeadQualification, HEAD_QUALIFICATIONS),
+        (schemas.Diploma, DIPLOMAS),
+        (schemas.PriorQualification, PRIOR_QUALIFICATIONS),
+    ):
+        assert set(typing.get_args(alias)) == set(contract)
+
+
+def test_health_is_open_and_ready_needs_a_key(client: TestClient, served: Served) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").status_code == 401
+    ready = client.get("/ready", headers={"X-API-Key": served.keys["agent"]}).json()
+    assert ready["ready"] is True and ready["models"]["apprenticeship_host"] == "1"
+
+
+def test_host_scores_with_reasons(client: TestClient, served: Served) -> None:
+    records = company_records(served.host_rows, 5)
+    response = client.post(HOST, json={"companies": records}, headers={"X-API-Key": served.keys["agent"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "apprenticeship_host" and body["version"] == "1" and body["scored"] == 5
+    for result, record in zip(body["results"], records, strict=True):
+        assert result["siret"] == record["siret"]
+        assert 0 < result["probability"] < 1 and 0 <= result["percentile"] <= 100
+        assert len(result["reasons"]) == 3
+        assert any(w in result["reasons"][0] for w in ("augmente", "diminue"))
+
+
+def test_fast_and_batch_paths_agree_through_the_api(client: TestClient, served: Served) -> None:
+    records = company_records(served.host_rows, 200)
+    headers = {"X-API-Key": served.keys["agent"]}
+    batch = client.post(HOST, json={"companies": records, "explain": False}, headers=headers).json()
+    singles = [
+        client.post(HOST, json={"companies": [r], "explain": False}, headers=headers).json()["results"][0]
+        for r in records[:40]
+    ]
+    for one, many in zip(singles, batch["results"][:40], strict=True):
+        assert one["probability"] == many["probability"]
+
+
+def test_partial_batch_reports_invalid_records_without_their_values(
+    client: TestClient, served: Served
+) -> None:
+    records = company_records(served.host_rows, 4)
+    records[1] = {**records[1], "naf_code": "SECRET-NAF"}
+    records[3] = {**records[3], "headcount_band": "trois", "contracts_last_12m": -2}
+    response = client.post(HOST, json={"companies": records}, headers={"X-API-Key": served.keys["agent"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert [r["index"] for r in body["results"]] == [0, 2]
+    assert {(e["index"], e["field"]) for e in body["errors"]} == {
+        (1, "naf_code"),
+        (3, "headcount_band"),
+        (3, "contracts_last_12m"),
+    }
+    assert body["rejected"] == 2
+    assert "SECRET-NAF" not in response.text and "trois" not in response.text
+
+
+def test_batch_without_valid_record_is_422(client: TestClient, served: Served) -> None:
+    bad = [{"siret": "123"}]
+    response = client.post(HOST, json={"companies": bad}, headers={"X-API-Key": served.keys["agent"]})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["message"] == messages.NO_VALID_RECORD
+    assert {d["field"] for d in body["details"]} >= {"siret", "naf_code"}
+
+
+def test_malformed_request_is_422_with_field_path(client: TestClient, served: Served) -> None:
+    response = client.post(
+        HOST, json={"companies": "nope", "explain": "maybe"}, headers={"X-API-Key": served.keys["agent"]}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["message"] == messages.INVALID_REQUEST
+    assert {d["field"] for d in body["details"]} == {"body.companies", "body.explain"}
+    assert "maybe" not in response.text
+
+
+@pytest.mark.parametrize("key", [None, "cma_wrong", "not-a-key"])
+def test_401_without_a_valid_key(client: TestClient, served: Served, key: str | None) -> None:
+    headers = {"X-API-Key": key} if key else {}
+    response = client.post(HOST, json={"companies": company_records(served.host_rows, 1)}, headers=headers)
+    assert response.status_code == 401 and response.json()["message"] == messages.MISSING_KEY
+
+
+def test_revoked_key_is_refused(client: TestClient, served: Served) -> None:
+    store = KeyStore(served.settings.keys_path())
+    key, record = store.create("agent", "CMA revoked")
+    assert client.get("/ready", headers={"X-API-Key": key}).status_code == 200
+    store.revoke(record.key_id)
+    app_store: KeyStore = client.app.state.keys  # type: ignore[attr-defined]
+    app_store._cache.clear()
+    assert client.get("/ready", headers={"X-API-Key": key}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path"),
+    [
+        ("advisor", "post", HOST),
+        ("advisor", "post", DROPOUT),
+        ("agent", "post", SITE),
+        ("agent", "post", "/v1/admin/models/reload"),
+        ("agent", "get", "/metrics"),
+    ],
+)
+def test_403_for_the_wrong_role(
+    client: TestClient, served: Served, role: str, method: str, path: str
+) -> None:
+    response = client.request(method, path, json={}, headers={"X-API-Key": served.keys[role]})
+    assert response.status_code == 403 and response.json()["message"] == messages.FORBIDDEN
+
+
+def test_429_with_retry_after(served: Served) -> None:
+    settings = served.settings.model_copy(update={"rate_limit_per_minute": 3})
+    with TestClient(create_app(settings)) as limited:
+        headers = {"X-API-Key": served.keys["agent"]}
+        codes = [limited.get("/ready", headers=headers).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        response = limited.get("/ready", headers=headers)
+        assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+        assert response.json()["message"] == messages.RATE_LIMITED
+
+
+def test_dropout_scores_bands_and_actions(client: TestClient, served: Served) -> None:
+    records = contract_records(served.dropout_rows, 50)
+    response = client.post(
+        DROPOUT, json={"contracts": records, "explain": False}, headers={"X-API-Key": served.keys["agent"]}
+    )
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 50 and all(r["reasons"] == [] for r in results)
+    for result in results:
+        assert result["risk_band"] in {"faible", "modéré", "élevé"} and result["ppr_actions"]
+
+
+def test_csv_upload_returns_a_csv_with_line_errors(client: TestClient, served: Served) -> None:
+    records = company_records(served.host_rows, 3)
+    frame = pd.DataFrame(records)
+    frame.loc[2, "commune_code"] = "ABC"
+    text = "\ufeff" + frame.to_csv(index=False, sep=";")
+    response = client.post(
+        HOST.replace("scores", "scores.csv"),
+        files={"file": ("export.csv", text.encode("utf-8"), "text/csv")},
+        headers={"X-API-Key": served.keys["agent"]},
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    out = pd.read_csv(
+        io.StringIO(response.content.decode("utf-8-sig")), sep=";", dtype=str, keep_default_na=False
+    )
+    assert out["ligne"].tolist() == ["2", "3", "4"]
+    assert out.loc[2, "erreur"].startswith("commune_code") and out.loc[0, "erreur"] == ""
+    garbage = client.post(
+        HOST.replace("scores", "scores.csv"),
+        files={"file": ("x.csv", b"\xff\xfe\x00", "text/csv")},
+        headers={"X-API-Key": served.keys["agent"]},
+    )
+    assert garbage.status_code == 422 and garbage.json()["message"] == messages.BAD_CSV
+
+
+def test_diagnostic_and_unknown_codes(client: TestClient, served: Served) -> None:
+    headers = {"X-API-Key": served.keys["advisor"]}
+    response = client.post(SITE, json={"naf_code": "96.02A", "commune_code": "69384"}, headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["indicators"]) == 14 and body["risk_level"] in {"faible", "modéré", "élevé"}
+    assert body["model_versions"] == {"site_survival_3y": "1", "site_survival_5y": "1"}
+    unknown = client.post(SITE, json={"naf_code": "96.02", "commune_code": "69384"}, headers=headers)
+    assert unknown.status_code == 422 and "96.02A" in unknown.json()["details"][0]["suggestions"]
+
+
+def test_models_and_metrics(client: TestClient, served: Served) -> None:
+    models = client.get("/v1/models", headers={"X-API-Key": served.keys["agent"]}).json()
+    assert {m["name"] for m in models} == {
+        "apprenticeship_host",
+        "dropout_risk",
+        "site_survival_3y",
+        "site_survival_5y",
+    }
+    assert all(m["version"] == "1" and "Intended use" in m["model_card"] for m in models)
+    client.post(
+        HOST,
+        json={"companies": company_records(served.host_rows, 2)},
+        headers={"X-API-Key": served.keys["agent"]},
+    )
+    text = client.get("/metrics", headers={"X-API-Key": served.keys["admin"]}).text
+    assert 'cma_requests_total{route="/v1/apprenticeship-host/scores",status="200"}' in text
+    assert 'cma_model_version{model="dropout_risk"} 1.0' in text
+    assert 'cma_rows_scored_total{model="apprenticeship_host"}' in text
+
+
+def test_audit_log_has_no_identifiers(client: TestClient, served: Served) -> None:
+    records = company_records(served.host_rows, 3)
+    client.post(HOST, json={"companies": records}, headers={"X-API-Key": served.keys["agent"]})
+    contracts = contract_records(served.dropout_rows, 2)
+    client.post(DROPOUT, json={"contracts": contracts}, headers={"X-API-Key": served.keys["agent"]})
+    rows = sqlite3.connect(served.settings.audit_path()).execute("SELECT * FROM audit").fetchall()
+    assert any(r[3] == HOST and r[6] == 3 and r[7] == 200 and r[2] == "CMA test agent" for r in rows)
+    dump = repr(rows)
+    assert all(str(r["siret"]) not in dump for r in records)
+    assert all(str(c["contract_id"]) not in dump for c in contracts)
