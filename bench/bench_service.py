@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -64,7 +65,8 @@ def _time(call, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 def _line(name: str, size: int, ms: np.ndarray) -> str:
     p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
-    return f"  {name:<28} {size:>6} records: p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {size / (p50 / 1000):>11,.0f} records/s"
+    rate = size / (p50 / 1000)
+    return f"  {name:<28} {size:>6} records: p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {rate:>11,.0f} records/s"
 
 
 def _machine() -> str:
@@ -159,6 +161,8 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    api_url = f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores"
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}/invocations"
     try:
         _wait(f"http://127.0.0.1:{api_port}/health")
         _wait(f"http://127.0.0.1:{mlflow_port}/ping")
@@ -181,19 +185,17 @@ def main() -> None:
                     f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores", json=body, headers=headers
                 )
                 client.post(f"http://127.0.0.1:{mlflow_port}/invocations", json=split)
-            ours = _time(
-                lambda: client.post(
-                    f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores", json=body, headers=headers
-                ).raise_for_status(),
-                n,
-            )
-            theirs = _time(
-                lambda: client.post(
-                    f"http://127.0.0.1:{mlflow_port}/invocations", json=split
-                ).raise_for_status(),
-                n,
-            )
-            raw = _time(lambda: model.predict_proba(frame), n)
+
+            def call_api(b: dict[str, Any] = body) -> None:
+                client.post(api_url, json=b, headers=headers).raise_for_status()
+
+            def call_mlflow(b: dict[str, Any] = split) -> None:
+                client.post(mlflow_url, json=b).raise_for_status()
+
+            def call_raw(f: pd.DataFrame = frame) -> None:
+                model.predict_proba(f)
+
+            ours, theirs, raw = _time(call_api, n), _time(call_mlflow, n), _time(call_raw, n)
             print(f"{size} record(s) per request, {n} requests:")
             print(_line("cma-predict API", size, ours))
             print(_line("mlflow models serve", size, theirs))
