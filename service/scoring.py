@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS as HOST_COLUMNS
 from models.apprenticeship_host.features import CATEGORICAL_FEATURES as HOST_CATEGORICAL
@@ -16,7 +16,7 @@ from models.apprenticeship_host.features import FEATURES as HOST_FEATURES
 from models.apprenticeship_host.features import transform_records
 from models.dropout_risk.dataset import SNAPSHOT_COLUMNS as DROPOUT_COLUMNS
 from service.explain import top_reasons
-from service.schemas import DropoutContract, DropoutScore, HostCompany, HostScore, RecordError
+from service.schemas import DropoutContract, HostCompany, RecordError
 
 T = TypeVar("T", bound=BaseModel)
 FAST_PATH_MAX = 64  # up to this many records, features are computed with dict look-ups instead of pandas
@@ -25,27 +25,40 @@ FAST_PATH_MAX = 64  # up to this many records, features are computed with dict l
 def validate_records(
     records: list[dict[str, Any]], schema: type[T]
 ) -> tuple[list[tuple[int, T]], list[RecordError]]:
-    """Validate each record on its own: the valid ones with their index, the errors by index and field.
-
-    Error reasons are pydantic's messages, which describe the expectation, never the submitted value.
+    """Validate a batch with the record schema: the valid records with their index, the errors by index and
+    field. One pydantic call validates the whole batch; when some records fail, the others are validated
+    again in one call. Reasons describe the expectation, never the submitted value.
     """
-    valid: list[tuple[int, T]] = []
+    adapter = _adapter(schema)
+    try:
+        return list(enumerate(adapter.validate_python(records))), []
+    except ValidationError as err:
+        problems = err.errors(include_input=False, include_url=False)
     errors: list[RecordError] = []
-    for index, record in enumerate(records):
-        try:
-            valid.append((index, schema.model_validate(record)))
-        except ValidationError as err:
-            for problem in err.errors(include_input=False, include_url=False):
-                field = ".".join(str(part) for part in problem["loc"]) or "(record)"
-                errors.append(RecordError(index=index, field=field, reason=problem["msg"]))
-    return valid, errors
+    bad: set[int] = set()
+    for problem in problems:
+        index, *path = problem["loc"]
+        bad.add(int(index))
+        field = ".".join(str(part) for part in path) or "(record)"
+        errors.append(RecordError(index=int(index), field=field, reason=problem["msg"]))
+    keep = [i for i in range(len(records)) if i not in bad]
+    valid = adapter.validate_python([records[i] for i in keep]) if keep else []
+    return list(zip(keep, valid, strict=True)), sorted(errors, key=lambda e: e.index)
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(schema: type[T]) -> TypeAdapter[list[T]]:
+    if schema not in _ADAPTERS:
+        _ADAPTERS[schema] = TypeAdapter(list[schema])  # type: ignore[valid-type]
+    return _ADAPTERS[schema]
 
 
 def host_frame(items: list[HostCompany], today: date | None = None) -> pd.DataFrame:
     """The model's snapshot frame of validated companies."""
     cutoff = today or date.today()
-    rows = [item.model_dump() for item in items]
-    frame = pd.DataFrame(rows, columns=list(HOST_COLUMNS))
+    frame = pd.DataFrame.from_records([item.__dict__ for item in items], columns=list(HOST_COLUMNS))
     frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"].fillna(cutoff))
     frame["creation_date"] = pd.to_datetime(frame["creation_date"])
     frame["naf_code"] = frame["naf_code"].str.upper()
@@ -53,7 +66,7 @@ def host_frame(items: list[HostCompany], today: date | None = None) -> pd.DataFr
     return frame
 
 
-def score_host(model: Any, indexed: list[tuple[int, HostCompany]], explain: bool) -> list[HostScore]:
+def score_host(model: Any, indexed: list[tuple[int, HostCompany]], explain: bool) -> list[dict[str, Any]]:
     """Probability, national percentile and (optionally) the 3 main reasons of each company."""
     if not indexed:
         return []
@@ -73,14 +86,17 @@ def score_host(model: Any, indexed: list[tuple[int, HostCompany]], explain: bool
         for i in range(len(indexed)):
             values = _decoded(model.encoder.categories_, HOST_CATEGORICAL, names, matrix[i])
             reasons[i] = top_reasons(contributions[i], names, values, HOST_LABELS, "la probabilité d'accueil")
+    # Plain dicts in the `HostScore` shape: a 10,000-record answer skips building pydantic objects.
+    probabilities = probability.tolist()
+    percentiles = np.round(percentile, 1).tolist()
     return [
-        HostScore(
-            index=index,
-            siret=item.siret,
-            probability=float(probability[i]),
-            percentile=round(float(percentile[i]), 1),
-            reasons=reasons[i],
-        )
+        {
+            "index": index,
+            "siret": item.siret,
+            "probability": probabilities[i],
+            "percentile": percentiles[i],
+            "reasons": reasons[i],
+        }
         for i, (index, item) in enumerate(indexed)
     ]
 
@@ -117,7 +133,7 @@ def dropout_frame(items: list[DropoutContract], prediction_weeks: int) -> pd.Dat
 
 def score_dropout(
     model: Any, indexed: list[tuple[int, DropoutContract]], explain: bool
-) -> list[DropoutScore]:
+) -> list[dict[str, Any]]:
     """Probability, risk band, PPR actions and (optionally) the 3 main reasons of each contract."""
     if not indexed:
         return []
@@ -134,14 +150,15 @@ def score_dropout(
             reasons[i] = top_reasons(
                 contributions[i], names, values, model.feature_labels, "le risque de rupture"
             )
+    probabilities = probability.tolist()
     return [
-        DropoutScore(
-            index=index,
-            contract_id=item.contract_id,
-            probability=float(probability[i]),
-            risk_band=str(bands[i]),  # type: ignore[arg-type]
-            ppr_actions=list(model.policy.actions[str(bands[i])]),
-            reasons=reasons[i],
-        )
+        {
+            "index": index,
+            "contract_id": item.contract_id,
+            "probability": probabilities[i],
+            "risk_band": str(bands[i]),
+            "ppr_actions": list(model.policy.actions[str(bands[i])]),
+            "reasons": reasons[i],
+        }
         for i, (index, item) in enumerate(indexed)
     ]

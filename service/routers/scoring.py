@@ -6,6 +6,7 @@ import io
 import time
 from typing import Any
 
+import orjson
 import pandas as pd
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
 
@@ -62,51 +63,80 @@ class RecordsRejected(HTTPException):
         self.details = [e.model_dump() for e in errors]
 
 
+class FastJSON(Response):
+    """JSON via orjson; the routes build their answers in the documented shape (`response_model`)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _answer(loaded: LoadedModel, results: list[dict[str, Any]], errors: list[Any]) -> dict[str, Any]:
+    return {
+        "model": loaded.name,
+        "version": loaded.version,
+        "scored": len(results),
+        "rejected": len({e.index for e in errors}),
+        "results": results,
+        "errors": [e.model_dump() for e in errors],
+    }
+
+
 @host_router.post("/scores", response_model=HostScoresResponse, summary="Score 1 to 10,000 companies")
 def score_companies(
     body: HostScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
-) -> HostScoresResponse:
+) -> Response:
     """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
+    return FastJSON(_score_host_batch(body.companies, body.explain, request, key, registry, audit))
+
+
+def _score_host_batch(
+    records: list[dict[str, Any]],
+    explain: bool,
+    request: Request,
+    key: ApiKey,
+    registry: ModelRegistry,
+    audit: Any,
+) -> dict[str, Any]:
     start = time.perf_counter()
     loaded = _champion(registry, "apprenticeship_host")
-    valid, errors = validate_records(body.companies, HostCompany)
+    valid, errors = validate_records(records, HostCompany)
     if not valid:
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(errors)
-    results = score_host(loaded.model, valid, body.explain)
+    results = score_host(loaded.model, valid, explain)
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
-    return HostScoresResponse(
-        model=loaded.name,
-        version=loaded.version,
-        scored=len(results),
-        rejected=len({e.index for e in errors}),
-        results=results,
-        errors=errors,
-    )
+    return _answer(loaded, results, errors)
 
 
 @dropout_router.post("/scores", response_model=DropoutScoresResponse, summary="Score 1 to 10,000 contracts")
 def score_contracts(
     body: DropoutScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
-) -> DropoutScoresResponse:
+) -> Response:
     """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
+    return FastJSON(_score_dropout_batch(body.contracts, body.explain, request, key, registry, audit))
+
+
+def _score_dropout_batch(
+    records: list[dict[str, Any]],
+    explain: bool,
+    request: Request,
+    key: ApiKey,
+    registry: ModelRegistry,
+    audit: Any,
+) -> dict[str, Any]:
     start = time.perf_counter()
     loaded = _champion(registry, "dropout_risk")
-    valid, errors = validate_records(body.contracts, DropoutContract)
+    valid, errors = validate_records(records, DropoutContract)
     if not valid:
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(errors)
-    results = score_dropout(loaded.model, valid, body.explain)
+    results = score_dropout(loaded.model, valid, explain)
+    request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
-    return DropoutScoresResponse(
-        model=loaded.name,
-        version=loaded.version,
-        scored=len(results),
-        rejected=len({e.index for e in errors}),
-        results=results,
-        errors=errors,
-    )
+    return _answer(loaded, results, errors)
 
 
 def _read_csv(upload: UploadFile, max_rows: int) -> list[dict[str, Any]]:
@@ -145,29 +175,28 @@ def score_companies_csv(
 ) -> Response:
     """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
     records = _read_csv(file, request.app.state.settings.max_batch)
-    body = HostScoresRequest(companies=records, explain=explain)
-    scored = score_companies(body, request, key, registry, audit)
+    scored = _score_host_batch(records, explain, request, key, registry, audit)
     rows = [
         {
-            "ligne": r.index + 2,
-            "siret": r.siret,
-            "probabilite": round(r.probability, 4),
-            "percentile": r.percentile,
-            "raisons": " | ".join(r.reasons),
+            "ligne": r["index"] + 2,
+            "siret": r["siret"],
+            "probabilite": round(r["probability"], 4),
+            "percentile": r["percentile"],
+            "raisons": " | ".join(r["reasons"]),
             "erreur": "",
         }
-        for r in scored.results
+        for r in scored["results"]
     ]
     rows += [
         {
-            "ligne": e.index + 2,
+            "ligne": e["index"] + 2,
             "siret": "",
             "probabilite": "",
             "percentile": "",
             "raisons": "",
-            "erreur": f"{e.field}: {e.reason}",
+            "erreur": f"{e['field']}: {e['reason']}",
         }
-        for e in scored.errors
+        for e in scored["errors"]
     ]
     return _csv_response(sorted(rows, key=lambda r: r["ligne"]), "scores_accueil_apprentis.csv")
 
@@ -183,31 +212,29 @@ def score_contracts_csv(
 ) -> Response:
     """The same scoring as the JSON route, for a spreadsheet export."""
     records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = score_contracts(
-        DropoutScoresRequest(contracts=records, explain=explain), request, key, registry, audit
-    )
+    scored = _score_dropout_batch(records, explain, request, key, registry, audit)
     rows = [
         {
-            "ligne": r.index + 2,
-            "contrat": r.contract_id,
-            "probabilite": round(r.probability, 4),
-            "niveau": r.risk_band,
-            "actions": " | ".join(r.ppr_actions),
-            "raisons": " | ".join(r.reasons),
+            "ligne": r["index"] + 2,
+            "contrat": r["contract_id"],
+            "probabilite": round(r["probability"], 4),
+            "niveau": r["risk_band"],
+            "actions": " | ".join(r["ppr_actions"]),
+            "raisons": " | ".join(r["reasons"]),
             "erreur": "",
         }
-        for r in scored.results
+        for r in scored["results"]
     ]
     rows += [
         {
-            "ligne": e.index + 2,
+            "ligne": e["index"] + 2,
             "contrat": "",
             "probabilite": "",
             "niveau": "",
             "actions": "",
             "raisons": "",
-            "erreur": f"{e.field}: {e.reason}",
+            "erreur": f"{e['field']}: {e['reason']}",
         }
-        for e in scored.errors
+        for e in scored["errors"]
     ]
     return _csv_response(sorted(rows, key=lambda r: r["ligne"]), "risques_rupture.csv")
