@@ -16,7 +16,6 @@ from models.apprenticeship_host.features import FEATURES as HOST_FEATURES
 from models.apprenticeship_host.features import transform_records
 from models.dropout_risk.dataset import SNAPSHOT_COLUMNS as DROPOUT_COLUMNS
 from service.explain import top_reasons
-from service.fast_validation import canonical_host_records
 from service.schemas import DropoutContract, HostCompany, RecordError
 
 T = TypeVar("T", bound=BaseModel)
@@ -72,83 +71,33 @@ def score_host(model: Any, indexed: list[tuple[int, HostCompany]], explain: bool
     if not indexed:
         return []
     items = [item for _, item in indexed]
-    indices = [index for index, _ in indexed]
     if len(items) <= FAST_PATH_MAX:
         today = date.today()
         records = [{**item.model_dump(), "cutoff_date": item.cutoff_date or today} for item in items]
-        return _host_results(
-            model, transform_records(model.encoder, records), indices, [item.siret for item in items], explain
-        )
-    frame = host_frame(items)
-    return _host_results(model, model.encoder.transform(frame), indices, frame["siret"].tolist(), explain)
-
-
-def score_host_records(
-    model: Any, records: list[dict[str, Any]], explain: bool
-) -> tuple[list[dict[str, Any]], list[RecordError]]:
-    """Validate and score a batch: canonical records column by column, the others through the schema."""
-    mask = canonical_host_records(records)
-    others = [i for i in range(len(records)) if not mask[i]]
-    checked, errors = validate_records([records[i] for i in others], HostCompany)
-    errors = [RecordError(index=others[e.index], field=e.field, reason=e.reason) for e in errors]
-    canonical = [i for i in range(len(records)) if mask[i]]
-    parts, order = [], []
-    if canonical:
-        parts.append(canonical_host_frame([records[i] for i in canonical]))
-        order += canonical
-    if checked:
-        parts.append(host_frame([item for _, item in checked]))
-        order += [others[i] for i, _ in checked]
-    if not parts:
-        return [], errors
-    frame = pd.concat(parts, ignore_index=True)
-    results = _host_results(model, model.encoder.transform(frame), order, frame["siret"].tolist(), explain)
-    return sorted(results, key=lambda r: r["index"]), errors
-
-
-def canonical_host_frame(records: list[dict[str, Any]], today: date | None = None) -> pd.DataFrame:
-    """The snapshot frame of canonical records (see `service.fast_validation`), defaults filled."""
-    frame = pd.DataFrame.from_records(records, columns=list(HOST_COLUMNS))
-    frame["cutoff_date"] = pd.to_datetime(
-        frame["cutoff_date"].fillna((today or date.today()).isoformat()), format="%Y-%m-%d"
-    )
-    frame["creation_date"] = pd.to_datetime(frame["creation_date"], format="%Y-%m-%d")
-    for name in (
-        "contracts_last_12m",
-        "contracts_last_3y",
-        "contracts_total",
-        "active_contracts",
-        "ruptures_last_3y",
-    ):
-        frame[name] = frame[name].fillna(0).astype("int64")
-    frame["years_since_last_contract"] = frame["years_since_last_contract"].astype(float)
-    frame["naf_code"] = frame["naf_code"].str.upper()
-    return frame
-
-
-def _host_results(
-    model: Any, matrix: np.ndarray, indices: list[int], sirets: list[str], explain: bool
-) -> list[dict[str, Any]]:
+        matrix = transform_records(model.encoder, records)
+    else:
+        matrix = model.encoder.transform(host_frame(items))
     probability = model.estimator.predict(matrix)
-    percentile = np.round(model.percentile(probability), 1).tolist()
-    reasons: list[list[str]] = [[] for _ in indices]
+    percentile = model.percentile(probability)
+    reasons: list[list[str]] = [[] for _ in indexed]
     if explain:
         contributions = model.estimator.contributions(matrix)[:, :-1]
         names = list(HOST_FEATURES)
-        for i in range(len(indices)):
+        for i in range(len(indexed)):
             values = _decoded(model.encoder.categories_, HOST_CATEGORICAL, names, matrix[i])
             reasons[i] = top_reasons(contributions[i], names, values, HOST_LABELS, "la probabilité d'accueil")
-    probabilities = probability.tolist()
     # Plain dicts in the `HostScore` shape: a 10,000-record answer skips building pydantic objects.
+    probabilities = probability.tolist()
+    percentiles = np.round(percentile, 1).tolist()
     return [
         {
             "index": index,
-            "siret": sirets[i],
+            "siret": item.siret,
             "probability": probabilities[i],
-            "percentile": percentile[i],
+            "percentile": percentiles[i],
             "reasons": reasons[i],
         }
-        for i, index in enumerate(indices)
+        for i, (index, item) in enumerate(indexed)
     ]
 
 

@@ -23,7 +23,7 @@ from service.schemas import (
     HostScoresRequest,
     HostScoresResponse,
 )
-from service.scoring import FAST_PATH_MAX, score_dropout, score_host, score_host_records, validate_records
+from service.scoring import score_dropout, score_host, validate_records
 
 host_router = APIRouter(prefix="/v1/apprenticeship-host", tags=["apprenticeship_host"])
 dropout_router = APIRouter(prefix="/v1/dropout-risk", tags=["dropout_risk"])
@@ -101,14 +101,11 @@ def _score_host_batch(
 ) -> dict[str, Any]:
     start = time.perf_counter()
     loaded = _champion(registry, "apprenticeship_host")
-    if len(records) > FAST_PATH_MAX:
-        results, errors = score_host_records(loaded.model, records, explain)
-    else:
-        valid, errors = validate_records(records, HostCompany)
-        results = score_host(loaded.model, valid, explain)
-    if not results:
+    valid, errors = validate_records(records, HostCompany)
+    if not valid:
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(errors)
+    results = score_host(loaded.model, valid, explain)
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, errors)
