@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_apprenticeship_host.py
 	$(BIN)/python bench/bench_site_potential.py
+	$(BIN)/python bench/bench_service.py
 
 clean:
 	rm -rf var

@@ -141,6 +141,38 @@ class DropoutScoresRequest(BaseModel):
     contracts: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
     explain: bool = True
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "contracts": [
+                        {
+                            "contract_id": "CTR-2024-0042",
+                            "contract_start": "2024-09-02",
+                            "planned_end": "2026-08-31",
+                            "diploma": "CAP",
+                            "naf_code": "96.02A",
+                            "birth_year": 2008,
+                            "sex": "F",
+                            "prior_qualification": "brevet",
+                            "qpv_resident": "0",
+                            "distance_home_centre_km": 12.5,
+                            "distance_home_employer_km": 4.0,
+                            "headcount_band": "01",
+                            "absence_half_days": 6,
+                            "late_arrivals": 3,
+                            "assessment_score_mean": 9.5,
+                            "assessments": 1,
+                            "absence_half_days_last_2w": 3,
+                            "weeks_observed": 6,
+                        }
+                    ],
+                    "explain": True,
+                }
+            ]
+        }
+    )
+
 
 class DropoutScore(BaseModel):
     """The risk of one contract and the actions of its band."""
