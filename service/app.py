@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import mlflow
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import messages
 from service.audit import AuditLog
@@ -41,6 +42,37 @@ def _error(
     return JSONResponse(
         {"status": status, "message": message, "details": details or []}, status_code=status, headers=headers
     )
+
+
+class MetricsMiddleware:
+    """Counts requests and measures latency per route template (a plain ASGI middleware: no per-request
+    task or body copy, unlike `@app.middleware("http")`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            metrics = getattr(scope["app"].state, "metrics", None)
+            route = scope.get("route")
+            if metrics is not None:
+                path = getattr(route, "path", "unmatched")
+                metrics.requests.labels(path, str(status_code)).inc()
+                metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -81,17 +113,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(scoring.dropout_router)
     app.include_router(site.router)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics = getattr(request.app.state, "metrics", None)
-        if metrics is not None:
-            metrics.requests.labels(path, str(response.status_code)).inc()
-            metrics.latency.labels(path).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(MetricsMiddleware)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
