@@ -154,14 +154,40 @@ def _read_csv(upload: UploadFile, max_rows: int) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items() if v != ""} for row in records]
 
 
-def _csv_response(rows: list[dict[str, Any]], name: str) -> Response:
+def _csv_response(scored: dict[str, Any], columns: dict[str, Any], name: str) -> Response:
+    """The answer as a `;` CSV, one row per input line (header = line 1): the scores of the valid rows, the
+    reason of the others. `columns` maps each CSV column to how it is read from a result."""
+    rows = [
+        {"ligne": r["index"] + 2, **{c: get(r) for c, get in columns.items()}, "erreur": ""}
+        for r in scored["results"]
+    ]
+    rows += [
+        {"ligne": e["index"] + 2, **dict.fromkeys(columns, ""), "erreur": f"{e['field']}: {e['reason']}"}
+        for e in scored["errors"]
+    ]
     out = io.StringIO()
+    rows.sort(key=lambda row: int(row["ligne"]))
     pd.DataFrame(rows).to_csv(out, index=False, sep=";")
     return Response(
         out.getvalue().encode("utf-8-sig"),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+HOST_CSV_COLUMNS: dict[str, Any] = {
+    "siret": lambda r: r["siret"],
+    "probabilite": lambda r: round(r["probability"], 4),
+    "percentile": lambda r: r["percentile"],
+    "raisons": lambda r: " | ".join(r["reasons"]),
+}
+DROPOUT_CSV_COLUMNS: dict[str, Any] = {
+    "contrat": lambda r: r["contract_id"],
+    "probabilite": lambda r: round(r["probability"], 4),
+    "niveau": lambda r: r["risk_band"],
+    "actions": lambda r: " | ".join(r["ppr_actions"]),
+    "raisons": lambda r: " | ".join(r["reasons"]),
+}
 
 
 @host_router.post("/scores.csv", summary="Score a CSV export of companies; returns a CSV")
@@ -176,29 +202,7 @@ def score_companies_csv(
     """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
     records = _read_csv(file, request.app.state.settings.max_batch)
     scored = _score_host_batch(records, explain, request, key, registry, audit)
-    rows = [
-        {
-            "ligne": r["index"] + 2,
-            "siret": r["siret"],
-            "probabilite": round(r["probability"], 4),
-            "percentile": r["percentile"],
-            "raisons": " | ".join(r["reasons"]),
-            "erreur": "",
-        }
-        for r in scored["results"]
-    ]
-    rows += [
-        {
-            "ligne": e["index"] + 2,
-            "siret": "",
-            "probabilite": "",
-            "percentile": "",
-            "raisons": "",
-            "erreur": f"{e['field']}: {e['reason']}",
-        }
-        for e in scored["errors"]
-    ]
-    return _csv_response(sorted(rows, key=lambda r: r["ligne"]), "scores_accueil_apprentis.csv")
+    return _csv_response(scored, HOST_CSV_COLUMNS, "scores_accueil_apprentis.csv")
 
 
 @dropout_router.post("/scores.csv", summary="Score a CSV export of contracts; returns a CSV")
@@ -213,28 +217,4 @@ def score_contracts_csv(
     """The same scoring as the JSON route, for a spreadsheet export."""
     records = _read_csv(file, request.app.state.settings.max_batch)
     scored = _score_dropout_batch(records, explain, request, key, registry, audit)
-    rows = [
-        {
-            "ligne": r["index"] + 2,
-            "contrat": r["contract_id"],
-            "probabilite": round(r["probability"], 4),
-            "niveau": r["risk_band"],
-            "actions": " | ".join(r["ppr_actions"]),
-            "raisons": " | ".join(r["reasons"]),
-            "erreur": "",
-        }
-        for r in scored["results"]
-    ]
-    rows += [
-        {
-            "ligne": e["index"] + 2,
-            "contrat": "",
-            "probabilite": "",
-            "niveau": "",
-            "actions": "",
-            "raisons": "",
-            "erreur": f"{e['field']}: {e['reason']}",
-        }
-        for e in scored["errors"]
-    ]
-    return _csv_response(sorted(rows, key=lambda r: r["ligne"]), "risques_rupture.csv")
+    return _csv_response(scored, DROPOUT_CSV_COLUMNS, "risques_rupture.csv")
