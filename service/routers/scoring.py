@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pandas as pd
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel
 
 from service import messages
 from service.audit import AuditEntry
@@ -83,15 +86,21 @@ def _answer(loaded: LoadedModel, results: list[dict[str, Any]], errors: list[Any
     }
 
 
-@host_router.post("/scores", response_model=HostScoresResponse, summary="Score 1 to 10,000 companies")
-def score_companies(
-    body: HostScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
-) -> Response:
-    """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
-    return FastJSON(_score_host_batch(body.companies, body.explain, request, key, registry, audit))
+@dataclass(frozen=True)
+class Scorer:
+    """What differs between the scoring routes: the registered model, the record schema, the scoring."""
+
+    model_name: str
+    schema: type[BaseModel]
+    score: Callable[[Any, list[Any], bool], list[dict[str, Any]]]
 
 
-def _score_host_batch(
+HOST = Scorer("apprenticeship_host", HostCompany, score_host)
+DROPOUT = Scorer("dropout_risk", DropoutContract, score_dropout)
+
+
+def _score_batch(
+    scorer: Scorer,
     records: list[dict[str, Any]],
     explain: bool,
     request: Request,
@@ -99,16 +108,25 @@ def _score_host_batch(
     registry: ModelRegistry,
     audit: Any,
 ) -> dict[str, Any]:
+    """Validate, score, count and audit one batch; 422 when no record is valid."""
     start = time.perf_counter()
-    loaded = _champion(registry, "apprenticeship_host")
-    valid, errors = validate_records(records, HostCompany)
+    loaded = _champion(registry, scorer.model_name)
+    valid, errors = validate_records(records, scorer.schema)
     if not valid:
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(errors)
-    results = score_host(loaded.model, valid, explain)
+    results = scorer.score(loaded.model, valid, explain)
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, errors)
+
+
+@host_router.post("/scores", response_model=HostScoresResponse, summary="Score 1 to 10,000 companies")
+def score_companies(
+    body: HostScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+) -> Response:
+    """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
+    return FastJSON(_score_batch(HOST, body.companies, body.explain, request, key, registry, audit))
 
 
 @dropout_router.post("/scores", response_model=DropoutScoresResponse, summary="Score 1 to 10,000 contracts")
@@ -116,27 +134,7 @@ def score_contracts(
     body: DropoutScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
 ) -> Response:
     """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
-    return FastJSON(_score_dropout_batch(body.contracts, body.explain, request, key, registry, audit))
-
-
-def _score_dropout_batch(
-    records: list[dict[str, Any]],
-    explain: bool,
-    request: Request,
-    key: ApiKey,
-    registry: ModelRegistry,
-    audit: Any,
-) -> dict[str, Any]:
-    start = time.perf_counter()
-    loaded = _champion(registry, "dropout_risk")
-    valid, errors = validate_records(records, DropoutContract)
-    if not valid:
-        _audit(request, audit, key, loaded, 0, 422, start)
-        raise RecordsRejected(errors)
-    results = score_dropout(loaded.model, valid, explain)
-    request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
-    _audit(request, audit, key, loaded, len(results), 200, start)
-    return _answer(loaded, results, errors)
+    return FastJSON(_score_batch(DROPOUT, body.contracts, body.explain, request, key, registry, audit))
 
 
 def _read_csv(upload: UploadFile, max_rows: int) -> list[dict[str, Any]]:
@@ -201,7 +199,7 @@ def score_companies_csv(
 ) -> Response:
     """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
     records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = _score_host_batch(records, explain, request, key, registry, audit)
+    scored = _score_batch(HOST, records, explain, request, key, registry, audit)
     return _csv_response(scored, HOST_CSV_COLUMNS, "scores_accueil_apprentis.csv")
 
 
@@ -216,5 +214,5 @@ def score_contracts_csv(
 ) -> Response:
     """The same scoring as the JSON route, for a spreadsheet export."""
     records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = _score_dropout_batch(records, explain, request, key, registry, audit)
+    scored = _score_batch(DROPOUT, records, explain, request, key, registry, audit)
     return _csv_response(scored, DROPOUT_CSV_COLUMNS, "risques_rupture.csv")
