@@ -62,11 +62,6 @@ class CentreRecords:
     reports: tuple[ValidationReport, ...] = ()
 
 
-def data_dir(home: Path) -> Path:
-    """Where the generated records and datasets of this model are written."""
-    return home / "data" / "dropout_risk"
-
-
 def write_centre(centre: SimulatedTrainingCentre, directory: Path, fmt: str = "parquet") -> list[Path]:
     """Write a simulated training centre (learners, contracts, follow-up, employers, oracle)."""
     return [

@@ -51,11 +51,6 @@ class ChamberRecords:
     reports: tuple[ValidationReport, ...] = ()
 
 
-def data_dir(home: Path) -> Path:
-    """Where the generated records and datasets of this model are written."""
-    return home / "data" / "apprenticeship_host"
-
-
 def write_chamber(chamber: SimulatedChamber, directory: Path, fmt: str = "parquet") -> list[Path]:
     """Write a simulated chamber (companies, contracts, oracle) as Parquet or CSV files."""
     return [

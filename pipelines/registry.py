@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -84,8 +83,3 @@ def register_and_promote(
         champion_score=champion_score,
         reason=reason,
     )
-
-
-def score_frame(model: PyFuncModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """Predictions of a pyfunc model as a DataFrame."""
-    return pd.DataFrame(model.predict(frame))

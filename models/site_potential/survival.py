@@ -194,11 +194,6 @@ def split_by_creation_year(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     )
 
 
-def last_creation_day(extract_date: date, horizon: int) -> date:
-    """Latest creation date whose horizon is observed on the extract date."""
-    return shift_years(extract_date, -horizon)
-
-
 def fit_survival_model(
     train: pd.DataFrame,
     valid: pd.DataFrame,
