@@ -160,3 +160,18 @@ def fit_calibrated_booster(
         brier_calibrated=brier_cal,
     )
     return CalibratedBooster(booster=booster, calibrator=calibrator), info
+
+
+def split_by_period(
+    dataset: pd.DataFrame, period: pd.Series, what: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Time split on a period per row (cut-off date, cohort year...): train on every period but the last
+    two, validate on the one before last, test on the last. `what` names the periods in the error."""
+    periods = sorted(period.unique())
+    if len(periods) < 3:
+        raise ValueError(f"a time split needs at least 3 {what}, got {len(periods)}")
+    return (
+        dataset[period.isin(periods[:-2]).to_numpy()].reset_index(drop=True),
+        dataset[(period == periods[-2]).to_numpy()].reset_index(drop=True),
+        dataset[(period == periods[-1]).to_numpy()].reset_index(drop=True),
+    )

@@ -13,19 +13,19 @@ from models.apprenticeship_host.features import (
     HostFeatureEncoder,
 )
 from models.apprenticeship_host.model import HostModel
-from models.estimator import CalibrationParams, FitInfo, LightGBMParams, fit_calibrated_booster
+from models.estimator import (
+    CalibrationParams,
+    FitInfo,
+    LightGBMParams,
+    fit_calibrated_booster,
+    split_by_period,
+)
 from models.reference import Reference
 
 
 def split_by_cutoff(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Time split: train on the earlier cut-offs, validate on the one before last, test on the last."""
-    cutoffs = sorted(dataset["cutoff_date"].unique())
-    if len(cutoffs) < 3:
-        raise ValueError(f"a time split needs at least 3 cut-off dates, got {len(cutoffs)}")
-    train = dataset[dataset["cutoff_date"].isin(cutoffs[:-2])]
-    valid = dataset[dataset["cutoff_date"] == cutoffs[-2]]
-    test = dataset[dataset["cutoff_date"] == cutoffs[-1]]
-    return train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True)
+    return split_by_period(dataset, dataset["cutoff_date"], "cut-off dates")
 
 
 def fit_host_model(

@@ -14,7 +14,13 @@ from models.dropout_risk.features import (
     DropoutFeatureBuilder,
 )
 from models.dropout_risk.model import DropoutModel, FeatureBuilder, RiskBandPolicy, band_thresholds
-from models.estimator import CalibrationParams, FitInfo, LightGBMParams, fit_calibrated_booster
+from models.estimator import (
+    CalibrationParams,
+    FitInfo,
+    LightGBMParams,
+    fit_calibrated_booster,
+    split_by_period,
+)
 from models.reference import Reference
 from models.tabular import TabularEncoder
 
@@ -22,15 +28,7 @@ from models.tabular import TabularEncoder
 def split_by_cohort(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Time split on the year of contract_start: train on the earlier cohorts, validate on the one before
     last, test on the last."""
-    cohort = pd.to_datetime(dataset["contract_start"]).dt.year
-    years = sorted(cohort.unique())
-    if len(years) < 3:
-        raise ValueError(f"a time split needs at least 3 yearly cohorts, got {len(years)}")
-    return (
-        dataset[cohort.isin(years[:-2])].reset_index(drop=True),
-        dataset[cohort == years[-2]].reset_index(drop=True),
-        dataset[cohort == years[-1]].reset_index(drop=True),
-    )
+    return split_by_period(dataset, pd.to_datetime(dataset["contract_start"]).dt.year, "yearly cohorts")
 
 
 def fit_risk_model(

@@ -20,6 +20,7 @@ from models.estimator import (
     FitInfo,
     LightGBMParams,
     fit_calibrated_booster,
+    split_by_period,
 )
 from models.reference import Reference
 from models.site_potential.sectors import SECTION_TO_SECTOR
@@ -183,15 +184,7 @@ def sector_of_section(section: pd.Series) -> pd.Series:
 def split_by_creation_year(dataset: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Time split on the creation year: train on earlier cohorts, validate on the one before last, test on
     the last observed cohort."""
-    year = pd.to_datetime(dataset["creation_date"]).dt.year
-    years = sorted(year.unique())
-    if len(years) < 3:
-        raise ValueError(f"a time split needs at least 3 creation years, got {len(years)}")
-    return (
-        dataset[year.isin(years[:-2])].reset_index(drop=True),
-        dataset[year == years[-2]].reset_index(drop=True),
-        dataset[year == years[-1]].reset_index(drop=True),
-    )
+    return split_by_period(dataset, pd.to_datetime(dataset["creation_date"]).dt.year, "creation years")
 
 
 def fit_survival_model(
