@@ -23,20 +23,24 @@ def _sniff_separator(path: Path) -> str:
         return ","
 
 
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A typed frame as a CSV export would give it: dates as YYYY-MM-DD, everything text, missing = ""."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out[name] = col.dt.strftime("%Y-%m-%d").fillna("")
+        else:
+            out[name] = col.astype("string").fillna("")
+    return pd.DataFrame(out)
+
+
 def read_raw_table(path: Path) -> pd.DataFrame:
     """A CSV (any of `, ; tab |`, UTF-8 with or without BOM) or Parquet file, every column as text."""
     if not path.exists():
         raise ContractError(str(path), "file not found")
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        out = {}
-        for name in frame.columns:
-            col = frame[name]
-            if pd.api.types.is_datetime64_any_dtype(col):
-                out[name] = col.dt.strftime("%Y-%m-%d").fillna("")
-            else:
-                out[name] = col.astype("string").fillna("")
-        return pd.DataFrame(out)
+        return as_text(pd.read_parquet(path))
     frame = pd.read_csv(
         path,
         dtype=str,

@@ -18,26 +18,16 @@ from models.simulation.chamber import (
     static_logit,
 )
 from models.timeutils import days_of
-
-
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for name in frame.columns:
-        col = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(col):
-            out[name] = col.dt.strftime("%Y-%m-%d").fillna("")
-        else:
-            out[name] = col.astype(str)
-    return pd.DataFrame(out)
+from pipelines.io import as_text
 
 
 def test_simulated_records_satisfy_their_contracts(
     small_chamber: SimulatedChamber, reference: Reference
 ) -> None:
-    _, rep = validate_table(_as_text(small_chamber.companies), COMPANIES, reference, "companies")
+    _, rep = validate_table(as_text(small_chamber.companies), COMPANIES, reference, "companies")
     assert rep.n_invalid == 0, rep.summary()
     _, rep = validate_table(
-        _as_text(small_chamber.contracts), APPRENTICESHIP_CONTRACTS, reference, "contracts"
+        as_text(small_chamber.contracts), APPRENTICESHIP_CONTRACTS, reference, "contracts"
     )
     assert rep.n_invalid == 0, rep.summary()
 
