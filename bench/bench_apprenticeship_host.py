@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
@@ -20,9 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.machine import machine, peak_rss_mb  # noqa: E402
 
 
 def stage_simulate(companies: int) -> dict[str, float]:
@@ -38,7 +34,7 @@ def stage_simulate(companies: int) -> dict[str, float]:
         "companies": companies,
         "contracts": len(chamber.contracts),
         "company_years": len(chamber.company_years),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -100,7 +96,7 @@ def stage_build_and_train(companies: int) -> dict[str, float]:
         "roc_auc_vs_oracle": metrics["roc_auc_vs_oracle"],
         "lift_at_10pct_vs_oracle": metrics["lift_at_10pct_vs_oracle"],
         "ece": metrics["ece"],
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "threads": float(np.float64(os.cpu_count() or 0)),
     }
 
@@ -116,19 +112,6 @@ def _run_stage(name: str, companies: int) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stage", choices=["simulate", "train"])
@@ -141,7 +124,7 @@ def main() -> None:
     if args.stage == "train":
         print(json.dumps(stage_build_and_train(args.companies)))
         return
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     sim = _run_stage("simulate", args.companies)
     print(
         f"simulate: {sim['companies']:,.0f} companies x 5 years (+3 history years): {sim['seconds']:.1f} s, "

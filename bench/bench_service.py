@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine  # noqa: E402
 
 
 def _free_port() -> int:
@@ -69,15 +70,6 @@ def _line(name: str, size: int, ms: np.ndarray) -> str:
     return f"  {name:<28} {size:>6} records: p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {rate:>11,.0f} records/s"
 
 
-def _machine() -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", default="var")
@@ -112,7 +104,7 @@ def main() -> None:
         if record["years_since_last_contract"] != record["years_since_last_contract"]:
             record["years_since_last_contract"] = None
 
-    print(f"machine: {_machine()}; apprenticeship_host v{version}; explanations off")
+    print(f"machine: {machine()}; apprenticeship_host v{version}; explanations off")
     tmp = Path(tempfile.mkdtemp())
     from service.keys import KeyStore
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,9 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.machine import machine, peak_rss_mb  # noqa: E402
 
 
 def make_stock_file(path: Path, rows: int) -> None:
@@ -68,7 +64,7 @@ def stage_ingest(path: str, out: str) -> dict[str, float]:
     report = ingest_sirene(Path(out), load_passage(), stock=Path(path))
     seconds = time.perf_counter() - start
     rows = sum(report.rows_read.values())
-    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def stage_pandas(path: str) -> dict[str, float]:
@@ -86,7 +82,7 @@ def stage_pandas(path: str) -> dict[str, float]:
     for chunk in pd.read_csv(path, usecols=cols, dtype=str, chunksize=1_000_000):
         rows += len(chunk)
     seconds = time.perf_counter() - start
-    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def stage_diagnose(home: str) -> dict[str, float]:
@@ -148,16 +144,6 @@ def _run(*args: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stage", choices=["ingest", "pandas", "diagnose"])
@@ -174,7 +160,7 @@ def main() -> None:
     if args.stage == "diagnose":
         print(json.dumps(stage_diagnose(args.out)))
         return
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "StockEtablissement_bench.csv"
         start = time.perf_counter()
