@@ -88,11 +88,16 @@ class HostFeatureEncoder:
         }
         return self
 
-    def _categorical_columns(self, snapshots: pd.DataFrame) -> dict[str, np.ndarray]:
-        naf = normalize_naf_code(snapshots["naf_code"]).to_numpy(dtype=object)
+    def _commune_positions(self, snapshots: pd.DataFrame) -> np.ndarray:
         commune = normalize_commune_code(snapshots["commune_code"]).to_numpy(dtype=object)
+        return self.commune_index_.get_indexer(pd.Index(commune))
+
+    def _categorical_columns(
+        self, snapshots: pd.DataFrame, com_pos: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        naf = normalize_naf_code(snapshots["naf_code"]).to_numpy(dtype=object)
         naf_pos = self.naf_index_.get_indexer(pd.Index(naf))
-        com_pos = self.commune_index_.get_indexer(pd.Index(commune))
+        com_pos = self._commune_positions(snapshots) if com_pos is None else com_pos
         return {
             "naf_code": naf,
             "naf_division": _lookup(self.naf_division_, naf_pos),
@@ -106,12 +111,11 @@ class HostFeatureEncoder:
         """The model matrix, columns in `FEATURES` order."""
         n = len(snapshots)
         out = np.empty((n, len(FEATURES)), dtype=np.float64)
-        for j, (name, values) in enumerate(self._categorical_columns(snapshots).items()):
+        com_pos = self._commune_positions(snapshots)
+        for j, (name, values) in enumerate(self._categorical_columns(snapshots, com_pos).items()):
             codes = self.categories_[name].get_indexer(pd.Index(values, dtype=object).astype(str))
             out[:, j] = np.where(codes >= 0, codes, np.nan)
         k = len(CATEGORICAL_FEATURES)
-        commune = normalize_commune_code(snapshots["commune_code"]).to_numpy(dtype=object)
-        com_pos = self.commune_index_.get_indexer(pd.Index(commune))
         cutoff = pd.to_datetime(snapshots["cutoff_date"])
         creation = pd.to_datetime(snapshots["creation_date"])
         out[:, k] = snapshots["headcount_band"].astype(object).map(HEADCOUNT_RANK).to_numpy(dtype=float)
