@@ -67,7 +67,7 @@ def _time(call, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
 def _line(name: str, size: int, ms: np.ndarray) -> str:
     p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
     rate = size / (p50 / 1000)
-    return f"  {name:<28} {size:>6} records: p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {rate:>11,.0f} records/s"
+    return f"  {name:<34} {size:>6} records: p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  {rate:>11,.0f} records/s"
 
 
 def main() -> None:
@@ -164,44 +164,51 @@ def main() -> None:
         print(f"service resident memory with every champion loaded: {_rss_mb(api.pid):,.0f} MB")
         columns = list(SNAPSHOT_COLUMNS)
         for size in (1, 100, 10_000):
-            n = max(5, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
-            body = {"companies": records[:size], "explain": False}
-            split = {
-                "dataframe_split": {
-                    "columns": columns,
-                    "data": [[r[c] for c in columns] for r in records[:size]],
-                }
+            n = max(15, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
+            rows = [[r[c] for c in columns] for r in records[:size]]
+            # The same rows in the two body forms both servers take: a list of objects, and a table.
+            bodies = {
+                "objects": (
+                    {"companies": records[:size], "explain": False},
+                    {"dataframe_records": records[:size]},
+                ),
+                "table": (
+                    {"table": {"columns": columns, "data": rows}, "explain": False},
+                    {"dataframe_split": {"columns": columns, "data": rows}},
+                ),
             }
             frame = snapshots.head(size)
-            for _ in range(3):  # warm-up
-                client.post(
-                    f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores", json=body, headers=headers
-                )
-                client.post(f"http://127.0.0.1:{mlflow_port}/invocations", json=split)
-
-            # Bodies are encoded once, as a client sending a prepared file would: timings are the servers'.
-            api_body, mlflow_body = orjson.dumps(body), orjson.dumps(split)
-
-            def call_api(b: bytes = api_body) -> None:
-                client.post(api_url, content=b, headers=json_headers).raise_for_status()
-
-            def call_mlflow(b: bytes = mlflow_body) -> None:
-                client.post(
-                    mlflow_url, content=b, headers={"Content-Type": "application/json"}
-                ).raise_for_status()
 
             def call_raw(f: pd.DataFrame = frame) -> None:
                 model.predict_proba(f)
 
-            ours, theirs, raw = _time(call_api, n), _time(call_mlflow, n), _time(call_raw, n)
+            raw = _time(call_raw, n)
             print(f"{size} record(s) per request, {n} requests:")
-            print(_line("cma-predict API", size, ours))
-            print(_line("mlflow models serve", size, theirs))
             print(_line("raw predict in-process", size, raw))
-            print(
-                f"  p50 ratio API / mlflow serve: {np.percentile(ours, 50) / np.percentile(theirs, 50):.2f}; "
-                f"API / raw: {np.percentile(ours, 50) / np.percentile(raw, 50):.2f}"
-            )
+            for form, (ours_body, theirs_body) in bodies.items():
+                # Bodies are encoded once, as a client sending a prepared file would: timings are the servers'.
+                api_body, mlflow_body = orjson.dumps(ours_body), orjson.dumps(theirs_body)
+
+                def call_api(b: bytes = api_body) -> None:
+                    client.post(api_url, content=b, headers=json_headers).raise_for_status()
+
+                def call_mlflow(b: bytes = mlflow_body) -> None:
+                    client.post(
+                        mlflow_url, content=b, headers={"Content-Type": "application/json"}
+                    ).raise_for_status()
+
+                for _ in range(3):  # warm-up
+                    call_api()
+                    call_mlflow()
+                ours, theirs = _time(call_api, n), _time(call_mlflow, n)
+                print(_line(f"cma-predict API ({form})", size, ours))
+                print(_line(f"mlflow models serve ({form})", size, theirs))
+                print(
+                    f"  {form}: p50 ratio API / mlflow serve: "
+                    f"{np.percentile(ours, 50) / np.percentile(theirs, 50):.2f}; "
+                    f"throughput ratio: {np.percentile(theirs, 50) / np.percentile(ours, 50):.2f}x; "
+                    f"API / raw: {np.percentile(ours, 50) / np.percentile(raw, 50):.2f}"
+                )
         print(f"service resident memory after the run: {_rss_mb(api.pid):,.0f} MB")
         print(f"(reference date of the rows: {date.today()})")
     finally:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NafCode = Field(pattern=r"^\d{2}\.?\d{2}[A-Za-z]$", examples=["43.22A"], description="NAF rev.2 sub-class")
+# Dates a datetime64 column can hold (pandas: 1677-2262), wide enough for any company or contract.
+DAY_MIN, DAY_MAX = date(1700, 1, 1), date(2199, 12, 31)
 CommuneCode = Field(pattern=r"^(\d{5}|2[ABab]\d{3})$", examples=["69384"], description="INSEE commune code")
 # Allowed values, checked against the data contracts of `models.contracts` by the tests.
 HeadcountBand = Literal["NN", "00", "01", "02", "03", "11", "12", "21", "22"]
@@ -25,11 +27,13 @@ class HostCompany(BaseModel):
     siret: str = Field(pattern=r"^\d{14}$", examples=["73282932000074"])
     naf_code: str = NafCode
     commune_code: str = CommuneCode
-    creation_date: date
+    creation_date: date = Field(ge=DAY_MIN, le=DAY_MAX)
     legal_category: LegalCategory
     headcount_band: HeadcountBand
     head_qualification: HeadQualification
-    cutoff_date: date | None = Field(default=None, description="Scoring date (default: today)")
+    cutoff_date: date | None = Field(
+        default=None, ge=DAY_MIN, le=DAY_MAX, description="Scoring date (default: today)"
+    )
     contracts_last_12m: int = Field(default=0, ge=0, le=1000)
     contracts_last_3y: int = Field(default=0, ge=0, le=1000)
     contracts_total: int = Field(default=0, ge=0, le=10_000)
@@ -38,11 +42,57 @@ class HostCompany(BaseModel):
     years_since_last_contract: float | None = Field(default=None, ge=0, le=100)
 
 
-class HostScoresRequest(BaseModel):
+class RecordTable(BaseModel):
+    """Records as a table: the column names once, then one list of values per record, in column order (the
+    `split` orientation of pandas without index). Lighter than a list of objects for large batches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[str] = Field(min_length=1, max_length=100, examples=[["siret", "naf_code"]])
+    data: list[Any] = Field(min_length=1, max_length=10_000, examples=[[["73282932000074", "43.22A"]]])
+
+    @model_validator(mode="after")
+    def _unique_columns(self) -> RecordTable:
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("column names must be unique")
+        return self
+
+
+class ScoresRequest(BaseModel):
+    """A batch given either as a list of records or as a table (exactly one of the two).
+
+    Records are validated one by one after this envelope: invalid ones are reported by index, the others
+    scored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    records_field: ClassVar[str]
+
+    table: RecordTable | None = Field(default=None, description="The same records as a table")
+    explain: bool = Field(default=True, description="Add the 3 main reasons (slower on large batches)")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ScoresRequest:
+        if (getattr(self, self.records_field) is None) == (self.table is None):
+            raise ValueError(f"give either `{self.records_field}` or `table`")
+        return self
+
+    def batch(self) -> list[Any] | RecordTable:
+        """The records, in whichever form they came."""
+        records: list[Any] | None = getattr(self, self.records_field)
+        return records if records is not None else self.table  # type: ignore[return-value]
+
+
+class HostScoresRequest(ScoresRequest):
     """1 to 10,000 companies to score."""
 
-    companies: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    explain: bool = Field(default=True, description="Add the 3 main reasons (slower on large batches)")
+    records_field = "companies"
+    companies: list[Any] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        json_schema_extra={"items": HostCompany.model_json_schema()},
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -112,9 +162,11 @@ class DropoutContract(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     contract_id: str = Field(min_length=1, max_length=64, description="Pseudonymous contract id")
-    contract_start: date
-    planned_end: date
-    prediction_date: date | None = Field(default=None, description="Default: contract_start + 6 weeks")
+    contract_start: date = Field(ge=DAY_MIN, le=DAY_MAX)
+    planned_end: date = Field(ge=DAY_MIN, le=DAY_MAX)
+    prediction_date: date | None = Field(
+        default=None, ge=DAY_MIN, le=DAY_MAX, description="Default: contract_start + 6 weeks"
+    )
     diploma: Diploma
     naf_code: str = NafCode
     birth_year: int = Field(ge=1940, le=2015)
@@ -135,11 +187,16 @@ class DropoutContract(BaseModel):
     weeks_observed: float = Field(default=6, ge=0, le=520)
 
 
-class DropoutScoresRequest(BaseModel):
+class DropoutScoresRequest(ScoresRequest):
     """1 to 10,000 contracts to score."""
 
-    contracts: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    explain: bool = True
+    records_field = "contracts"
+    contracts: list[Any] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        json_schema_extra={"items": DropoutContract.model_json_schema()},
+    )
 
     model_config = ConfigDict(
         json_schema_extra={

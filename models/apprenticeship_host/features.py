@@ -6,8 +6,9 @@ the logged model, so serving computes exactly the training features.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -107,23 +108,50 @@ class HostFeatureEncoder:
             "head_qualification": snapshots["head_qualification"].astype(object).to_numpy(),
         }
 
+    def lookup_tables(self) -> _Lookups:
+        """Plain-dict views of the fitted lookups, built once per process (not pickled with the model)."""
+        cached: _Lookups | None = self.__dict__.get("_lookups_cache")
+        return cached if cached is not None else self.__dict__.setdefault("_lookups_cache", _Lookups(self))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            key: value for key, value in self.__dict__.items() if key not in ("_lookups", "_lookups_cache")
+        }
+
     def transform(self, snapshots: pd.DataFrame) -> np.ndarray:
-        """The model matrix, columns in `FEATURES` order."""
-        n = len(snapshots)
-        out = np.empty((n, len(FEATURES)), dtype=np.float64)
-        com_pos = self._commune_positions(snapshots)
-        for j, (name, values) in enumerate(self._categorical_columns(snapshots, com_pos).items()):
-            codes = self.categories_[name].get_indexer(pd.Index(values, dtype=object).astype(str))
-            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        """The model matrix, columns in `FEATURES` order.
+
+        Codes repeat a lot within a batch (a few hundred activities and communes): the codes are encoded
+        once per distinct value, by the same scalar encoders as `transform_records`, and spread back.
+        """
+        lookups = self.lookup_tables()
+        out = np.empty((len(snapshots), len(FEATURES)), dtype=np.float64)
+        out[:, 0:3] = _per_distinct(snapshots["naf_code"], partial(_naf_row, lookups))
+        commune = _per_distinct(snapshots["commune_code"], partial(_commune_row, lookups))
+        out[:, 3] = commune[:, 0]
+        for j in (4, 5):
+            name = CATEGORICAL_FEATURES[j]
+            out[:, j : j + 1] = _per_distinct(snapshots[name], partial(_category_row, lookups, name))
         k = len(CATEGORICAL_FEATURES)
         cutoff = pd.to_datetime(snapshots["cutoff_date"])
         creation = pd.to_datetime(snapshots["creation_date"])
-        out[:, k] = snapshots["headcount_band"].astype(object).map(HEADCOUNT_RANK).to_numpy(dtype=float)
+        out[:, k : k + 1] = _per_distinct(snapshots["headcount_band"], lambda v: (_headcount_rank(v),))
         out[:, k + 1] = ((cutoff - creation).dt.days / 365.25).to_numpy(dtype=float)
-        out[:, k + 2] = np.where(com_pos >= 0, self.commune_population_log10_[com_pos], np.nan)
+        out[:, k + 2] = commune[:, 1]
         for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
             out[:, offset] = pd.to_numeric(snapshots[name], errors="coerce").to_numpy(dtype=float)
         return out
+
+
+def _per_distinct(values: pd.Series, encode: Callable[[Any], Sequence[float]]) -> np.ndarray:
+    """`encode` (one value -> its features) applied once per distinct value and spread back to the rows;
+    NaN for missing values."""
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
+    width = len(encode(None))
+    table = np.full((len(distinct) + 1, width), np.nan)  # the last row, index -1: missing values
+    if len(distinct):
+        table[:-1] = [encode(value) for value in distinct]
+    return table[codes]
 
 
 def _lookup(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -153,9 +181,10 @@ def _days(value: Any) -> int:
 
 
 class _Lookups:
-    """Plain-dict views of a fitted encoder, built once for the record path."""
+    """Plain-dict views of a fitted encoder, for encoding one value at a time."""
 
     def __init__(self, encoder: HostFeatureEncoder) -> None:
+        self.encoder = encoder
         self.naf = {code: i for i, code in enumerate(encoder.naf_index_)}
         self.commune = {code: i for i, code in enumerate(encoder.commune_index_)}
         self.categories = {
@@ -163,39 +192,71 @@ class _Lookups:
             for name, index in encoder.categories_.items()
         }
 
+    def code(self, name: str, value: Any) -> float:
+        """The category code of a value of a categorical feature (NaN when unseen or missing)."""
+        return self.categories[name].get(str(value), _NAN) if value is not None else _NAN
+
+
+_NAN = float("nan")
+
+
+def _naf_row(lookups: _Lookups, value: Any) -> tuple[float, float, float]:
+    """naf_code, naf_division, artisan_sector codes of a NAF code as given."""
+    if value is None:
+        return (_NAN, _NAN, _NAN)
+    naf = _naf_scalar(value)
+    pos = lookups.naf.get(naf, -1)
+    found = pos >= 0
+    division = lookups.encoder.naf_division_[pos] if found else None
+    sector = lookups.encoder.naf_sector_[pos] if found else None
+    return (
+        lookups.code("naf_code", naf),
+        lookups.code("naf_division", division),
+        lookups.code("artisan_sector", sector),
+    )
+
+
+def _commune_row(lookups: _Lookups, value: Any) -> tuple[float, float]:
+    """departement_code code and log10 population of a commune code as given."""
+    if value is None:
+        return (_NAN, _NAN)
+    pos = lookups.commune.get(_commune_scalar(value), -1)
+    if pos < 0:
+        return (_NAN, _NAN)
+    encoder = lookups.encoder
+    return (
+        lookups.code("departement_code", encoder.commune_departement_[pos]),
+        float(encoder.commune_population_log10_[pos]),
+    )
+
+
+def _category_row(lookups: _Lookups, name: str, value: Any) -> tuple[float]:
+    return (lookups.code(name, value),)
+
+
+def _headcount_rank(value: Any) -> float:
+    return HEADCOUNT_RANK.get(str(value), _NAN) if value is not None else _NAN
+
 
 def transform_records(encoder: HostFeatureEncoder, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """The model matrix of a few snapshot records given as mappings: the same features as
-    `HostFeatureEncoder.transform`, computed with dict look-ups instead of pandas (for single requests).
+    `HostFeatureEncoder.transform`, with the same scalar encoders and no pandas (for single requests).
 
     Dates may be `date`, `datetime` or ISO strings; missing history values are NaN.
     """
-    lookups: _Lookups = encoder.__dict__.get("_lookups") or encoder.__dict__.setdefault(
-        "_lookups", _Lookups(encoder)
-    )
-    nan = float("nan")
+    lookups = encoder.lookup_tables()
     out = np.empty((len(records), len(FEATURES)), dtype=np.float64)
     k = len(CATEGORICAL_FEATURES)
     for r, record in enumerate(records):
-        naf = _naf_scalar(record["naf_code"])
-        commune = _commune_scalar(record["commune_code"])
-        naf_pos = lookups.naf.get(naf, -1)
-        com_pos = lookups.commune.get(commune, -1)
-        values = {
-            "naf_code": naf,
-            "naf_division": encoder.naf_division_[naf_pos] if naf_pos >= 0 else None,
-            "artisan_sector": encoder.naf_sector_[naf_pos] if naf_pos >= 0 else None,
-            "departement_code": encoder.commune_departement_[com_pos] if com_pos >= 0 else None,
-            "legal_category": record["legal_category"],
-            "head_qualification": record["head_qualification"],
-        }
-        for j, name in enumerate(CATEGORICAL_FEATURES):
-            value = values[name]
-            out[r, j] = lookups.categories[name].get(str(value), nan) if value is not None else nan
-        out[r, k] = HEADCOUNT_RANK.get(str(record["headcount_band"]), nan)
+        department, population = _commune_row(lookups, record["commune_code"])
+        out[r, 0:3] = _naf_row(lookups, record["naf_code"])
+        out[r, 3] = department
+        out[r, 4] = lookups.code("legal_category", record["legal_category"])
+        out[r, 5] = lookups.code("head_qualification", record["head_qualification"])
+        out[r, k] = _headcount_rank(record["headcount_band"])
         out[r, k + 1] = (_days(record["cutoff_date"]) - _days(record["creation_date"])) / 365.25
-        out[r, k + 2] = encoder.commune_population_log10_[com_pos] if com_pos >= 0 else nan
+        out[r, k + 2] = population
         for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
             value = record.get(name)
-            out[r, offset] = nan if value is None else float(value)
+            out[r, offset] = _NAN if value is None else float(value)
     return out

@@ -6,12 +6,14 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pandas as pd
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
-from pydantic import BaseModel
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from service import messages
 from service.audit import AuditEntry
@@ -25,8 +27,10 @@ from service.schemas import (
     HostCompany,
     HostScoresRequest,
     HostScoresResponse,
+    RecordTable,
 )
-from service.scoring import score_dropout, score_host, validate_records
+from service.scoring import score_dropout, score_host
+from service.validation import ValidBatch, validate
 
 host_router = APIRouter(prefix="/v1/apprenticeship-host", tags=["apprenticeship_host"])
 dropout_router = APIRouter(prefix="/v1/dropout-risk", tags=["dropout_risk"])
@@ -92,7 +96,7 @@ class Scorer:
 
     model_name: str
     schema: type[BaseModel]
-    score: Callable[[Any, list[Any], bool], list[dict[str, Any]]]
+    score: Callable[[Any, ValidBatch, bool], list[dict[str, Any]]]
 
 
 HOST = Scorer("apprenticeship_host", HostCompany, score_host)
@@ -101,7 +105,7 @@ DROPOUT = Scorer("dropout_risk", DropoutContract, score_dropout)
 
 def _score_batch(
     scorer: Scorer,
-    records: list[dict[str, Any]],
+    records: list[Any] | RecordTable,
     explain: bool,
     request: Request,
     key: ApiKey,
@@ -111,30 +115,82 @@ def _score_batch(
     """Validate, score, count and audit one batch; 422 when no record is valid."""
     start = time.perf_counter()
     loaded = _champion(registry, scorer.model_name)
-    valid, errors = validate_records(records, scorer.schema)
-    if not valid:
+    batch = validate(records, scorer.schema)
+    if not len(batch):
         _audit(request, audit, key, loaded, 0, 422, start)
-        raise RecordsRejected(errors)
-    results = scorer.score(loaded.model, valid, explain)
-    request.app.state.metrics.rejected.labels(loaded.name).inc(len(errors))
+        raise RecordsRejected(batch.errors)
+    results = scorer.score(loaded.model, batch, explain)
+    request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
-    return _answer(loaded, results, errors)
+    return _answer(loaded, results, batch.errors)
 
 
-@host_router.post("/scores", response_model=HostScoresResponse, summary="Score 1 to 10,000 companies")
-def score_companies(
-    body: HostScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+E = TypeVar("E", bound=BaseModel)
+
+
+def _envelope(body: bytes, schema: type[E]) -> E:
+    """The request envelope, parsed with orjson (the batch's records are validated afterwards, by index).
+    Errors follow FastAPI's own body errors: location under `body`, no submitted value."""
+    try:
+        return schema.model_validate(orjson.loads(body))
+    except orjson.JSONDecodeError as err:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
+        ) from err
+    except ValidationError as err:
+        problems = err.errors(include_input=False, include_url=False)
+        raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
+
+
+def _documented_body(schema: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI request body of a route that reads its JSON itself (see `_envelope`), definitions inlined."""
+    document = schema.model_json_schema()
+    definitions = document.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(document)}}}}
+
+
+@host_router.post(
+    "/scores",
+    response_model=HostScoresResponse,
+    summary="Score 1 to 10,000 companies",
+    openapi_extra=_documented_body(HostScoresRequest),
+)
+async def score_companies(
+    request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
 ) -> Response:
     """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
-    return FastJSON(_score_batch(HOST, body.companies, body.explain, request, key, registry, audit))
+    body = _envelope(await request.body(), HostScoresRequest)
+    scored = await run_in_threadpool(
+        _score_batch, HOST, body.batch(), body.explain, request, key, registry, audit
+    )
+    return FastJSON(scored)
 
 
-@dropout_router.post("/scores", response_model=DropoutScoresResponse, summary="Score 1 to 10,000 contracts")
-def score_contracts(
-    body: DropoutScoresRequest, request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+@dropout_router.post(
+    "/scores",
+    response_model=DropoutScoresResponse,
+    summary="Score 1 to 10,000 contracts",
+    openapi_extra=_documented_body(DropoutScoresRequest),
+)
+async def score_contracts(
+    request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
 ) -> Response:
     """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
-    return FastJSON(_score_batch(DROPOUT, body.contracts, body.explain, request, key, registry, audit))
+    body = _envelope(await request.body(), DropoutScoresRequest)
+    scored = await run_in_threadpool(
+        _score_batch, DROPOUT, body.batch(), body.explain, request, key, registry, audit
+    )
+    return FastJSON(scored)
 
 
 def _read_csv(upload: UploadFile, max_rows: int) -> list[dict[str, Any]]:

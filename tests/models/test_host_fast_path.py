@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS, build_host_datasets
-from models.apprenticeship_host.features import transform_records
+from models.apprenticeship_host.features import FEATURES, transform_records
 from models.apprenticeship_host.model import HostModel
 from models.apprenticeship_host.training import fit_host_model, split_by_cutoff
 from models.contracts import HEAD_QUALIFICATIONS, HEADCOUNT_BANDS, LEGAL_CATEGORIES
@@ -72,3 +72,16 @@ def test_record_path_equals_batch_path_on_random_records(model: HostModel, refer
     np.testing.assert_array_equal(batch, fast)
     np.testing.assert_array_equal(model.estimator.predict(batch), model.estimator.predict(fast))
     assert np.isnan(fast[:, 0]).any(), "unknown NAF codes reach the model as missing"
+
+
+def test_missing_codes_reach_the_model_as_missing(model: HostModel, reference: Reference) -> None:
+    records = _random_records(reference, 5, seed=2)
+    frame = pd.DataFrame(records, columns=list(SNAPSHOT_COLUMNS)).assign(naf_code=None, commune_code=None)
+    for column in ("creation_date", "cutoff_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    matrix = model.encoder.transform(frame)
+    names = list(FEATURES)
+    for name in ("naf_code", "naf_division", "artisan_sector", "departement_code", "commune_population_log10"):
+        assert np.isnan(matrix[:, names.index(name)]).all(), name
+    fast = transform_records(model.encoder, [{**r, "naf_code": None, "commune_code": None} for r in records])
+    np.testing.assert_array_equal(matrix, fast)

@@ -1,0 +1,184 @@
+"""Column-wise validation of large batches gives exactly what pydantic gives, record by record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import BaseModel
+
+from service.schemas import DropoutContract, HostCompany, RecordTable
+from service.validation import COLUMNAR_MIN, ColumnarSchema, ValidBatch, validate, validate_records
+
+Record = dict[str, Any]
+
+
+def _host_record(rng: np.random.Generator) -> Record:
+    cutoff = date(2025, 1, 1) - timedelta(days=int(rng.integers(0, 800)))
+    record: Record = {
+        "siret": f"{int(rng.integers(10**13, 10**14)):014d}",
+        "naf_code": str(rng.choice(["43.22A", "4322A", "96.02a", "10.71C", "45.20A"])),
+        "commune_code": str(rng.choice(["69384", "2A004", "2b033", "33063", "01001"])),
+        "creation_date": (cutoff - timedelta(days=int(rng.integers(1, 20_000)))).isoformat(),
+        "legal_category": str(rng.choice(["1000", "5499", "5710"])),
+        "headcount_band": str(rng.choice(["NN", "00", "01", "11"])),
+        "head_qualification": str(rng.choice(["aucune", "cap_bep", "superieur"])),
+        "contracts_last_12m": int(rng.integers(0, 3)),
+        "years_since_last_contract": None if rng.random() < 0.3 else float(rng.uniform(0, 8)),
+    }
+    if rng.random() < 0.5:
+        record["cutoff_date"] = cutoff.isoformat()
+    if rng.random() < 0.5:
+        record["years_since_last_contract"] = int(rng.integers(0, 5))  # an int for a float field
+    return record
+
+
+def _dropout_record(rng: np.random.Generator) -> Record:
+    start = date(2024, 9, 1) + timedelta(days=int(rng.integers(0, 60)))
+    record: Record = {
+        "contract_id": f"CTR-{int(rng.integers(0, 10**6))}",
+        "contract_start": start.isoformat(),
+        "planned_end": (start + timedelta(days=700)).isoformat(),
+        "diploma": str(rng.choice(["CAP", "BP", "BTS"])),
+        "naf_code": str(rng.choice(["96.02A", "10.71C"])),
+        "birth_year": int(rng.integers(1990, 2010)),
+        "sex": str(rng.choice(["F", "M"])),
+        "prior_qualification": str(rng.choice(["aucun", "brevet"])),
+        "distance_home_centre_km": float(rng.uniform(0, 80)),
+        "distance_home_employer_km": int(rng.integers(0, 50)),
+        "absence_half_days": int(rng.integers(0, 10)),
+        "assessment_score_mean": None if rng.random() < 0.3 else float(rng.uniform(0, 20)),
+    }
+    if rng.random() < 0.5:
+        record["headcount_band"] = str(rng.choice(["00", "01", "NN"]))
+    return record
+
+
+# Ways a value can go wrong, or be unusual yet valid for pydantic (the column-wise path must defer to it).
+VALUE_MUTATIONS: list[Any] = [
+    None,
+    True,
+    "",
+    "abc",
+    "1" * 200,
+    "２０２４-01-01",
+    "2023-02-30",
+    "2023-2-3",
+    "1650-01-01",
+    "2024-01-01T00:00:00",
+    "12345678901234\n",
+    "١٢٣٤٥٦٧٨٩٠١٢٣٤",
+    -1,
+    10**30,
+    2.0,
+    2.5,
+    float("inf"),
+    "3",
+    [1],
+    {"a": 1},
+]
+
+
+def _mutate(record: Record, rng: np.random.Generator, fields: list[str]) -> Any:
+    kind = rng.integers(0, 5)
+    if kind == 0:
+        return "not a record"
+    mutated = dict(record)
+    if kind == 1:
+        mutated.pop(str(rng.choice(fields)), None)
+    elif kind == 2:
+        mutated["unknown_field"] = 1
+    else:
+        mutated[str(rng.choice(fields))] = VALUE_MUTATIONS[rng.integers(len(VALUE_MUTATIONS))]
+    return mutated
+
+
+def _batch(make: Callable[[np.random.Generator], Record], schema: type[BaseModel], n: int, seed: int) -> list[Any]:
+    rng = np.random.default_rng(seed)
+    fields = list(schema.model_fields)
+    return [_mutate(make(rng), rng, fields) if rng.random() < 0.3 else make(rng) for _ in range(n)]
+
+
+def _pydantic_reference(records: list[Any], schema: type[BaseModel]) -> ValidBatch:
+    valid, errors = validate_records(records, schema)
+    frame, _ = ColumnarSchema.of(schema).frame_of([item.model_dump() for _, item in valid])
+    return ValidBatch(schema, [i for i, _ in valid], errors, frame=frame)
+
+
+def _assert_same(got: ValidBatch, expected: ValidBatch) -> None:
+    assert got.indices == expected.indices
+    assert [e.model_dump() for e in got.errors] == [e.model_dump() for e in expected.errors]
+    pd.testing.assert_frame_equal(got.as_frame(), expected.as_frame())
+
+
+@pytest.mark.parametrize(
+    ("make", "schema"), [(_host_record, HostCompany), (_dropout_record, DropoutContract)], ids=["host", "dropout"]
+)
+def test_columnwise_validation_equals_pydantic_on_random_records(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel]
+) -> None:
+    for seed in range(3):
+        records = _batch(make, schema, 3000, seed)
+        got = validate(records, schema)
+        expected = _pydantic_reference(records, schema)
+        assert got.frame is not None and got.records is None, "a large batch takes the column-wise path"
+        _assert_same(got, expected)
+        assert 0 < len(got.errors) and 0 < len(got) < len(records)
+
+
+def test_clean_batch_is_accepted_without_pydantic_and_typed() -> None:
+    rng = np.random.default_rng(7)
+    records = [_host_record(rng) for _ in range(500)]
+    got = validate(records, HostCompany)
+    assert got.indices == list(range(len(records))) and not got.errors
+    frame = got.as_frame()
+    assert str(frame["creation_date"].dtype).startswith("datetime64")
+    assert frame["contracts_last_12m"].dtype == np.int64
+    assert frame["contracts_total"].eq(0).all(), "missing fields take their schema default"
+
+
+def test_small_batch_keeps_records_and_matches_pydantic() -> None:
+    records = _batch(_host_record, HostCompany, COLUMNAR_MIN - 1, seed=3)
+    got = validate(records, HostCompany)
+    assert got.records is not None
+    _assert_same(got, _pydantic_reference(records, HostCompany))
+
+
+@pytest.mark.parametrize("n", [20, 2000])
+def test_table_form_equals_list_of_records(n: int) -> None:
+    rng = np.random.default_rng(5)
+    columns = list(DropoutContract.model_fields)
+    rows: list[Any] = []
+    for _ in range(n):
+        record = _dropout_record(rng)
+        rows.append([record.get(c, None) for c in columns])
+    rows[3] = rows[3][:-1]  # one value short
+    rows[4] = "not a row"
+    rows[5][columns.index("birth_year")] = 1800
+    table = RecordTable(columns=columns, data=rows)
+    got = validate(table, DropoutContract)
+    as_records = [dict(zip(columns, row, strict=True)) if i not in (3, 4) else {} for i, row in enumerate(rows)]
+    expected = _pydantic_reference(as_records, DropoutContract)
+    assert got.indices == [i for i in expected.indices if i not in (3, 4)]
+    bad_rows = {(e.index, e.field) for e in got.errors}
+    assert {(3, "(record)"), (4, "(record)"), (5, "birth_year")} <= bad_rows
+    pd.testing.assert_frame_equal(got.as_frame(), expected.as_frame())
+
+
+def test_table_with_unknown_column_reports_each_record() -> None:
+    columns = [*HostCompany.model_fields, "nom_dirigeant"]
+    rng = np.random.default_rng(2)
+    rows = [[_host_record(rng).get(c) for c in columns] for _ in range(100)]
+    got = validate(RecordTable(columns=columns, data=rows), HostCompany)
+    assert len(got) == 0
+    assert {e.field for e in got.errors} >= {"nom_dirigeant"}
+    assert all("nom" not in e.reason.lower() for e in got.errors), "errors name fields, not values"
+
+
+def test_table_rejects_duplicate_columns() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        RecordTable(columns=["siret", "siret"], data=[["1", "2"]])
