@@ -165,16 +165,20 @@ def main() -> None:
         columns = list(SNAPSHOT_COLUMNS)
         for size in (1, 100, 10_000):
             n = max(15, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
-            rows = [[r[c] for c in columns] for r in records[:size]]
-            # The same rows in the two body forms both servers take: a list of objects, and a table.
+            # The same rows in the lightest body form of each server, and as a list of objects for both.
             bodies = {
                 "objects": (
                     {"companies": records[:size], "explain": False},
                     {"dataframe_records": records[:size]},
                 ),
-                "table": (
-                    {"table": {"columns": columns, "data": rows}, "explain": False},
-                    {"dataframe_split": {"columns": columns, "data": rows}},
+                "columns": (
+                    {"columns": {c: [r[c] for r in records[:size]] for c in columns}, "explain": False},
+                    {
+                        "dataframe_split": {
+                            "columns": columns,
+                            "data": [[r[c] for c in columns] for r in records[:size]],
+                        }
+                    },
                 ),
             }
             frame = snapshots.head(size)
@@ -186,7 +190,7 @@ def main() -> None:
             print(f"{size} record(s) per request, {n} requests:")
             print(_line("raw predict in-process", size, raw))
             for form, (ours_body, theirs_body) in bodies.items():
-                # Bodies are encoded once, as a client sending a prepared file would: timings are the servers'.
+                # Bodies are encoded once, as a client sending a prepared file would: servers' timings.
                 api_body, mlflow_body = orjson.dumps(ours_body), orjson.dumps(theirs_body)
 
                 def call_api(b: bytes = api_body) -> None:

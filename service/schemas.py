@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Literal
 
@@ -42,20 +43,19 @@ class HostCompany(BaseModel):
     years_since_last_contract: float | None = Field(default=None, ge=0, le=100)
 
 
-class RecordTable(BaseModel):
-    """Records as a table: the column names once, then one list of values per record, in column order (the
-    `split` orientation of pandas without index). Lighter than a list of objects for large batches."""
+@dataclass(frozen=True)
+class RecordColumns:
+    """A batch given as one list of values per field, all of one length (pandas `to_dict("list")`): lighter
+    than a list of objects for large batches. A null stands for a value not given (the field's default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    values: dict[str, list[Any]]
 
-    columns: list[str] = Field(min_length=1, max_length=100, examples=[["siret", "naf_code"]])
-    data: list[Any] = Field(min_length=1, max_length=10_000, examples=[[["73282932000074", "43.22A"]]])
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values())))
 
-    @model_validator(mode="after")
-    def _unique_columns(self) -> RecordTable:
-        if len(set(self.columns)) != len(self.columns):
-            raise ValueError("column names must be unique")
-        return self
+    def record(self, index: int) -> dict[str, Any]:
+        """The record at `index`, as an object without its null values."""
+        return {name: column[index] for name, column in self.values.items() if column[index] is not None}
 
 
 class ScoresRequest(BaseModel):
@@ -68,19 +68,28 @@ class ScoresRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     records_field: ClassVar[str]
 
-    table: RecordTable | None = Field(default=None, description="The same records as a table")
+    columns: dict[str, Any] | None = Field(
+        default=None,
+        description="The same records as one list of values per field (all of one length, 1 to 10,000; "
+        "null = not given)",
+        examples=[{"siret": ["73282932000074"], "naf_code": ["43.22A"]}],
+    )
     explain: bool = Field(default=True, description="Add the 3 main reasons (slower on large batches)")
 
     @model_validator(mode="after")
     def _one_form(self) -> ScoresRequest:
-        if (getattr(self, self.records_field) is None) == (self.table is None):
-            raise ValueError(f"give either `{self.records_field}` or `table`")
+        if (getattr(self, self.records_field) is None) == (self.columns is None):
+            raise ValueError(f"give either `{self.records_field}` or `columns`")
+        if self.columns is not None:
+            lengths = {len(v) if isinstance(v, list) else -1 for v in self.columns.values()}
+            if not self.columns or len(lengths) != 1 or not 1 <= lengths.pop() <= 10_000:
+                raise ValueError("`columns` must hold lists of one length, 1 to 10,000 values")
         return self
 
-    def batch(self) -> list[Any] | RecordTable:
+    def batch(self) -> list[Any] | RecordColumns:
         """The records, in whichever form they came."""
         records: list[Any] | None = getattr(self, self.records_field)
-        return records if records is not None else self.table  # type: ignore[return-value]
+        return records if records is not None else RecordColumns(self.columns or {})
 
 
 class HostScoresRequest(ScoresRequest):

@@ -23,9 +23,8 @@ def host_frame(valid: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
     frame = valid[list(HOST_COLUMNS)].copy()
     cutoff = pd.Timestamp(today or date.today())
     frame["cutoff_date"] = frame["cutoff_date"].fillna(cutoff).astype("datetime64[ns]")
-    frame["naf_code"] = frame["naf_code"].str.upper()
     frame["years_since_last_contract"] = frame["years_since_last_contract"].astype(float)
-    return frame
+    return frame  # codes are normalized (upper case, dotted NAF) by the model's own feature code
 
 
 def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, Any]]:
@@ -43,8 +42,9 @@ def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, A
         sirets = frame["siret"].tolist()
     probability = model.estimator.predict(matrix)
     percentile = model.percentile(probability)
-    reasons: list[list[str]] = [[] for _ in sirets]
+    reasons: list[list[str]] = [[]] * len(sirets)  # shared empty list: only read, replaced when explained
     if explain:
+        reasons = [[] for _ in sirets]
         contributions = model.estimator.contributions(matrix)[:, :-1]
         names = list(HOST_FEATURES)
         for i in range(len(sirets)):
@@ -54,14 +54,10 @@ def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, A
     probabilities = probability.tolist()
     percentiles = np.round(percentile, 1).tolist()
     return [
-        {
-            "index": index,
-            "siret": sirets[i],
-            "probability": probabilities[i],
-            "percentile": percentiles[i],
-            "reasons": reasons[i],
-        }
-        for i, index in enumerate(batch.indices)
+        {"index": index, "siret": siret, "probability": p, "percentile": q, "reasons": r}
+        for index, siret, p, q, r in zip(
+            batch.indices, sirets, probabilities, percentiles, reasons, strict=True
+        )
     ]
 
 

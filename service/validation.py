@@ -27,10 +27,10 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
-from service.schemas import RecordError, RecordTable
+from service.schemas import RecordColumns, RecordError
 
 T = TypeVar("T", bound=BaseModel)
-COLUMNAR_MIN = 65  # from this many records, batches are validated column-wise
+COLUMNAR_MIN = 1000  # from this many records, batches are validated column-wise (measured crossover)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -64,24 +64,25 @@ class _Column:
             return self._per_value(raw)  # mixed types: rare, checked one value at a time
         if pa.types.is_null(arr.type):
             return np.full(len(raw), self.optional)
-        ok = pc.is_valid(arr)
-        if self.kind in ("text", "date"):
-            ok = pc.and_(ok, pc.string_is_ascii(arr))  # Arrow's \d is ASCII: a subset of pydantic's
+        # Each condition is null where the value is null; nulls are then accepted for optional fields only.
+        # Arrow's regular expressions (RE2) read \d as ASCII digits: a subset of pydantic's reading.
+        conditions: list[pa.Array] = []
         if self.kind == "text":
             if self.allowed is not None:
-                ok = pc.and_(ok, pc.is_in(arr, value_set=pa.array(sorted(self.allowed))))
+                conditions.append(pc.is_in(arr, value_set=pa.array(sorted(self.allowed)), skip_nulls=False))
             if self.pattern is not None:
-                # `\z`: the end of the text, also for a pattern ending in `$` (which may match before a newline)
-                ok = pc.and_(ok, pc.match_substring_regex(arr, self.pattern + r"\z"))
-            length = pc.utf8_length(arr)
-            ok = pc.and_(ok, pc.greater_equal(length, self.min_length))
-            if self.max_length is not None:
-                ok = pc.and_(ok, pc.less_equal(length, self.max_length))
+                # `\z`: end of the text, even for a pattern ending in `$` (which may match before a newline)
+                conditions.append(pc.match_substring_regex(arr, self.pattern + r"\z"))
+            if self.min_length > 0 or self.max_length is not None:
+                length = pc.utf8_length(arr)
+                conditions.append(pc.greater_equal(length, self.min_length))
+                if self.max_length is not None:
+                    conditions.append(pc.less_equal(length, self.max_length))
         elif self.kind == "date":
-            ok = pc.and_(ok, pc.match_substring_regex(arr, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+            conditions.append(pc.match_substring_regex(arr, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\z"))
             first, last = self._years()
             year = pc.utf8_slice_codeunits(arr, 0, 4)
-            ok = pc.and_(ok, pc.and_(pc.greater_equal(year, first), pc.less_equal(year, last)))
+            conditions += [pc.greater_equal(year, first), pc.less_equal(year, last)]
         else:
             if self.kind == "int" and not pa.types.is_integer(arr.type):
                 return self._per_value(raw)
@@ -89,14 +90,17 @@ class _Column:
                 if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
                     return self._per_value(raw)
                 arr = arr.cast(pa.float64())
-                ok = pc.and_(ok, pc.is_finite(arr))
+                conditions.append(pc.is_finite(arr))
             if self.ge is not None:
-                ok = pc.and_(ok, pc.greater_equal(arr, self.ge))
+                conditions.append(pc.greater_equal(arr, self.ge))
             if self.le is not None:
-                ok = pc.and_(ok, pc.less_equal(arr, self.le))
-        nulls = pc.is_null(arr)
-        ok = pc.or_kleene(ok, pc.and_(nulls, pa.scalar(self.optional)))
-        return np.asarray(ok.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+                conditions.append(pc.less_equal(arr, self.le))
+        ok = conditions[0] if conditions else pc.is_valid(arr)
+        for condition in conditions[1:]:
+            ok = pc.and_(ok, condition)
+        if arr.null_count:
+            ok = pc.if_else(pc.is_null(arr), self.optional, ok)
+        return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
 
     def _years(self) -> tuple[str, str]:
         """Years whose dates are all within the bounds (the boundary years are left to pydantic)."""
@@ -111,7 +115,6 @@ class _Column:
         if self.kind == "text":
             return (
                 type(value) is str
-                and value.isascii()
                 and (self.allowed is None or value in self.allowed)
                 and (self.pattern is None or re.fullmatch(self.pattern, value, re.ASCII) is not None)
                 and self.min_length <= len(value)
@@ -214,21 +217,22 @@ class ColumnarSchema:
             values[name] = [r.get(name, default) for r in rows]
         return ok, values
 
-    def columns_of_table(self, table: RecordTable) -> tuple[np.ndarray, dict[str, list[Any]]]:
-        """The same for a table: its columns (absent ones filled with their default) and which rows are lists
-        of one value per column, with known columns."""
-        n, width = len(table.data), len(table.columns)
-        ok = np.fromiter((type(r) is list and len(r) == width for r in table.data), dtype=bool, count=n)
-        rows = (
-            table.data
-            if ok.all()
-            else [r if type(r) is list and len(r) == width else [None] * width for r in table.data]
-        )
-        given = dict(zip(table.columns, map(list, zip(*rows, strict=True)), strict=True)) if n else {}
-        if not set(table.columns) <= {c.name for c in self.columns}:
-            ok[:] = False  # pydantic names the unknown field of each record
-        values = {c.name: given[c.name] if c.name in given else [c.default] * n for c in self.columns}
-        return ok, values
+    def columns_of_columns(self, batch: RecordColumns) -> tuple[np.ndarray, dict[str, list[Any]]]:
+        """The same for a batch given by columns (nulls and absent columns take the field's default), and
+        whether its columns are all known."""
+        n = len(batch)
+        known = batch.values.keys() <= {c.name for c in self.columns}
+        values = {}
+        for column in self.columns:
+            given = batch.values.get(column.name)
+            default = column.default
+            if given is None:
+                values[column.name] = [default] * n
+            elif default is not None:
+                values[column.name] = [default if v is None else v for v in given]
+            else:
+                values[column.name] = given
+        return np.full(n, known), values
 
     def accepted(self, ok: np.ndarray, values: dict[str, list[Any]]) -> np.ndarray:
         """`ok` narrowed to the records whose every value the fast path accepts."""
@@ -244,16 +248,19 @@ class ColumnarSchema:
         for column in self.columns:
             raw = values[column.name]
             if column.kind == "date":
-                text = pd.Series(raw, dtype=object)
-                parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-                not_a_day |= (parsed.isna() & text.notna()).to_numpy()
-                data[column.name] = parsed.to_numpy()
+                try:  # ISO days (checked by `accepted`); numpy refuses a batch with a day like 2023-02-30
+                    data[column.name] = np.array(raw, dtype="datetime64[D]").astype("datetime64[ns]")
+                except ValueError:
+                    text = pd.Series(raw, dtype=object)
+                    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+                    not_a_day |= (parsed.isna() & text.notna()).to_numpy()
+                    data[column.name] = parsed.to_numpy().astype("datetime64[ns]")
             elif column.kind == "int":
                 data[column.name] = np.array(raw, dtype=np.int64)
             elif column.kind == "float":
                 data[column.name] = np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
-            else:
-                data[column.name] = np.array(raw, dtype=object)
+            else:  # kept as Python strings: pandas' Arrow strings would cost a conversion each way
+                data[column.name] = pd.Series(raw, dtype=object)
         return pd.DataFrame(data, columns=[c.name for c in self.columns]), not_a_day
 
     def frame_of(self, dumped: list[dict[str, Any]]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -327,54 +334,32 @@ class ValidBatch:
         return self.frame
 
 
-NOT_A_ROW = "Une liste d'une valeur par colonne est attendue"
-
-
-def _records(batch: list[Any] | RecordTable, indices: Sequence[int]) -> tuple[list[Any], list[RecordError]]:
-    """The records at `indices` as pydantic reads them (table rows become objects), and the errors of the
-    table rows that are not one value per column."""
-    if not isinstance(batch, RecordTable):
-        return [batch[i] for i in indices], []
-    width = len(batch.columns)
-    records, errors = [], []
-    for i in indices:
-        row = batch.data[i]
-        if type(row) is list and len(row) == width:
-            records.append(dict(zip(batch.columns, row, strict=True)))
-        else:
-            errors.append(RecordError(index=i, field="(record)", reason=NOT_A_ROW))
-    return records, errors
-
-
 def _checked(
-    batch: list[Any] | RecordTable, indices: Sequence[int], schema: type[T]
+    batch: list[Any] | RecordColumns, indices: Sequence[int], schema: type[T]
 ) -> tuple[list[tuple[int, T]], list[RecordError]]:
-    """`validate_records` of the records at `indices`, with indices and errors in the batch's numbering."""
-    shaped = [i for i in indices if not isinstance(batch, RecordTable) or _is_row(batch, i)]
-    records, shape_errors = _records(batch, indices)
+    """`validate_records` of the records at `indices`, with indices in the batch's numbering."""
+    if isinstance(batch, RecordColumns):
+        records = [batch.record(i) for i in indices]
+    else:
+        records = [batch[i] for i in indices]
     valid, errors = validate_records(records, schema)
     for error in errors:
-        error.index = shaped[error.index]
-    return [(shaped[i], item) for i, item in valid], sorted(errors + shape_errors, key=lambda e: e.index)
+        error.index = indices[error.index]
+    return [(indices[i], item) for i, item in valid], errors
 
 
-def _is_row(table: RecordTable, i: int) -> bool:
-    row = table.data[i]
-    return type(row) is list and len(row) == len(table.columns)
-
-
-def validate(batch: list[Any] | RecordTable, schema: type[BaseModel]) -> ValidBatch:
-    """Validate a batch (a list of records or a table): pydantic per record below `COLUMNAR_MIN` records,
+def validate(batch: list[Any] | RecordColumns, schema: type[BaseModel]) -> ValidBatch:
+    """Validate a batch (a list of records, or columns): pydantic per record below `COLUMNAR_MIN` records,
     column-wise from there. Either way the valid records, their indices and the errors are those pydantic
     gives."""
-    n = len(batch.data) if isinstance(batch, RecordTable) else len(batch)
+    n = len(batch)
     if n < COLUMNAR_MIN:
         valid, errors = _checked(batch, range(n), schema)
         return ValidBatch(schema, [i for i, _ in valid], errors, [item.model_dump() for _, item in valid])
     columnar = _columnar(schema)
     ok, values = (
-        columnar.columns_of_table(batch)
-        if isinstance(batch, RecordTable)
+        columnar.columns_of_columns(batch)
+        if isinstance(batch, RecordColumns)
         else columnar.columns_of_records(batch)
     )
     ok = columnar.accepted(ok, values)

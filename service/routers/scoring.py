@@ -27,7 +27,7 @@ from service.schemas import (
     HostCompany,
     HostScoresRequest,
     HostScoresResponse,
-    RecordTable,
+    RecordColumns,
 )
 from service.scoring import score_dropout, score_host
 from service.validation import ValidBatch, validate
@@ -105,7 +105,7 @@ DROPOUT = Scorer("dropout_risk", DropoutContract, score_dropout)
 
 def _score_batch(
     scorer: Scorer,
-    records: list[Any] | RecordTable,
+    records: list[Any] | RecordColumns,
     explain: bool,
     request: Request,
     key: ApiKey,

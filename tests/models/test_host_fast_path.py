@@ -81,7 +81,13 @@ def test_missing_codes_reach_the_model_as_missing(model: HostModel, reference: R
         frame[column] = pd.to_datetime(frame[column])
     matrix = model.encoder.transform(frame)
     names = list(FEATURES)
-    for name in ("naf_code", "naf_division", "artisan_sector", "departement_code", "commune_population_log10"):
+    for name in (
+        "naf_code",
+        "naf_division",
+        "artisan_sector",
+        "departement_code",
+        "commune_population_log10",
+    ):
         assert np.isnan(matrix[:, names.index(name)]).all(), name
     fast = transform_records(model.encoder, [{**r, "naf_code": None, "commune_code": None} for r in records])
     np.testing.assert_array_equal(matrix, fast)

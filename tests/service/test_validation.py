@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel
 
-from service.schemas import DropoutContract, HostCompany, RecordTable
+from service.schemas import DropoutContract, HostCompany, HostScoresRequest, RecordColumns
 from service.validation import COLUMNAR_MIN, ColumnarSchema, ValidBatch, validate, validate_records
 
 Record = dict[str, Any]
@@ -97,7 +97,9 @@ def _mutate(record: Record, rng: np.random.Generator, fields: list[str]) -> Any:
     return mutated
 
 
-def _batch(make: Callable[[np.random.Generator], Record], schema: type[BaseModel], n: int, seed: int) -> list[Any]:
+def _batch(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel], n: int, seed: int
+) -> list[Any]:
     rng = np.random.default_rng(seed)
     fields = list(schema.model_fields)
     return [_mutate(make(rng), rng, fields) if rng.random() < 0.3 else make(rng) for _ in range(n)]
@@ -116,7 +118,9 @@ def _assert_same(got: ValidBatch, expected: ValidBatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "schema"), [(_host_record, HostCompany), (_dropout_record, DropoutContract)], ids=["host", "dropout"]
+    ("make", "schema"),
+    [(_host_record, HostCompany), (_dropout_record, DropoutContract)],
+    ids=["host", "dropout"],
 )
 def test_columnwise_validation_equals_pydantic_on_random_records(
     make: Callable[[np.random.Generator], Record], schema: type[BaseModel]
@@ -127,7 +131,7 @@ def test_columnwise_validation_equals_pydantic_on_random_records(
         expected = _pydantic_reference(records, schema)
         assert got.frame is not None and got.records is None, "a large batch takes the column-wise path"
         _assert_same(got, expected)
-        assert 0 < len(got.errors) and 0 < len(got) < len(records)
+        assert len(got.errors) > 0 and 0 < len(got) < len(records)
 
 
 def test_clean_batch_is_accepted_without_pydantic_and_typed() -> None:
@@ -149,36 +153,46 @@ def test_small_batch_keeps_records_and_matches_pydantic() -> None:
 
 
 @pytest.mark.parametrize("n", [20, 2000])
-def test_table_form_equals_list_of_records(n: int) -> None:
+def test_columns_form_equals_list_of_records(n: int) -> None:
     rng = np.random.default_rng(5)
-    columns = list(DropoutContract.model_fields)
-    rows: list[Any] = []
-    for _ in range(n):
-        record = _dropout_record(rng)
-        rows.append([record.get(c, None) for c in columns])
-    rows[3] = rows[3][:-1]  # one value short
-    rows[4] = "not a row"
-    rows[5][columns.index("birth_year")] = 1800
-    table = RecordTable(columns=columns, data=rows)
-    got = validate(table, DropoutContract)
-    as_records = [dict(zip(columns, row, strict=True)) if i not in (3, 4) else {} for i, row in enumerate(rows)]
-    expected = _pydantic_reference(as_records, DropoutContract)
-    assert got.indices == [i for i in expected.indices if i not in (3, 4)]
-    bad_rows = {(e.index, e.field) for e in got.errors}
-    assert {(3, "(record)"), (4, "(record)"), (5, "birth_year")} <= bad_rows
-    pd.testing.assert_frame_equal(got.as_frame(), expected.as_frame())
+    records = [_dropout_record(rng) for _ in range(n)]
+    records[3]["birth_year"] = 1800
+    records[4]["sex"] = None
+    records[5]["contract_start"] = "2023-02-30"
+    names = list(DropoutContract.model_fields)
+    columns = RecordColumns({name: [r.get(name) for r in records] for name in names})
+    got = validate(columns, DropoutContract)
+    # In the columns form a null means "not given": the record as an object without its nulls.
+    expected = _pydantic_reference(
+        [{k: v for k, v in r.items() if v is not None} for r in records], DropoutContract
+    )
+    _assert_same(got, expected)
+    assert {(3, "birth_year"), (4, "sex"), (5, "contract_start")} <= {(e.index, e.field) for e in got.errors}
 
 
-def test_table_with_unknown_column_reports_each_record() -> None:
-    columns = [*HostCompany.model_fields, "nom_dirigeant"]
+def test_columns_form_with_unknown_column_reports_each_record() -> None:
     rng = np.random.default_rng(2)
-    rows = [[_host_record(rng).get(c) for c in columns] for _ in range(100)]
-    got = validate(RecordTable(columns=columns, data=rows), HostCompany)
-    assert len(got) == 0
-    assert {e.field for e in got.errors} >= {"nom_dirigeant"}
-    assert all("nom" not in e.reason.lower() for e in got.errors), "errors name fields, not values"
+    records = [_host_record(rng) for _ in range(100)]
+    values = {name: [r.get(name) for r in records] for name in HostCompany.model_fields}
+    values["nom_dirigeant"] = ["Jeanne Martin"] * 100
+    got = validate(RecordColumns(values), HostCompany)
+    assert len(got) == 0 and len(got.errors) == 100
+    assert {e.field for e in got.errors} == {"nom_dirigeant"}
+    assert all("Jeanne" not in e.reason for e in got.errors), "errors name fields, never values"
 
 
-def test_table_rejects_duplicate_columns() -> None:
-    with pytest.raises(ValueError, match="unique"):
-        RecordTable(columns=["siret", "siret"], data=[["1", "2"]])
+@pytest.mark.parametrize(
+    "columns",
+    [{}, {"siret": "nope"}, {"siret": ["1"], "naf_code": ["a", "b"]}, {"siret": []}],
+    ids=["empty", "not-a-list", "ragged", "no-row"],
+)
+def test_columns_form_envelope_errors(columns: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="columns"):
+        HostScoresRequest.model_validate({"columns": columns})
+
+
+def test_exactly_one_form() -> None:
+    with pytest.raises(ValueError, match="either"):
+        HostScoresRequest.model_validate({"companies": [{}], "columns": {"siret": ["1"]}})
+    with pytest.raises(ValueError, match="either"):
+        HostScoresRequest.model_validate({"explain": False})
