@@ -444,7 +444,7 @@ def _train_site(cfg: Any) -> tuple[Any, Any]:
         )
         report, oracle = site.prepare_sirene(cfg, reference, out)
         progress.update(task, description="Building the territorial store")
-        site.build_store(out, reference, cfg.extract_date())
+        site.build_store(out, reference, cfg.extract_date(), synthetic=cfg.data.source == "simulate")
         territory = site.load_territory(reference)
         progress.update(task, description="Training the survival models")
         establishments = pd.read_parquet(out / "establishments.parquet")

@@ -86,8 +86,9 @@ def prepare_sirene(
     return report, oracle
 
 
-def build_store(out: Path, reference: Reference, reference_date: date) -> None:
-    """Aggregate the establishments into the store of the diagnostic (DuckDB, streamed from Parquet)."""
+def build_store(out: Path, reference: Reference, reference_date: date, synthetic: bool = False) -> None:
+    """Aggregate the establishments into the store of the diagnostic (DuckDB, streamed from Parquet);
+    `synthetic` records that the establishments come from the simulator (reports say so)."""
     con = duckdb.connect()
     con.register("communes_df", reference.communes[["commune_code", "departement_code"]])
     est = "read_parquet('" + str(out / "establishments.parquet").replace("'", "''") + "')"
@@ -131,7 +132,7 @@ def build_store(out: Path, reference: Reference, reference_date: date) -> None:
     )
     con.close()
     (out / "store.json").write_text(
-        json.dumps({"reference_date": reference_date.isoformat()}), encoding="utf-8"
+        json.dumps({"reference_date": reference_date.isoformat(), "synthetic": synthetic}), encoding="utf-8"
     )
 
 
@@ -143,6 +144,7 @@ def load_store(out: Path, territory: Territory) -> SiteStore:
         activity_commune=pd.read_parquet(out / "activity_commune.parquet"),
         activity_survival=pd.read_parquet(out / "activity_survival.parquet"),
         reference_date=date.fromisoformat(meta["reference_date"]),
+        synthetic=bool(meta.get("synthetic", False)),
     )
 
 

@@ -43,5 +43,6 @@ def load_site_context(home: Path) -> SiteContext | None:
         activity_commune=pd.read_parquet(store_dir / "activity_commune.parquet"),
         activity_survival=pd.read_parquet(store_dir / "activity_survival.parquet"),
         reference_date=date.fromisoformat(meta["reference_date"]),
+        synthetic=bool(meta.get("synthetic", False)),
     )
     return SiteContext(reference=reference, store=store)

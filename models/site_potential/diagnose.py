@@ -66,6 +66,7 @@ class Diagnostic:
     indicators: list[Indicator]
     reasons: list[str]
     warnings: list[str] = field(default_factory=list)
+    synthetic_data: bool = False  # establishments from the simulator: a demonstration, not an advice
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -114,6 +115,11 @@ def resolve(naf_code: str, commune_code: str, store: SiteStore, reference: Refer
     if com not in store.territory.codes:
         raise UnknownCodeError("commune", commune_code, suggest_commune(commune_code, store))
     return naf, com
+
+
+def format_fr(value: float | None, unit: str = "") -> str:
+    """A number the French way (`12 345`, `3,4 %`), `n.d.` when missing."""
+    return _fmt(value, unit)
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -236,6 +242,7 @@ def diagnose(
         indicators=indicators,
         reasons=reasons,
         warnings=warnings,
+        synthetic_data=store.synthetic,
     )
 
 

@@ -179,6 +179,7 @@ class SiteStore:
     activity_commune: pd.DataFrame
     activity_survival: pd.DataFrame
     reference_date: date
+    synthetic: bool = False  # establishments from the simulator, not from SIRENE
     _tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False)
 
     def counts(self, naf_code: str) -> pd.DataFrame:

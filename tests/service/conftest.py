@@ -54,7 +54,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         scfg = load_site_config(overrides=["simulation.creations_per_year=1500"])
         out = site.site_dir(home)
         _, oracle = site.prepare_sirene(scfg, reference, out)
-        site.build_store(out, reference, scfg.extract_date())
+        site.build_store(out, reference, scfg.extract_date(), synthetic=True)
         establishments = pd.read_parquet(out / "establishments.parquet")
         site.train_site_models(establishments, oracle, site.load_territory(reference), reference, scfg)
     finally:
