@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,8 +21,9 @@ from service.audit import AuditLog
 from service.keys import KeyStore
 from service.metrics import ServiceMetrics
 from service.model_registry import ModelRegistry
-from service.routers import admin, scoring, site
+from service.routers import admin, diagnostic_page, scoring, site
 from service.security import RateLimiter, RateLimitExceeded
+from service.sessions import SessionStore
 from service.settings import ServiceSettings
 from service.site_context import load_site_context
 
@@ -95,6 +97,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             app.state.metrics.version.labels(name).set(float(loaded.version))
         logger.info("models: %s", outcome)
         app.state.site = load_site_context(settings.predict_home)
+        app.state.sessions = SessionStore(settings.session_minutes * 60)
+        if app.state.site is not None:  # the map's contours (about 2 s to read) load in the background
+            threading.Thread(target=app.state.site.contours, name="contours", daemon=True).start()
         # The models and reference tables live as long as the process: keep them out of the garbage
         # collector's full passes, which a 10,000-record request would otherwise trigger several times.
         gc.freeze()
@@ -117,6 +122,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(scoring.host_router)
     app.include_router(scoring.dropout_router)
     app.include_router(site.router)
+    app.include_router(diagnostic_page.router)
 
     app.add_middleware(MetricsMiddleware)
 

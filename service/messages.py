@@ -9,3 +9,4 @@ NO_VALID_RECORD = "Aucun enregistrement valide dans la requête : voir les erreu
 UNKNOWN_CODE = "Code d'activité ou de commune inconnu : voir les codes proches."
 BAD_CSV = "Fichier CSV illisible : séparateur , ou ; et une ligne d'en-tête sont attendus."
 NOT_FOUND = "Ressource introuvable."
+SIGN_IN_REQUIRED = "Connexion requise : ouvrez /diagnostic et saisissez votre clé."

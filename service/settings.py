@@ -19,6 +19,10 @@ class ServiceSettings(BaseSettings):
     audit_db: Path | None = Field(default=None, description="Audit log (default: <home>/service/audit.db)")
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="Requests per minute and key")
     max_batch: int = Field(default=10_000, ge=1, le=100_000)
+    session_minutes: int = Field(default=480, ge=1, description="Sign-in duration of the diagnostic page")
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure flag of the session cookie (default: when served over HTTPS)"
+    )
     models: tuple[str, ...] = ("apprenticeship_host", "dropout_risk", "site_survival_3y", "site_survival_5y")
 
     @field_validator("predict_home")

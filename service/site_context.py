@@ -6,26 +6,55 @@ pipelines write them; the service never imports `pipelines`.
 
 from __future__ import annotations
 
+import gzip
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import orjson
 import pandas as pd
 
 from models.reference import Reference, reference_from_frames
+from models.site_potential.geometry import CommuneContours
 from models.site_potential.indicators import SiteStore
 from models.site_potential.territory import build_territory
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data_samples" / "reference"
 
 
-@dataclass(frozen=True)
+@dataclass
 class SiteContext:
-    """Reference data and store of the diagnostic."""
+    """Reference data and store of the diagnostic; the commune contours are read on first use."""
 
     reference: Reference
     store: SiteStore
+    postal_codes: pd.DataFrame  # code_postal, code_insee (COG 2026), nom_commune
+    _contours: CommuneContours | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def contours(self) -> CommuneContours:
+        """The commune contours (about 2 s to read the first time, then kept)."""
+        with self._lock:
+            if self._contours is None:
+                self._contours = load_contours()
+            return self._contours
+
+
+def load_contours() -> CommuneContours:
+    """IGN 2018 commune contours, joined to COG 2026 (`data_samples/reference/`)."""
+    with gzip.open(REFERENCE_DIR / "communes_2018_contours.geojson.gz") as handle:
+        features = orjson.loads(handle.read())["features"]
+    passage = pd.read_csv(REFERENCE_DIR / "communes_passage_2026.csv.gz", dtype=str, keep_default_na=False)
+    return CommuneContours(features, passage)
+
+
+def load_postal_codes(reference: Reference) -> pd.DataFrame:
+    """Postal code -> commune (codes brought to COG 2026)."""
+    codes = pd.read_csv(REFERENCE_DIR / "codes_postaux_communes.csv.gz", dtype=str, keep_default_na=False)
+    codes["code_insee"] = reference.current_commune_codes(codes["code_insee"]).astype(str).to_numpy()
+    return codes[["code_postal", "code_insee", "nom_commune"]].drop_duplicates(["code_postal", "code_insee"])
 
 
 def load_site_context(home: Path) -> SiteContext | None:
@@ -45,4 +74,4 @@ def load_site_context(home: Path) -> SiteContext | None:
         reference_date=date.fromisoformat(meta["reference_date"]),
         synthetic=bool(meta.get("synthetic", False)),
     )
-    return SiteContext(reference=reference, store=store)
+    return SiteContext(reference=reference, store=store, postal_codes=load_postal_codes(reference))
