@@ -26,7 +26,7 @@ from rich.table import Table
 
 from models.contracts import ContractError
 from pipelines.config import load_host_config
-from pipelines.reference import load_reference
+from pipelines.reference import REFERENCE_DIR, load_reference
 
 if TYPE_CHECKING:
     from pipelines.mlflow_logging import TrainResult
@@ -480,9 +480,11 @@ def diagnose(
     naf: Annotated[str, typer.Option(help="Activity: NAF rev.2 sub-class, e.g. 96.02A")],
     commune: Annotated[str, typer.Option(help="INSEE commune code, e.g. 69384")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnostic as JSON")] = False,
+    pdf: Annotated[Path | None, typer.Option(help="Also write the report as an A4 PDF to this file")] = None,
     verbose: bool = False,
 ) -> None:
-    """The flash diagnostic of opening an activity in a commune (indicators, survival odds, risk)."""
+    """The flash diagnostic of opening an activity in a commune (indicators, survival odds, risk); with
+    `--pdf`, the advisors' report (map, text, indicators) as a PDF."""
     _setup(verbose)
     import json
 
@@ -507,10 +509,22 @@ def diagnose(
         result = run_diagnostic(naf, commune, store, reference, models)
     except UnknownCodeError as err:
         raise _fail(str(err)) from err
+    if pdf is not None:
+        from models.site_potential.geometry import competition_map, read_commune_contours
+        from models.site_potential.narrative import narrative
+        from models.site_potential.report import report_pdf
+
+        density = store.table(result.naf_code)[0]["competitors_per_10k"]
+        contours = read_commune_contours(REFERENCE_DIR)
+        cmap = competition_map(contours, store.territory.communes, density, result.commune_code)
+        pdf.parent.mkdir(parents=True, exist_ok=True)
+        pdf.write_bytes(report_pdf(result, narrative(result), cmap))
     if as_json:
         console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
-        return
-    _print_diagnostic(result)
+    else:
+        _print_diagnostic(result)
+    if pdf is not None:
+        console.print(f"PDF : {pdf}")
 
 
 def _print_diagnostic(result: Any) -> None:

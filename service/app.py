@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gc
-import threading
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

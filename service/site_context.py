@@ -6,18 +6,16 @@ pipelines write them; the service never imports `pipelines`.
 
 from __future__ import annotations
 
-import gzip
 import json
 import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import orjson
 import pandas as pd
 
 from models.reference import Reference, reference_from_frames
-from models.site_potential.geometry import CommuneContours
+from models.site_potential.geometry import CommuneContours, read_commune_contours
 from models.site_potential.indicators import SiteStore
 from models.site_potential.territory import build_territory
 
@@ -38,16 +36,8 @@ class SiteContext:
         """The commune contours (about 2 s to read the first time, then kept)."""
         with self._lock:
             if self._contours is None:
-                self._contours = load_contours()
+                self._contours = read_commune_contours(REFERENCE_DIR)
             return self._contours
-
-
-def load_contours() -> CommuneContours:
-    """IGN 2018 commune contours, joined to COG 2026 (`data_samples/reference/`)."""
-    with gzip.open(REFERENCE_DIR / "communes_2018_contours.geojson.gz") as handle:
-        features = orjson.loads(handle.read())["features"]
-    passage = pd.read_csv(REFERENCE_DIR / "communes_passage_2026.csv.gz", dtype=str, keep_default_na=False)
-    return CommuneContours(features, passage)
 
 
 def load_postal_codes(reference: Reference) -> pd.DataFrame:

@@ -8,12 +8,15 @@ communes, an arrondissement of Paris, Lyon or Marseille lies inside its city's c
 
 from __future__ import annotations
 
+import gzip
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from models.reference import PLM_PARENT_CODES
@@ -73,6 +76,15 @@ class CommuneContours:
         cx, cy = project(np.array([lon]), np.array([lat]), lat)
         inside = np.hypot(x - cx[0], y - cy[0]) <= radius_km
         return [str(c) for c in self._codes[inside]]
+
+
+def read_commune_contours(reference_dir: Path) -> CommuneContours:
+    """The contours and the former-code table shipped in `data_samples/reference/` (read at the edges: the
+    CLI and the service)."""
+    with gzip.open(reference_dir / "communes_2018_contours.geojson.gz") as handle:
+        features = orjson.loads(handle.read())["features"]
+    passage = pd.read_csv(reference_dir / "communes_passage_2026.csv.gz", dtype=str, keep_default_na=False)
+    return CommuneContours(features, passage)
 
 
 def _plm_parent(commune_code: str) -> str | None:
