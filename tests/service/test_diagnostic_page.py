@@ -1,0 +1,173 @@
+"""The advisors' page: sign-in, search, report, PDF, helpful messages; and the report's text, map and PDF
+checked against the diagnostic's own figures."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.site_potential.diagnose import Diagnostic, diagnose
+from models.site_potential.geometry import competition_map, read_commune_contours
+from models.site_potential.narrative import Claim, narrative
+from models.site_potential.report import report_pdf
+from service.sessions import COOKIE_NAME
+from service.site_context import REFERENCE_DIR, load_site_context
+from tests.service.conftest import Served
+
+PAGE = "/diagnostic"
+
+
+def _sign_in(client: TestClient, key: str) -> None:
+    response = client.post(f"{PAGE}/connexion", data={"cle": key}, follow_redirects=False)
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/diagnostic" in cookie
+    client.cookies.set(COOKIE_NAME, response.cookies[COOKIE_NAME], path=PAGE)
+
+
+def test_nobody_reads_a_diagnostic_without_signing_in(client: TestClient) -> None:
+    page = client.get(PAGE, params={"activite": "96.02A", "commune": "33063"})
+    assert page.status_code == 200 and 'id="cle"' in page.text and 'id="rapport"' not in page.text
+    assert client.get(f"{PAGE}/rapport.pdf", params={"naf": "96.02A", "commune": "33063"}).status_code == 401
+    assert client.get(f"{PAGE}/suggestions/communes", params={"q": "Bord"}).status_code == 401
+    client.cookies.set(COOKIE_NAME, "forged-token", path=PAGE)
+    assert 'id="cle"' in client.get(PAGE).text
+
+
+def test_sign_in_refuses_unknown_keys_and_wrong_roles(client: TestClient, served: Served) -> None:
+    unknown = client.post(f"{PAGE}/connexion", data={"cle": "cma_not_a_key"})
+    assert unknown.status_code == 401 and "Clé inconnue" in unknown.text
+    agent = client.post(f"{PAGE}/connexion", data={"cle": served.keys["agent"]})
+    assert agent.status_code == 403 and "rôle conseiller" in agent.text
+    assert served.keys["agent"] not in agent.text, "the submitted key is never echoed"
+
+
+def test_advisor_searches_and_reads_the_report(client: TestClient, served: Served) -> None:
+    _sign_in(client, served.keys["advisor"])
+    activities = client.get(f"{PAGE}/suggestions/activites", params={"q": "coiff"}).json()
+    assert activities[0]["code"] == "96.02A" and activities[0]["artisan"]
+    by_postal_code = client.get(f"{PAGE}/suggestions/communes", params={"q": "33000"}).json()
+    assert "33063" in [c["code"] for c in by_postal_code]
+    by_name = client.get(f"{PAGE}/suggestions/communes", params={"q": "bordeaux"}).json()
+    assert by_name[0]["code"] == "33063"
+
+    page = client.get(PAGE, params={"activite": activities[0]["display"], "commune": "Bordeaux"})
+    assert page.status_code == 200
+    html = page.text
+    for expected in (
+        "Risque",
+        "Chances de survie",
+        "Concurrence autour de la commune",
+        "Atouts",
+        "Risques",
+        "Points à vérifier",
+        "Indicateurs",
+        "Sources et limites",
+        "SIMULÉS",
+    ):
+        assert expected in html, expected
+    assert html.count("<path") > 10, "the map draws the commune and its neighbours"
+    assert 'stroke="#111827" stroke-width="2.5"' in html, "the project's commune is outlined"
+    pdf_link = re.search(r'href="(/diagnostic/rapport\.pdf\?[^"]+)"', html)
+    assert pdf_link is not None
+    pdf = client.get(pdf_link.group(1).replace("&amp;", "&"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert "attachment" in pdf.headers["content-disposition"]
+
+    client.post(f"{PAGE}/deconnexion")
+    assert 'id="cle"' in client.get(PAGE).text
+
+
+def test_unknown_activity_or_commune_gets_a_helpful_message(client: TestClient, served: Served) -> None:
+    _sign_in(client, served.keys["advisor"])
+    page = client.get(PAGE, params={"activite": "boulangerie", "commune": "Lyo"})
+    assert page.status_code == 404 and 'role="alert"' in page.text
+    assert "10.71C · Boulangerie" in page.text, "close activities are offered as links"
+    nothing = client.get(PAGE, params={"activite": "zzzz", "commune": "Qwertyville"})
+    assert "Aucune activité ne correspond" in nothing.text and "Aucune commune ne correspond" in nothing.text
+    assert "Traceback" not in nothing.text
+
+
+@pytest.fixture(scope="module")
+def diagnostics(trained_home: Path) -> list[tuple[Diagnostic, object]]:
+    from pipelines.site import load_survival_models
+    from pipelines.tracking import configure_tracking
+
+    context = load_site_context(trained_home)
+    assert context is not None
+    import os
+
+    os.environ["CMA_PREDICT_HOME"] = str(trained_home)
+    try:
+        configure_tracking()
+        models = load_survival_models()
+    finally:
+        os.environ.pop("CMA_PREDICT_HOME", None)
+    contours = read_commune_contours(REFERENCE_DIR)
+    out = []
+    for naf, commune in [
+        ("96.02A", "33063"),
+        ("10.71C", "69384"),
+        ("43.22A", "2A004"),
+        ("45.20A", "97411"),
+        ("96.02A", "01001"),
+        ("43.21A", "59350"),
+        ("10.71C", "13201"),
+        ("96.02B", "75056"),
+    ]:
+        try:
+            result = diagnose(naf, commune, context.store, context.reference, models)
+        except ValueError:
+            continue
+        density = context.store.table(result.naf_code)[0]["competitors_per_10k"]
+        out.append(
+            (
+                result,
+                competition_map(contours, context.store.territory.communes, density, result.commune_code),
+            )
+        )
+    assert len(out) >= 6
+    return out
+
+
+def _holds(claim: Claim) -> bool:
+    return claim.subject > claim.versus if claim.direction == "above" else claim.subject < claim.versus
+
+
+def test_text_never_contradicts_the_figures(diagnostics: list[tuple[Diagnostic, object]]) -> None:
+    claims = 0
+    for result, _ in diagnostics:
+        text = narrative(result)
+        for sentence in text.strengths + text.risks:
+            assert sentence.claim is not None and _holds(sentence.claim), sentence.text
+            claims += 1
+        assert result.risk_summary in text.summary
+        assert any("SIMUL" in limit for limit in text.limits), "synthetic data is labelled as such"
+    assert claims > 0
+
+
+def test_map_outlines_the_commune_and_shades_neighbours(diagnostics: list[tuple[Diagnostic, object]]) -> None:
+    for result, cmap in diagnostics:
+        if cmap is None:
+            continue
+        project = [a for a in cmap.areas if a.is_project]  # type: ignore[attr-defined]
+        assert len(project) == 1, result.commune_code
+        assert len(cmap.areas) > 3  # type: ignore[attr-defined]
+        assert list(cmap.breaks) == sorted(set(cmap.breaks))  # type: ignore[attr-defined]
+
+
+def test_pdf_is_a4_with_embedded_fonts(diagnostics: list[tuple[Diagnostic, object]], tmp_path: Path) -> None:
+    result, cmap = diagnostics[0]
+    path = tmp_path / "rapport.pdf"
+    path.write_bytes(report_pdf(result, narrative(result), cmap))  # type: ignore[arg-type]
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in fonts.splitlines()[2:]]
+    assert rows and all(row[-5] == "yes" for row in rows), f"every font embedded: {fonts}"
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "595.44 x 841.68 pts" in info and re.search(r"Pages:\s+3", info)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")], check=True)
+    assert len(list(tmp_path.glob("page-*.png"))) == 3
