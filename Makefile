@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench clean
+.PHONY: run test install lint typecheck bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,23 @@ run: $(STAMP)
 	$(BIN)/cma-predict run
 	$(BIN)/cma-predict serve --admin-key
 
+## The browser and PDF tests drive Debian's Chromium and read PDFs with poppler: installed when missing.
+SYSTEM_TOOLS := chromium chromedriver pdftoppm pdffonts pdftotext pdfinfo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+system-deps:
+	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian chromium, chromium-driver and poppler-utils (browser and PDF tests)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $(SUDO) apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null; \
+	fi
+
 ## Set up and run the checks and the whole test suite (slow training tests included).
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy models pipelines service bench
-	$(BIN)/pytest -q
+	SE_OFFLINE=true $(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_apprenticeship_host.py
 	$(BIN)/python bench/bench_site_potential.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_diagnostic.py
 
 clean:
 	rm -rf var
