@@ -730,6 +730,10 @@ def serve(
             f"Local admin key (id {record.key_id}), shown once: {key}", highlight=False, markup=False
         )
     console.print(f"API on http://{host}:{port} — documentation: http://{host}:{port}/docs")
+    console.print(
+        f"Diagnostic page for advisors: http://{host}:{port}/diagnostic (sign in with an advisor key)",
+        highlight=False,
+    )
     uvicorn.run(
         "service.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
     )
