@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS as HOST_COLUMNS
 from models.apprenticeship_host.features import CATEGORICAL_FEATURES as HOST_CATEGORICAL
 from models.apprenticeship_host.features import FEATURE_LABELS_FR as HOST_LABELS
 from models.apprenticeship_host.features import FEATURES as HOST_FEATURES
@@ -18,13 +17,11 @@ from service.explain import top_reasons
 from service.validation import ValidBatch
 
 
-def host_frame(valid: pd.DataFrame, today: date | None = None) -> pd.DataFrame:
-    """The model's snapshot frame of validated companies (`ValidBatch.as_frame()`): scoring date filled."""
-    frame = valid[list(HOST_COLUMNS)].copy()
-    cutoff = pd.Timestamp(today or date.today())
-    frame["cutoff_date"] = frame["cutoff_date"].fillna(cutoff).astype("datetime64[ns]")
-    frame["years_since_last_contract"] = frame["years_since_last_contract"].astype(float)
-    return frame  # codes are normalized (upper case, dotted NAF) by the model's own feature code
+def host_columns(columns: dict[str, list[Any]], today: date | None = None) -> dict[str, list[Any]]:
+    """The model's snapshot columns of a large validated batch (`ValidBatch.columns`): scoring date filled.
+    Codes are normalized (upper case, dotted NAF) by the model's own feature code."""
+    cutoff = (today or date.today()).isoformat()
+    return {**columns, "cutoff_date": [value or cutoff for value in columns["cutoff_date"]]}
 
 
 def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, Any]]:
@@ -37,9 +34,9 @@ def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, A
         matrix = transform_records(model.encoder, records)
         sirets = [item["siret"] for item in batch.records]
     else:
-        frame = batch.as_frame()
-        matrix = model.encoder.transform(host_frame(frame))
-        sirets = frame["siret"].tolist()
+        columns = batch.columns or {}
+        matrix = model.encoder.transform(host_columns(columns))
+        sirets = columns["siret"]
     probability = model.estimator.predict(matrix)
     percentile = model.percentile(probability)
     reasons: list[list[str]] = [[]] * len(sirets)  # shared empty list: only read, replaced when explained

@@ -263,16 +263,32 @@ class ColumnarSchema:
                 data[column.name] = pd.Series(raw, dtype=object)
         return pd.DataFrame(data, columns=[c.name for c in self.columns]), not_a_day
 
+    def not_calendar_days(self, values: dict[str, list[Any]]) -> np.ndarray:
+        """Rows with an ISO date that is not a day of the calendar (2023-02-30): numpy refuses a whole column
+        with one, then the column is parsed value by value."""
+        n = len(next(iter(values.values()), []))
+        bad = np.zeros(n, dtype=bool)
+        for column in self.columns:
+            if column.kind != "date":
+                continue
+            try:
+                np.array(values[column.name], dtype="datetime64[D]")
+            except ValueError:
+                text = pd.Series(values[column.name], dtype=object)
+                parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+                bad |= (parsed.isna() & text.notna()).to_numpy()
+        return bad
+
+    def values_of(self, dumped: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """Columns of records validated by pydantic (`model_dump()` dicts), in the fast path's form."""
+        return {
+            c.name: [d[c.name].isoformat() if c.kind == "date" and d[c.name] else d[c.name] for d in dumped]
+            for c in self.columns
+        }
+
     def frame_of(self, dumped: list[dict[str, Any]]) -> tuple[pd.DataFrame, np.ndarray]:
         """`typed_frame` of records already validated by pydantic (`model_dump()` dicts)."""
-        return self.typed_frame(
-            {
-                c.name: [
-                    d[c.name].isoformat() if c.kind == "date" and d[c.name] else d[c.name] for d in dumped
-                ]
-                for c in self.columns
-            }
-        )
+        return self.typed_frame(self.values_of(dumped))
 
 
 def validate_records(records: list[Any], schema: type[T]) -> tuple[list[tuple[int, T]], list[RecordError]]:
@@ -316,22 +332,28 @@ def _columnar(schema: type[BaseModel]) -> ColumnarSchema:
 @dataclass
 class ValidBatch:
     """The valid records of a batch, in input order, with their indices in the request, and the errors of
-    the others. Small batches keep their records as dicts (`records`); large ones come as a typed frame."""
+    the others. Small batches keep their records as dicts (`records`), large ones as columns of values in
+    the form the schema accepts (`columns`: ISO date strings, None for a missing optional value)."""
 
     schema: type[BaseModel]
     indices: list[int]
     errors: list[RecordError]
     records: list[dict[str, Any]] | None = None
-    frame: pd.DataFrame | None = None
+    columns: dict[str, list[Any]] | None = None
+    _frame: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def as_frame(self) -> pd.DataFrame:
-        """The valid records as a typed frame (built once from the records of a small batch)."""
-        if self.frame is None:
-            self.frame, _ = _columnar(self.schema).frame_of(self.records or [])
-        return self.frame
+        """The valid records as a typed frame (text: object, dates: datetime64, numbers), built once."""
+        if self._frame is None:
+            columnar = _columnar(self.schema)
+            if self.columns is not None:
+                self._frame, _ = columnar.typed_frame(self.columns)
+            else:
+                self._frame, _ = columnar.frame_of(self.records or [])
+        return self._frame
 
 
 def _checked(
@@ -366,18 +388,18 @@ def validate(batch: list[Any] | RecordColumns, schema: type[BaseModel]) -> Valid
     accepted = np.flatnonzero(ok)
     if len(accepted) < n:
         values = {name: [column[i] for i in accepted] for name, column in values.items()}
-    frame, not_a_day = columnar.typed_frame(values)
+    not_a_day = columnar.not_calendar_days(values)
     if not_a_day.any():  # such as 2023-02-30: pydantic decides and explains
         ok[accepted[not_a_day]] = False
-        frame, accepted = frame[~not_a_day], accepted[~not_a_day]
+        keep = np.flatnonzero(~not_a_day)
+        values = {name: [column[i] for i in keep] for name, column in values.items()}
+        accepted = accepted[keep]
     rejected = np.flatnonzero(~ok)
     if len(rejected) == 0:
-        return ValidBatch(schema, accepted.tolist(), [], frame=frame.reset_index(drop=True))
+        return ValidBatch(schema, accepted.tolist(), [], columns=values)
     checked, errors = _checked(batch, rejected.tolist(), schema)
-    late, _ = columnar.frame_of([item.model_dump() for _, item in checked])
+    late = columnar.values_of([item.model_dump() for _, item in checked])
     indices = np.concatenate([accepted, np.array([i for i, _ in checked], dtype=np.int64)])
-    order = np.argsort(indices, kind="stable")
-    merged = pd.concat([frame, late], ignore_index=True) if len(late) else frame
-    return ValidBatch(
-        schema, indices[order].tolist(), errors, frame=merged.iloc[order].reset_index(drop=True)
-    )
+    order = np.argsort(indices, kind="stable").tolist()
+    merged = {name: [(values[name] + late[name])[i] for i in order] for name in values}
+    return ValidBatch(schema, indices[order].tolist(), errors, columns=merged)

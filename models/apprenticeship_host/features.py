@@ -118,14 +118,15 @@ class HostFeatureEncoder:
             key: value for key, value in self.__dict__.items() if key not in ("_lookups", "_lookups_cache")
         }
 
-    def transform(self, snapshots: pd.DataFrame) -> np.ndarray:
-        """The model matrix, columns in `FEATURES` order.
+    def transform(self, snapshots: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """The model matrix, columns in `FEATURES` order, of snapshots given as a frame or as columns
+        (a mapping of equal-length sequences; dates as datetime64, `date` or ISO strings).
 
         Codes repeat a lot within a batch (a few hundred activities and communes): the codes are encoded
         once per distinct value, by the same scalar encoders as `transform_records`, and spread back.
         """
         lookups = self.lookup_tables()
-        out = np.empty((len(snapshots), len(FEATURES)), dtype=np.float64)
+        out = np.empty((len(snapshots["naf_code"]), len(FEATURES)), dtype=np.float64)
         out[:, 0:3] = _per_distinct(snapshots["naf_code"], partial(_naf_row, lookups))
         commune = _per_distinct(snapshots["commune_code"], partial(_commune_row, lookups))
         out[:, 3] = commune[:, 0]
@@ -133,20 +134,27 @@ class HostFeatureEncoder:
             name = CATEGORICAL_FEATURES[j]
             out[:, j : j + 1] = _per_distinct(snapshots[name], partial(_category_row, lookups, name))
         k = len(CATEGORICAL_FEATURES)
-        cutoff = pd.to_datetime(snapshots["cutoff_date"])
-        creation = pd.to_datetime(snapshots["creation_date"])
         out[:, k : k + 1] = _per_distinct(snapshots["headcount_band"], lambda v: (_headcount_rank(v),))
-        out[:, k + 1] = ((cutoff - creation).dt.days / 365.25).to_numpy(dtype=float)
+        days = _days_array(snapshots["cutoff_date"]) - _days_array(snapshots["creation_date"])
+        out[:, k + 1] = days / 365.25
         out[:, k + 2] = commune[:, 1]
         for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
-            out[:, offset] = pd.to_numeric(snapshots[name], errors="coerce").to_numpy(dtype=float)
+            out[:, offset] = pd.to_numeric(np.asarray(snapshots[name], dtype=object), errors="coerce")
         return out
 
 
-def _per_distinct(values: pd.Series, encode: Callable[[Any], Sequence[float]]) -> np.ndarray:
+def _days_array(values: Any) -> np.ndarray:
+    """Day numbers (float, NaN when missing) of datetime64 values, `date` objects or ISO date strings."""
+    if isinstance(values, pd.Series) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        values = pd.to_datetime(values)
+    days = np.asarray(values, dtype="datetime64[D]")
+    return np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(np.float64))
+
+
+def _per_distinct(values: Any, encode: Callable[[Any], Sequence[float]]) -> np.ndarray:
     """`encode` (one value -> its features) applied once per distinct value and spread back to the rows;
     NaN for missing values."""
-    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
+    codes, distinct = pd.factorize(np.asarray(values, dtype=object))
     width = len(encode(None))
     table = np.full((len(distinct) + 1, width), np.nan)  # the last row, index -1: missing values
     if len(distinct):

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from service.schemas import DropoutContract, HostCompany, HostScoresRequest, RecordColumns
-from service.validation import COLUMNAR_MIN, ColumnarSchema, ValidBatch, validate, validate_records
+from service.validation import COLUMNAR_MIN, ValidBatch, validate, validate_records
 
 Record = dict[str, Any]
 
@@ -107,8 +107,7 @@ def _batch(
 
 def _pydantic_reference(records: list[Any], schema: type[BaseModel]) -> ValidBatch:
     valid, errors = validate_records(records, schema)
-    frame, _ = ColumnarSchema.of(schema).frame_of([item.model_dump() for _, item in valid])
-    return ValidBatch(schema, [i for i, _ in valid], errors, frame=frame)
+    return ValidBatch(schema, [i for i, _ in valid], errors, records=[item.model_dump() for _, item in valid])
 
 
 def _assert_same(got: ValidBatch, expected: ValidBatch) -> None:
@@ -129,7 +128,7 @@ def test_columnwise_validation_equals_pydantic_on_random_records(
         records = _batch(make, schema, 3000, seed)
         got = validate(records, schema)
         expected = _pydantic_reference(records, schema)
-        assert got.frame is not None and got.records is None, "a large batch takes the column-wise path"
+        assert got.columns is not None and got.records is None, "a large batch takes the column-wise path"
         _assert_same(got, expected)
         assert len(got.errors) > 0 and 0 < len(got) < len(records)
 
