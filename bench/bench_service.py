@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -55,13 +56,16 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _time(call, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
-    out = []
+def _time(calls: list[Callable[[], None]], n: int) -> list[np.ndarray]:
+    """Milliseconds of each call, `n` rounds; the calls alternate within a round, so that the machine's
+    ups and downs (a shared VM) fall on all of them alike."""
+    out: list[list[float]] = [[] for _ in calls]
     for _ in range(n):
-        start = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - start)
-    return np.array(out) * 1000
+        for times, call in zip(out, calls, strict=True):
+            start = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - start) * 1000)
+    return [np.array(times) for times in out]
 
 
 def _line(name: str, size: int, ms: np.ndarray) -> str:
@@ -186,9 +190,7 @@ def main() -> None:
             def call_raw(f: pd.DataFrame = frame) -> None:
                 model.predict_proba(f)
 
-            raw = _time(call_raw, n)
             print(f"{size} record(s) per request, {n} requests:")
-            print(_line("raw predict in-process", size, raw))
             for form, (ours_body, theirs_body) in bodies.items():
                 # Bodies are encoded once, as a client sending a prepared file would: servers' timings.
                 api_body, mlflow_body = orjson.dumps(ours_body), orjson.dumps(theirs_body)
@@ -204,7 +206,8 @@ def main() -> None:
                 for _ in range(3):  # warm-up
                     call_api()
                     call_mlflow()
-                ours, theirs = _time(call_api, n), _time(call_mlflow, n)
+                ours, theirs, raw = _time([call_api, call_mlflow, call_raw], n)
+                print(_line(f"raw predict in-process ({form} run)", size, raw))
                 print(_line(f"cma-predict API ({form})", size, ours))
                 print(_line(f"mlflow models serve ({form})", size, theirs))
                 print(
