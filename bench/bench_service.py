@@ -56,15 +56,17 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _time(calls: list[Callable[[], None]], n: int) -> list[np.ndarray]:
-    """Milliseconds of each call, `n` rounds; the calls alternate within a round, so that the machine's
-    ups and downs (a shared VM) fall on all of them alike."""
+def _time(calls: list[Callable[[], None]], n: int, blocks: int = 5) -> list[np.ndarray]:
+    """Milliseconds of `n` calls of each, in alternating blocks (A B C A B C ...): the machine's ups and
+    downs (a shared VM) fall on all of them alike, and no call runs while another one's threads are
+    still busy."""
     out: list[list[float]] = [[] for _ in calls]
-    for _ in range(n):
+    for _ in range(blocks):
         for times, call in zip(out, calls, strict=True):
-            start = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - start) * 1000)
+            for _ in range(max(1, n // blocks)):
+                start = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - start) * 1000)
     return [np.array(times) for times in out]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -97,9 +96,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             app.state.metrics.version.labels(name).set(float(loaded.version))
         logger.info("models: %s", outcome)
         app.state.site = load_site_context(settings.predict_home)
-        app.state.sessions = SessionStore(settings.session_minutes * 60)
-        if app.state.site is not None:  # the map's contours (about 2 s to read) load in the background
-            threading.Thread(target=app.state.site.contours, name="contours", daemon=True).start()
+        app.state.sessions = SessionStore(settings.keys_path(), settings.session_minutes * 60)
+        if app.state.site is not None:  # the map's contours (about 1.5 s to read), before the freeze below
+            app.state.site.contours()
         # The models and reference tables live as long as the process: keep them out of the garbage
         # collector's full passes, which a 10,000-record request would otherwise trigger several times.
         gc.freeze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Literal
 Role = Literal["agent", "advisor", "admin"]
 ROLES: tuple[str, ...] = ("agent", "advisor", "admin")
 PREFIX = "cma_"
+CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class KeyStore:
                 "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT UNIQUE NOT NULL, "
                 "role TEXT NOT NULL, chamber TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"
             )
-        self._cache: dict[str, ApiKey] = {}
+        self._cache: dict[str, tuple[ApiKey, float]] = {}
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10)
@@ -83,8 +85,9 @@ class KeyStore:
         if not key or not key.startswith(PREFIX):
             return None
         digest = _hash(key)
-        if digest in self._cache:
-            return self._cache[digest]
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         with self._connect() as con:
             row = con.execute(
                 "SELECT key_id, role, chamber, created_at, revoked_at FROM api_keys WHERE key_hash = ?",
@@ -93,5 +96,6 @@ class KeyStore:
         if row is None or row[4] is not None:
             return None
         record = ApiKey(*row)
-        self._cache[digest] = record
+        # Kept a few seconds only: a key revoked from the CLI (another process) stops working promptly.
+        self._cache[digest] = (record, time.monotonic() + CACHE_SECONDS)
         return record

@@ -1,13 +1,15 @@
-"""Browser sessions of the diagnostic page: an API key exchanged once for a random session token, kept in
-memory (a restart signs everybody out) and sent back as an HttpOnly, SameSite=Strict cookie."""
+"""Browser sessions of the diagnostic page: an API key exchanged once for a random session token, sent back
+as an HttpOnly, SameSite=Strict cookie. Sessions live beside the keys (SQLite, by the SHA-256 of their token:
+the token itself is only in the browser), so every worker process sees them and revoking a key ends them."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
+import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from service.keys import ApiKey
 
@@ -16,43 +18,57 @@ COOKIE_NAME = "cma_session"
 
 @dataclass(frozen=True)
 class Session:
-    """Who is signed in, and until when."""
+    """Who is signed in, and until when (seconds since the epoch)."""
 
     key: ApiKey
     expires_at: float
 
 
+def _id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class SessionStore:
-    """Sessions by the SHA-256 of their token (the token itself is only in the browser's cookie)."""
+    """Sessions in the key store's SQLite file (table `sessions`)."""
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, keys_path: Path, ttl_seconds: int) -> None:
+        self.path = keys_path
         self.ttl_seconds = ttl_seconds
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
+        with self._connect() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
+                "expires_at REAL NOT NULL)"
+            )
 
-    @staticmethod
-    def _id(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10)
 
     def open(self, key: ApiKey) -> str:
         """A new session for a verified key; returns its token."""
         token = secrets.token_urlsafe(32)
-        with self._lock:
-            now = time.monotonic()
-            self._sessions = {k: s for k, s in self._sessions.items() if s.expires_at > now}
-            self._sessions[self._id(token)] = Session(key, now + self.ttl_seconds)
+        now = time.time()
+        with self._connect() as con:
+            con.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            con.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?)", (_id(token), key.key_id, now + self.ttl_seconds)
+            )
         return token
 
     def get(self, token: str | None) -> Session | None:
-        """The live session of a token, if any."""
+        """The live session of a token (not expired, its key not revoked), if any."""
         if not token:
             return None
-        with self._lock:
-            session = self._sessions.get(self._id(token))
-        return session if session is not None and session.expires_at > time.monotonic() else None
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT k.key_id, k.role, k.chamber, k.created_at, k.revoked_at, s.expires_at "
+                "FROM sessions s JOIN api_keys k ON k.key_id = s.key_id "
+                "WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
+                (_id(token), time.time()),
+            ).fetchone()
+        return None if row is None else Session(ApiKey(*row[:5]), float(row[5]))
 
     def close(self, token: str | None) -> None:
         """Sign out."""
         if token:
-            with self._lock:
-                self._sessions.pop(self._id(token), None)
+            with self._connect() as con:
+                con.execute("DELETE FROM sessions WHERE token_hash = ?", (_id(token),))

@@ -125,13 +125,15 @@ def test_401_without_a_valid_key(client: TestClient, served: Served, key: str | 
     assert response.status_code == 401 and response.json()["message"] == messages.MISSING_KEY
 
 
-def test_revoked_key_is_refused(client: TestClient, served: Served) -> None:
-    store = KeyStore(served.settings.keys_path())
+def test_key_revoked_from_another_process_stops_working(
+    client: TestClient, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI revokes in its own process: the running service must not keep trusting its cached copy."""
+    monkeypatch.setattr("service.keys.CACHE_SECONDS", 0.0)
+    store = KeyStore(served.settings.keys_path())  # as the CLI would open it
     key, record = store.create("agent", "CMA revoked")
     assert client.get("/ready", headers={"X-API-Key": key}).status_code == 200
     store.revoke(record.key_id)
-    app_store: KeyStore = client.app.state.keys  # type: ignore[attr-defined]
-    app_store._cache.clear()
     assert client.get("/ready", headers={"X-API-Key": key}).status_code == 401
 
 

@@ -82,6 +82,17 @@ def test_advisor_searches_and_reads_the_report(client: TestClient, served: Serve
     assert 'id="cle"' in client.get(PAGE).text
 
 
+def test_revoking_the_key_ends_its_sessions(client: TestClient, served: Served) -> None:
+    from service.keys import KeyStore
+
+    store = KeyStore(served.settings.keys_path())
+    key, record = store.create("advisor", "CMA revoked advisor")
+    _sign_in(client, key)
+    assert 'id="activite"' in client.get(PAGE).text
+    store.revoke(record.key_id)
+    assert 'id="cle"' in client.get(PAGE).text, "signed out as soon as the key is revoked"
+
+
 def test_unknown_activity_or_commune_gets_a_helpful_message(client: TestClient, served: Served) -> None:
     _sign_in(client, served.keys["advisor"])
     page = client.get(PAGE, params={"activite": "boulangerie", "commune": "Lyo"})
