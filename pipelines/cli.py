@@ -515,7 +515,7 @@ def diagnose(
         from models.site_potential.report import report_pdf
 
         density = store.table(result.naf_code)[0]["competitors_per_10k"]
-        contours = read_commune_contours(REFERENCE_DIR)
+        contours = read_commune_contours(REFERENCE_DIR, _home() / "cache")
         cmap = competition_map(contours, store.territory.communes, density, result.commune_code)
         pdf.parent.mkdir(parents=True, exist_ok=True)
         pdf.write_bytes(report_pdf(result, narrative(result), cmap))
@@ -657,6 +657,9 @@ def _run_site(overrides: list[str]) -> None:
     reference = load_reference()
     store = site.load_store(site.site_dir(_home()), site.load_territory(reference))
     _print_diagnostic(run_diagnostic("96.02A", "69384", store, reference, site.load_survival_models()))
+    from models.site_potential.geometry import read_commune_contours
+
+    read_commune_contours(REFERENCE_DIR, _home() / "cache")  # the map's contours, parsed once for the service
 
 
 keys_app = typer.Typer(help="API keys of the scoring service (stored hashed; a key is shown once).")

@@ -29,6 +29,7 @@ class SiteContext:
     reference: Reference
     store: SiteStore
     postal_codes: pd.DataFrame  # code_postal, code_insee (COG 2026), nom_commune
+    cache_dir: Path | None = None  # where the parsed contours are kept between runs
     _contours: CommuneContours | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -36,7 +37,7 @@ class SiteContext:
         """The commune contours (about 2 s to read the first time, then kept)."""
         with self._lock:
             if self._contours is None:
-                self._contours = read_commune_contours(REFERENCE_DIR)
+                self._contours = read_commune_contours(REFERENCE_DIR, self.cache_dir)
             return self._contours
 
 
@@ -64,4 +65,6 @@ def load_site_context(home: Path) -> SiteContext | None:
         reference_date=date.fromisoformat(meta["reference_date"]),
         synthetic=bool(meta.get("synthetic", False)),
     )
-    return SiteContext(reference=reference, store=store, postal_codes=load_postal_codes(reference))
+    return SiteContext(
+        reference=reference, store=store, postal_codes=load_postal_codes(reference), cache_dir=home / "cache"
+    )
