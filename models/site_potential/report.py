@@ -56,7 +56,7 @@ def svg_map(cmap: CompetitionMap, width: int = 520) -> str:
     20 km circle, a legend and a scale. Each commune has a tooltip (name and density)."""
     half = _bounds(cmap)
     scale = width / (2 * half)
-    legend_height = 56
+    legend_height = 72
 
     def point(x: float, y: float) -> str:
         return f"{(x + half) * scale:.1f},{(half - y) * scale:.1f}"
@@ -104,8 +104,8 @@ def svg_map(cmap: CompetitionMap, width: int = 520) -> str:
         parts.append(f'<text x="{x + 2:.1f}" y="{width + 36}">{escape(label)}</text>')
         x += box
     parts.append(
-        f'<text x="0" y="{width + 52}">{escape(cmap.legend_title)} ; trait épais : la commune du projet ; '
-        "cercle : 20 km</text></g></svg>"
+        f'<text x="0" y="{width + 52}">{escape(cmap.legend_title)}</text>'
+        f'<text x="0" y="{width + 68}">Trait épais : la commune du projet · cercle : 20 km</text></g></svg>'
     )
     return "".join(parts)
 
