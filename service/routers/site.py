@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 
 from models.site_potential.diagnose import UnknownCodeError, diagnose
+from models.site_potential.narrative import narrative
 from service import messages
 from service.audit import AuditEntry
 from service.deps import AdvisorKey, AuditDep, RegistryDep
@@ -29,7 +30,8 @@ class UnknownCode(HTTPException):
 def diagnostic(
     body: DiagnosticRequest, request: Request, key: AdvisorKey, registry: RegistryDep, audit: AuditDep
 ) -> dict[str, Any]:
-    """Indicators with their references, survival odds at 3 and 5 years, risk level and main reasons."""
+    """Indicators with their references, survival odds at 3 and 5 years, risk level, main reasons, and the
+    report's text in French (strengths, risks, points to check, limits)."""
     start = time.perf_counter()
     context = request.app.state.site
     models = {h: registry.get(f"site_survival_{h}y") for h in (3, 5)}
@@ -53,7 +55,15 @@ def diagnostic(
             (time.perf_counter() - start) * 1000,
         )
     )
+    text = narrative(result)
     return {
         "model_versions": {f"site_survival_{h}y": m.version for h, m in models.items() if m},
         **result.to_dict(),
+        "text": {
+            "summary": text.summary,
+            "strengths": [s.text for s in text.strengths],
+            "risks": [s.text for s in text.risks],
+            "checks": [s.text for s in text.checks],
+            "limits": text.limits,
+        },
     }

@@ -208,6 +208,7 @@ def test_diagnostic_and_unknown_codes(client: TestClient, served: Served) -> Non
     body = response.json()
     assert len(body["indicators"]) == 14 and body["risk_level"] in {"faible", "modéré", "élevé"}
     assert body["model_versions"] == {"site_survival_3y": "1", "site_survival_5y": "1"}
+    assert body["risk_summary"] in body["text"]["summary"] and body["text"]["checks"]
     unknown = client.post(SITE, json={"naf_code": "96.02", "commune_code": "69384"}, headers=headers)
     assert unknown.status_code == 422 and "96.02A" in unknown.json()["details"][0]["suggestions"]
 
