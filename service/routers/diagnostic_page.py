@@ -223,7 +223,10 @@ def pdf(
     naf: str = Query(max_length=20),
     commune: str = Query(max_length=20),
 ) -> Response:
-    """The report as an A4 PDF, for the advisor to hand over."""
+    """The report as an A4 PDF, for the advisor to hand over (a link followed after the session ended leads
+    back to the sign-in page)."""
+    if _session(request, token) is None:
+        return RedirectResponse("/diagnostic", status_code=status.HTTP_303_SEE_OTHER)
     session = _require(request, token)
     context, _ = _context(request)
     start = time.perf_counter()

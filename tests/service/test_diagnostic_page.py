@@ -32,7 +32,10 @@ def _sign_in(client: TestClient, key: str) -> None:
 def test_nobody_reads_a_diagnostic_without_signing_in(client: TestClient) -> None:
     page = client.get(PAGE, params={"activite": "96.02A", "commune": "33063"})
     assert page.status_code == 200 and 'id="cle"' in page.text and 'id="rapport"' not in page.text
-    assert client.get(f"{PAGE}/rapport.pdf", params={"naf": "96.02A", "commune": "33063"}).status_code == 401
+    pdf = client.get(
+        f"{PAGE}/rapport.pdf", params={"naf": "96.02A", "commune": "33063"}, follow_redirects=False
+    )
+    assert pdf.status_code == 303 and pdf.headers["location"] == PAGE, "back to the sign-in page"
     assert client.get(f"{PAGE}/suggestions/communes", params={"q": "Bord"}).status_code == 401
     client.cookies.set(COOKIE_NAME, "forged-token", path=PAGE)
     assert 'id="cle"' in client.get(PAGE).text
