@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.apprenticeship_host.features import CATEGORICAL_FEATURES as HOST_CATEGORICAL
 from models.apprenticeship_host.features import FEATURE_LABELS_FR as HOST_LABELS
@@ -17,10 +19,15 @@ from service.explain import top_reasons
 from service.validation import ValidBatch
 
 
-def host_columns(columns: dict[str, list[Any]], today: date | None = None) -> dict[str, list[Any]]:
-    """The model's snapshot columns of a large validated batch (`ValidBatch.columns`): scoring date filled.
-    Codes are normalized (upper case, dotted NAF) by the model's own feature code."""
+def host_columns(batch: ValidBatch, today: date | None = None) -> dict[str, Any]:
+    """The model's snapshot columns of a large validated batch, as Arrow arrays when the whole batch passed
+    the column-wise checks (no Python object read again), else as lists: scoring date filled. Codes are
+    normalized (upper case, dotted NAF) by the model's own feature code."""
     cutoff = (today or date.today()).isoformat()
+    if batch.arrow is not None:
+        filled = pc.fill_null(batch.arrow["cutoff_date"].cast(pa.string()), cutoff)
+        return {**batch.arrow, "cutoff_date": filled}
+    columns = batch.columns or {}
     return {**columns, "cutoff_date": [value or cutoff for value in columns["cutoff_date"]]}
 
 
@@ -34,9 +41,8 @@ def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, A
         matrix = transform_records(model.encoder, records)
         sirets = [item["siret"] for item in batch.records]
     else:
-        columns = batch.columns or {}
-        matrix = model.encoder.transform(host_columns(columns))
-        sirets = columns["siret"]
+        matrix = model.encoder.transform(host_columns(batch))
+        sirets = (batch.columns or {})["siret"]
     probability = model.estimator.predict(matrix)
     percentile = model.percentile(probability)
     reasons: list[list[str]] = [[]] * len(sirets)  # shared empty list: only read, replaced when explained

@@ -50,20 +50,21 @@ class _Column:
     ge: Any = None
     le: Any = None
 
-    def check(self, raw: list[Any]) -> np.ndarray:
-        """Which values the fast path accepts as they are, computed on the whole column with Arrow.
-        Missing values of optional fields have been replaced by their default (None if required)."""
+    def check(self, raw: list[Any]) -> tuple[np.ndarray, pa.Array | None]:
+        """Which values the fast path accepts as they are, computed on the whole column with Arrow, and the
+        Arrow array of the column (None when it has mixed types). Missing values of optional fields have
+        been replaced by their default (None if required)."""
         try:
             if self.kind in ("text", "date"):
                 arr = pa.array(raw, type=pa.string())
             elif self.kind == "float" and any(v is True or v is False for v in raw):
-                return self._per_value(raw)
+                return self._per_value(raw), None
             else:
                 arr = pa.array(raw)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            return self._per_value(raw)  # mixed types: rare, checked one value at a time
+            return self._per_value(raw), None  # mixed types: rare, checked one value at a time
         if pa.types.is_null(arr.type):
-            return np.full(len(raw), self.optional)
+            return np.full(len(raw), self.optional), arr
         # Each condition is null where the value is null; nulls are then accepted for optional fields only.
         # Arrow's regular expressions (RE2) read \d as ASCII digits: a subset of pydantic's reading.
         conditions: list[pa.Array] = []
@@ -85,10 +86,10 @@ class _Column:
             conditions += [pc.greater_equal(year, first), pc.less_equal(year, last)]
         else:
             if self.kind == "int" and not pa.types.is_integer(arr.type):
-                return self._per_value(raw)
+                return self._per_value(raw), None
             if self.kind == "float":
                 if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-                    return self._per_value(raw)
+                    return self._per_value(raw), None
                 arr = arr.cast(pa.float64())
                 conditions.append(pc.is_finite(arr))
             if self.ge is not None:
@@ -100,7 +101,7 @@ class _Column:
             ok = pc.and_(ok, condition)
         if arr.null_count:
             ok = pc.if_else(pc.is_null(arr), self.optional, ok)
-        return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+        return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool), arr
 
     def _years(self) -> tuple[str, str]:
         """Years whose dates are all within the bounds (the boundary years are left to pydantic)."""
@@ -234,11 +235,20 @@ class ColumnarSchema:
                 values[column.name] = given
         return np.full(n, known), values
 
-    def accepted(self, ok: np.ndarray, values: dict[str, list[Any]]) -> np.ndarray:
-        """`ok` narrowed to the records whose every value the fast path accepts."""
+    def accepted(
+        self, ok: np.ndarray, values: dict[str, list[Any]]
+    ) -> tuple[np.ndarray, dict[str, pa.Array] | None]:
+        """`ok` narrowed to the records whose every value the fast path accepts, and the columns as Arrow
+        arrays (None when a column has mixed types)."""
+        arrays: dict[str, pa.Array] | None = {}
         for column in self.columns:
-            ok = ok & column.check(values[column.name])
-        return ok
+            accepted, arr = column.check(values[column.name])
+            ok = ok & accepted
+            if arrays is not None and arr is not None:
+                arrays[column.name] = arr
+            else:
+                arrays = None
+        return ok, arrays
 
     def typed_frame(self, values: dict[str, list[Any]]) -> tuple[pd.DataFrame, np.ndarray]:
         """The columns as a typed frame (text: object, dates: datetime64, numbers: int64/float64) and the
@@ -340,6 +350,7 @@ class ValidBatch:
     errors: list[RecordError]
     records: list[dict[str, Any]] | None = None
     columns: dict[str, list[Any]] | None = None
+    arrow: dict[str, pa.Array] | None = None  # the same columns as Arrow arrays, when the whole batch passed
     _frame: pd.DataFrame | None = None
 
     def __len__(self) -> int:
@@ -384,7 +395,7 @@ def validate(batch: list[Any] | RecordColumns, schema: type[BaseModel]) -> Valid
         if isinstance(batch, RecordColumns)
         else columnar.columns_of_records(batch)
     )
-    ok = columnar.accepted(ok, values)
+    ok, arrays = columnar.accepted(ok, values)
     accepted = np.flatnonzero(ok)
     if len(accepted) < n:
         values = {name: [column[i] for i in accepted] for name, column in values.items()}
@@ -396,7 +407,7 @@ def validate(batch: list[Any] | RecordColumns, schema: type[BaseModel]) -> Valid
         accepted = accepted[keep]
     rejected = np.flatnonzero(~ok)
     if len(rejected) == 0:
-        return ValidBatch(schema, accepted.tolist(), [], columns=values)
+        return ValidBatch(schema, accepted.tolist(), [], columns=values, arrow=arrays)
     checked, errors = _checked(batch, rejected.tolist(), schema)
     late = columnar.values_of([item.model_dump() for _, item in checked])
     indices = np.concatenate([accepted, np.array([i for i, _ in checked], dtype=np.int64)])

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.apprenticeship_host.history import HISTORY_FEATURES
 from models.reference import NAF_COMPACT, Reference, normalize_commune_code, normalize_naf_code
@@ -139,13 +141,29 @@ class HostFeatureEncoder:
         out[:, k + 1] = days / 365.25
         out[:, k + 2] = commune[:, 1]
         for offset, name in enumerate(HISTORY_FEATURES, start=k + 3):
-            out[:, offset] = pd.to_numeric(np.asarray(snapshots[name], dtype=object), errors="coerce")
+            out[:, offset] = _numbers(snapshots[name])
         return out
 
 
+def _numbers(values: Any) -> np.ndarray:
+    """Floats (NaN when missing or not a number) of a column: a sequence, a Series or an Arrow array."""
+    if isinstance(values, pa.Array) and (
+        pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+    ):
+        return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if isinstance(values, pa.Array):
+        values = values.to_pylist()
+    return np.asarray(pd.to_numeric(np.asarray(values, dtype=object), errors="coerce"), dtype=np.float64)
+
+
 def _days_array(values: Any) -> np.ndarray:
-    """Day numbers (float, NaN when missing) of datetime64 values, `date` objects or ISO date strings."""
-    if isinstance(values, pd.Series) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
+    """Day numbers (float, NaN when missing) of datetime64 values, `date` objects or ISO date strings (in a
+    sequence, a Series or an Arrow array)."""
+    if isinstance(values, pa.Array):
+        if pa.types.is_string(values.type):
+            values = pc.strptime(values, format="%Y-%m-%d", unit="s")
+        values = values.cast(pa.date32()).to_numpy(zero_copy_only=False) if len(values) else []
+    elif isinstance(values, pd.Series) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
         values = pd.to_datetime(values)
     days = np.asarray(values, dtype="datetime64[D]")
     return np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(np.float64))
@@ -154,7 +172,18 @@ def _days_array(values: Any) -> np.ndarray:
 def _per_distinct(values: Any, encode: Callable[[Any], Sequence[float]]) -> np.ndarray:
     """`encode` (one value -> its features) applied once per distinct value and spread back to the rows;
     NaN for missing values."""
-    codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+    codes: np.ndarray
+    distinct: Sequence[Any]
+    if isinstance(values, pa.Array):  # Arrow: no Python object per row
+        encoded = values.dictionary_encode() if not pa.types.is_null(values.type) else None
+        if encoded is None:
+            codes, distinct = np.full(len(values), -1, dtype=np.int64), []
+        else:
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            distinct = encoded.dictionary.to_pylist()
+    else:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        distinct = list(uniques)
     width = len(encode(None))
     table = np.full((len(distinct) + 1, width), np.nan)  # the last row, index -1: missing values
     if len(distinct):

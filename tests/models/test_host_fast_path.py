@@ -91,3 +91,28 @@ def test_missing_codes_reach_the_model_as_missing(model: HostModel, reference: R
         assert np.isnan(matrix[:, names.index(name)]).all(), name
     fast = transform_records(model.encoder, [{**r, "naf_code": None, "commune_code": None} for r in records])
     np.testing.assert_array_equal(matrix, fast)
+
+
+def test_arrow_columns_give_the_frame_path_features(model: HostModel, reference: Reference) -> None:
+    """The service hands validated Arrow columns straight to the encoder: same matrix as from a frame."""
+    import pyarrow as pa
+
+    records = _random_records(reference, 2000, seed=3)
+    frame = pd.DataFrame(records, columns=list(SNAPSHOT_COLUMNS))
+    for column in ("creation_date", "cutoff_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    frame["years_since_last_contract"] = frame["years_since_last_contract"].astype(float)
+    arrow = {
+        name: pa.array(
+            [r[name].isoformat() if isinstance(r[name], date) else r[name] for r in records]
+            if name in ("creation_date", "cutoff_date")
+            else [r[name] for r in records]
+        )
+        for name in SNAPSHOT_COLUMNS
+    }
+    arrow["legal_category"] = pa.array([None, *[r["legal_category"] for r in records[1:]]])
+    frame.loc[0, "legal_category"] = None
+    np.testing.assert_array_equal(model.encoder.transform(arrow), model.encoder.transform(frame))
+    assert pa.types.is_string(arrow["creation_date"].type) and pa.types.is_int64(
+        arrow["contracts_total"].type
+    )
