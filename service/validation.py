@@ -57,7 +57,7 @@ class _Column:
         try:
             if self.kind in ("text", "date"):
                 arr = pa.array(raw, type=pa.string())
-            elif self.kind == "float" and any(v is True or v is False for v in raw):
+            elif self.kind == "float" and bool in set(map(type, raw)):  # Arrow would read True as 1.0
                 return self._per_value(raw), None
             else:
                 arr = pa.array(raw)
@@ -229,7 +229,7 @@ class ColumnarSchema:
             default = column.default
             if given is None:
                 values[column.name] = [default] * n
-            elif default is not None:
+            elif default is not None and any(v is None for v in given):
                 values[column.name] = [default if v is None else v for v in given]
             else:
                 values[column.name] = given
