@@ -42,7 +42,7 @@ def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, A
         sirets = [item["siret"] for item in batch.records]
     else:
         matrix = model.encoder.transform(host_columns(batch))
-        sirets = (batch.columns or {})["siret"]
+        sirets = batch.column("siret")
     probability = model.estimator.predict(matrix)
     percentile = model.percentile(probability)
     reasons: list[list[str]] = [[]] * len(sirets)  # shared empty list: only read, replaced when explained

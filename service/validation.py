@@ -17,7 +17,7 @@ import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, TypeAlias, TypeVar, Union, get_args, get_origin
 
 import annotated_types
 import numpy as np
@@ -31,6 +31,7 @@ from service.schemas import RecordColumns, RecordError
 
 T = TypeVar("T", bound=BaseModel)
 COLUMNAR_MIN = 1000  # from this many records, batches are validated column-wise (measured crossover)
+_ARROW_TYPES = {"text": pa.string(), "date": pa.string(), "int": pa.int64(), "float": pa.float64()}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -50,12 +51,14 @@ class _Column:
     ge: Any = None
     le: Any = None
 
-    def check(self, raw: list[Any]) -> tuple[np.ndarray, pa.Array | None]:
+    def check(self, raw: list[Any] | pa.Array) -> tuple[np.ndarray, pa.Array | None]:
         """Which values the fast path accepts as they are, computed on the whole column with Arrow, and the
         Arrow array of the column (None when it has mixed types). Missing values of optional fields have
         been replaced by their default (None if required)."""
         try:
-            if self.kind in ("text", "date"):
+            if isinstance(raw, pa.Array):  # from a CSV body: already typed by `columns_of_table`
+                arr = raw
+            elif self.kind in ("text", "date"):
                 arr = pa.array(raw, type=pa.string())
             elif self.kind == "float" and bool in set(map(type, raw)):  # Arrow would read True as 1.0
                 return self._per_value(raw), None
@@ -135,7 +138,9 @@ class _Column:
     def _in_bounds(self, value: Any) -> bool:
         return (self.ge is None or value >= self.ge) and (self.le is None or value <= self.le)
 
-    def _per_value(self, raw: list[Any]) -> np.ndarray:
+    def _per_value(self, raw: list[Any] | pa.Array) -> np.ndarray:
+        if isinstance(raw, pa.Array):
+            raw = raw.to_pylist()
         return np.fromiter((self.accepts(v) for v in raw), dtype=bool, count=len(raw))
 
 
@@ -235,8 +240,32 @@ class ColumnarSchema:
                 values[column.name] = given
         return np.full(n, known), values
 
+    def columns_of_table(self, table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
+        """The same for a CSV body read as a table of strings (empty cell = not given): numbers are parsed
+        where they are plain decimal numbers; a row with another text in a number column is left to
+        pydantic (which explains), as is every row when the table has an unknown column."""
+        n = table.num_rows
+        ok = np.full(n, set(table.column_names) <= {c.name for c in self.columns})
+        values: dict[str, pa.Array] = {}
+        for column in self.columns:
+            if column.name not in table.column_names:
+                arr: pa.Array = pa.nulls(n)
+            else:
+                arr = table[column.name].combine_chunks().cast(pa.string())
+                if column.kind in ("int", "float"):
+                    pattern = r"^-?[0-9]{1,18}\z" if column.kind == "int" else r"^-?[0-9]{1,300}(\.[0-9]+)?\z"
+                    plain = pc.match_substring_regex(arr, pattern)
+                    other = pc.and_(pc.is_valid(arr), pc.invert(plain))
+                    ok &= ~np.asarray(other.to_numpy(zero_copy_only=False), dtype=bool)
+                    number = pa.int64() if column.kind == "int" else pa.float64()
+                    arr = pc.if_else(plain, arr, pa.scalar(None, pa.string())).cast(number)
+            if column.default is not None and arr.null_count:
+                arr = pc.fill_null(arr.cast(_ARROW_TYPES[column.kind]), column.default)
+            values[column.name] = arr
+        return ok, values
+
     def accepted(
-        self, ok: np.ndarray, values: dict[str, list[Any]]
+        self, ok: np.ndarray, values: dict[str, list[Any]] | dict[str, pa.Array]
     ) -> tuple[np.ndarray, dict[str, pa.Array] | None]:
         """`ok` narrowed to the records whose every value the fast path accepts, and the columns as Arrow
         arrays (None when a column has mixed types)."""
@@ -273,20 +302,27 @@ class ColumnarSchema:
                 data[column.name] = pd.Series(raw, dtype=object)
         return pd.DataFrame(data, columns=[c.name for c in self.columns]), not_a_day
 
-    def not_calendar_days(self, values: dict[str, list[Any]]) -> np.ndarray:
-        """Rows with an ISO date that is not a day of the calendar (2023-02-30): numpy refuses a whole column
-        with one, then the column is parsed value by value."""
+    def not_calendar_days(self, values: dict[str, list[Any]] | dict[str, pa.Array]) -> np.ndarray:
+        """Rows with an ISO date that is not a day of the calendar (2023-02-30)."""
         n = len(next(iter(values.values()), []))
         bad = np.zeros(n, dtype=bool)
         for column in self.columns:
             if column.kind != "date":
                 continue
-            try:
-                np.array(values[column.name], dtype="datetime64[D]")
+            given = values[column.name]
+            if isinstance(given, pa.Array):  # Arrow reads 2023-02-30 as 2023-03-02: compare the round trip
+                if pa.types.is_null(given.type):
+                    continue
+                parsed = pc.strptime(given, format="%Y-%m-%d", unit="s", error_is_null=True)
+                moved = pc.not_equal(pc.strftime(parsed, format="%Y-%m-%d"), given).fill_null(False)
+                bad |= np.asarray(moved.to_numpy(zero_copy_only=False), dtype=bool)
+                continue
+            try:  # numpy refuses a whole column with one such day; then each value is tried
+                np.array(given, dtype="datetime64[D]")
             except ValueError:
-                text = pd.Series(values[column.name], dtype=object)
-                parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-                bad |= (parsed.isna() & text.notna()).to_numpy()
+                text = pd.Series(given, dtype=object)
+                parsed_days = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+                bad |= (parsed_days.isna() & text.notna()).to_numpy()
         return bad
 
     def values_of(self, dumped: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -356,10 +392,20 @@ class ValidBatch:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def column(self, name: str) -> list[Any]:
+        """The values of one field, in the valid records' order."""
+        if self.columns is not None:
+            return self.columns[name]
+        if self.arrow is not None:
+            return list(self.arrow[name].to_pylist())
+        return [record[name] for record in self.records or []]
+
     def as_frame(self) -> pd.DataFrame:
         """The valid records as a typed frame (text: object, dates: datetime64, numbers), built once."""
         if self._frame is None:
             columnar = _columnar(self.schema)
+            if self.columns is None and self.arrow is not None:
+                self.columns = {name: self.column(name) for name in self.arrow}
             if self.columns is not None:
                 self._frame, _ = columnar.typed_frame(self.columns)
             else:
@@ -367,12 +413,18 @@ class ValidBatch:
         return self._frame
 
 
+Batch: TypeAlias = list[Any] | RecordColumns | pa.Table
+
+
 def _checked(
-    batch: list[Any] | RecordColumns, indices: Sequence[int], schema: type[T]
+    batch: Batch, indices: Sequence[int], schema: type[T]
 ) -> tuple[list[tuple[int, T]], list[RecordError]]:
     """`validate_records` of the records at `indices`, with indices in the batch's numbering."""
     if isinstance(batch, RecordColumns):
         records = [batch.record(i) for i in indices]
+    elif isinstance(batch, pa.Table):  # a CSV body: an empty cell is a value not given
+        rows = batch.take(pa.array(list(indices), type=pa.int64())).to_pylist()
+        records = [{k: v for k, v in row.items() if v is not None} for row in rows]
     else:
         records = [batch[i] for i in indices]
     valid, errors = validate_records(records, schema)
@@ -381,33 +433,47 @@ def _checked(
     return [(indices[i], item) for i, item in valid], errors
 
 
-def validate(batch: list[Any] | RecordColumns, schema: type[BaseModel]) -> ValidBatch:
-    """Validate a batch (a list of records, or columns): pydantic per record below `COLUMNAR_MIN` records,
-    column-wise from there. Either way the valid records, their indices and the errors are those pydantic
-    gives."""
-    n = len(batch)
+def _as_list(column: Any) -> list[Any]:
+    return list(column.to_pylist()) if isinstance(column, pa.Array) else list(column)
+
+
+def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
+    """Validate a batch (a list of records, columns, or a CSV body read as a table of strings): pydantic per
+    record below `COLUMNAR_MIN` records, column-wise from there. Either way the valid records, their indices
+    and the errors are those pydantic gives."""
+    n = batch.num_rows if isinstance(batch, pa.Table) else len(batch)
     if n < COLUMNAR_MIN:
         valid, errors = _checked(batch, range(n), schema)
         return ValidBatch(schema, [i for i, _ in valid], errors, [item.model_dump() for _, item in valid])
     columnar = _columnar(schema)
-    ok, values = (
-        columnar.columns_of_columns(batch)
-        if isinstance(batch, RecordColumns)
-        else columnar.columns_of_records(batch)
-    )
+    values: dict[str, Any]
+    if isinstance(batch, pa.Table):
+        ok, values = columnar.columns_of_table(batch)
+    elif isinstance(batch, RecordColumns):
+        ok, values = columnar.columns_of_columns(batch)
+    else:
+        ok, values = columnar.columns_of_records(batch)
     ok, arrays = columnar.accepted(ok, values)
     accepted = np.flatnonzero(ok)
+    arrow_values = isinstance(batch, pa.Table)
+    if arrow_values and len(accepted) < n:  # some rows go to pydantic: merge as Python values
+        values = {name: _as_list(column) for name, column in values.items()}
+        arrow_values = False
     if len(accepted) < n:
         values = {name: [column[i] for i in accepted] for name, column in values.items()}
     not_a_day = columnar.not_calendar_days(values)
     if not_a_day.any():  # such as 2023-02-30: pydantic decides and explains
         ok[accepted[not_a_day]] = False
+        if arrow_values:
+            values = {name: _as_list(column) for name, column in values.items()}
         keep = np.flatnonzero(~not_a_day)
         values = {name: [column[i] for i in keep] for name, column in values.items()}
         accepted = accepted[keep]
     rejected = np.flatnonzero(~ok)
     if len(rejected) == 0:
-        return ValidBatch(schema, accepted.tolist(), [], columns=values, arrow=arrays)
+        return ValidBatch(
+            schema, accepted.tolist(), [], columns=None if arrow_values else values, arrow=arrays
+        )
     checked, errors = _checked(batch, rejected.tolist(), schema)
     late = columnar.values_of([item.model_dump() for _, item in checked])
     indices = np.concatenate([accepted, np.array([i for i, _ in checked], dtype=np.int64)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import time
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -105,7 +108,7 @@ DROPOUT = Scorer("dropout_risk", DropoutContract, score_dropout)
 
 def _score_batch(
     scorer: Scorer,
-    records: list[Any] | RecordColumns,
+    records: list[Any] | RecordColumns | pa.Table,
     explain: bool,
     request: Request,
     key: ApiKey,
@@ -156,7 +159,13 @@ def _documented_body(schema: type[BaseModel]) -> dict[str, Any]:
             return [inline(value) for value in node]
         return node
 
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(document)}}}}
+    csv = {"schema": {"type": "string"}, "example": "siret;naf_code;commune_code;creation_date;...\n"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(document)}, "text/csv": csv},
+        }
+    }
 
 
 @host_router.post(
@@ -166,13 +175,20 @@ def _documented_body(schema: type[BaseModel]) -> dict[str, Any]:
     openapi_extra=_documented_body(HostScoresRequest),
 )
 async def score_companies(
-    request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+    request: Request,
+    key: AgentKey,
+    registry: RegistryDep,
+    audit: AuditDep,
+    explain: bool = Query(default=False, description="With a CSV body: add the 3 main reasons"),
 ) -> Response:
     """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
-    body = _envelope(await request.body(), HostScoresRequest)
-    scored = await run_in_threadpool(
-        _score_batch, HOST, body.batch(), body.explain, request, key, registry, audit
-    )
+    raw = await request.body()
+    if _is_csv(request):
+        batch: Any = _csv_table(raw, request.app.state.settings.max_batch)
+    else:
+        body = _envelope(raw, HostScoresRequest)
+        batch, explain = body.batch(), body.explain
+    scored = await run_in_threadpool(_score_batch, HOST, batch, explain, request, key, registry, audit)
     return FastJSON(scored)
 
 
@@ -183,29 +199,52 @@ async def score_companies(
     openapi_extra=_documented_body(DropoutScoresRequest),
 )
 async def score_contracts(
-    request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep
+    request: Request,
+    key: AgentKey,
+    registry: RegistryDep,
+    audit: AuditDep,
+    explain: bool = Query(default=False, description="With a CSV body: add the 3 main reasons"),
 ) -> Response:
     """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
-    body = _envelope(await request.body(), DropoutScoresRequest)
-    scored = await run_in_threadpool(
-        _score_batch, DROPOUT, body.batch(), body.explain, request, key, registry, audit
-    )
+    raw = await request.body()
+    if _is_csv(request):
+        batch: Any = _csv_table(raw, request.app.state.settings.max_batch)
+    else:
+        body = _envelope(raw, DropoutScoresRequest)
+        batch, explain = body.batch(), body.explain
+    scored = await run_in_threadpool(_score_batch, DROPOUT, batch, explain, request, key, registry, audit)
     return FastJSON(scored)
 
 
-def _read_csv(upload: UploadFile, max_rows: int) -> list[dict[str, Any]]:
-    raw = upload.file.read()
+def _is_csv(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/csv"
+
+
+def _csv_table(raw: bytes, max_rows: int) -> pa.Table:
+    """A CSV export (`,` or `;`, UTF-8 with or without BOM, a header line) as a table of strings, read by
+    Arrow without a Python object per cell; an empty cell is a value not given."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        text = raw.decode("utf-8-sig")
-        sep = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        header = raw.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+        delimiter = ";" if header.count(";") > header.count(",") else ","
+        names = [name.strip().strip('"').strip() for name in header.split(delimiter)]
+        table = pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, null_values=[""]
+            ),
+        )
+    except (UnicodeDecodeError, pa.ArrowInvalid) as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV) from err
-    if len(frame) == 0 or len(frame) > max_rows:
+    if table.num_rows == 0 or table.num_rows > max_rows or len(set(names)) != len(names):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    records = frame.to_dict("records")
-    return [{str(k): v for k, v in row.items() if v != ""} for row in records]
+    return table
+
+
+def _read_csv(upload: UploadFile, max_rows: int) -> pa.Table:
+    return _csv_table(upload.file.read(), max_rows)
 
 
 def _csv_response(scored: dict[str, Any], columns: dict[str, Any], name: str) -> Response:

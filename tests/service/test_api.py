@@ -71,6 +71,17 @@ def test_fast_and_batch_paths_agree_through_the_api(client: TestClient, served: 
     by_columns = client.post(HOST, json={"columns": columns, "explain": False}, headers=headers).json()
     assert batch["scored"] == by_columns["scored"] == 1500
     assert [r["probability"] for r in batch["results"]] == [r["probability"] for r in by_columns["results"]]
+    names = list(records[1])
+    lines = [";".join(names)] + [
+        ";".join("" if r.get(n) is None else str(r[n]) for n in names) for r in records
+    ]
+    csv_headers = {**headers, "Content-Type": "text/csv"}
+    by_csv = client.post(HOST, content="\n".join(lines).encode("utf-8-sig"), headers=csv_headers).json()
+    assert [r["probability"] for r in by_csv["results"]] == [r["probability"] for r in batch["results"]]
+    small_csv = client.post(HOST, content="\n".join(lines[:11]).encode(), headers=csv_headers).json()
+    assert [r["probability"] for r in small_csv["results"]] == [
+        r["probability"] for r in batch["results"][:10]
+    ]
     singles = [
         client.post(HOST, json={"companies": [r], "explain": False}, headers=headers).json()["results"][0]
         for r in records[:60]

@@ -195,3 +195,40 @@ def test_exactly_one_form() -> None:
         HostScoresRequest.model_validate({"companies": [{}], "columns": {"siret": ["1"]}})
     with pytest.raises(ValueError, match="either"):
         HostScoresRequest.model_validate({"explain": False})
+
+
+def _as_csv_cells(record: Any) -> dict[str, str | None]:
+    """A record as a CSV export gives it: every value a string, an empty cell for a value not given."""
+    if not isinstance(record, dict):
+        return {}
+    return {k: None if v is None else str(v) if not isinstance(v, str) else v for k, v in record.items()}
+
+
+@pytest.mark.parametrize(
+    ("make", "schema"),
+    [(_host_record, HostCompany), (_dropout_record, DropoutContract)],
+    ids=["host", "dropout"],
+)
+def test_csv_table_equals_pydantic_on_the_same_cells(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel]
+) -> None:
+    import pyarrow as pa
+
+    rng = np.random.default_rng(11)
+    records = [_as_csv_cells(r) for r in _batch(make, schema, 2500, seed=11)]
+    records[5] = {**records[5], "creation_date" if schema is HostCompany else "contract_start": "2023-02-30"}
+    names = sorted({k for r in records for k in r})
+    table = pa.table({name: pa.array([r.get(name) for r in records], type=pa.string()) for name in names})
+    got = validate(table, schema)
+    cells = [{k: v for k, v in r.items() if v is not None} for r in records]
+    expected = _pydantic_reference(cells, schema)
+    _assert_same(got, expected)
+    assert len(got.errors) > 0 and len(got) > 1500
+    clean = [_as_csv_cells(make(rng)) for _ in range(1500)]
+    names = sorted({k for r in clean for k in r})
+    clean_table = pa.table({n: pa.array([r.get(n) for r in clean], type=pa.string()) for n in names})
+    fast = validate(clean_table, schema)
+    assert fast.arrow is not None and not fast.errors, "a clean CSV stays in Arrow end to end"
+    _assert_same(
+        fast, _pydantic_reference([{k: v for k, v in r.items() if v is not None} for r in clean], schema)
+    )
