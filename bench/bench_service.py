@@ -166,26 +166,42 @@ def main() -> None:
         _wait(f"http://127.0.0.1:{mlflow_port}/ping")
         client = httpx.Client(timeout=120)
         headers = {"X-API-Key": key}
-        json_headers = {**headers, "Content-Type": "application/json"}
         print(f"service resident memory with every champion loaded: {_rss_mb(api.pid):,.0f} MB")
         columns = list(SNAPSHOT_COLUMNS)
         for size in (1, 100, 10_000):
             n = max(15, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
-            # The same rows in the lightest body form of each server, and as a list of objects for both.
+            # The same rows as objects, as columns (ours) / split (mlflow), and as one CSV file for both.
+            # Bodies are encoded once, as a client sending a prepared file would: the servers' timings.
+            csv = snapshots.head(size).to_csv(index=False, date_format="%Y-%m-%d").encode()
+            json_type, csv_type = "application/json", "text/csv"
             bodies = {
                 "objects": (
-                    {"companies": records[:size], "explain": False},
-                    {"dataframe_records": records[:size]},
+                    (orjson.dumps({"companies": records[:size], "explain": False}), json_type),
+                    (orjson.dumps({"dataframe_records": records[:size]}), json_type),
                 ),
                 "columns": (
-                    {"columns": {c: [r[c] for r in records[:size]] for c in columns}, "explain": False},
-                    {
-                        "dataframe_split": {
-                            "columns": columns,
-                            "data": [[r[c] for c in columns] for r in records[:size]],
-                        }
-                    },
+                    (
+                        orjson.dumps(
+                            {
+                                "columns": {c: [r[c] for r in records[:size]] for c in columns},
+                                "explain": False,
+                            }
+                        ),
+                        json_type,
+                    ),
+                    (
+                        orjson.dumps(
+                            {
+                                "dataframe_split": {
+                                    "columns": columns,
+                                    "data": [[r[c] for c in columns] for r in records[:size]],
+                                }
+                            }
+                        ),
+                        json_type,
+                    ),
                 ),
+                "csv": ((csv, csv_type), (csv, csv_type)),  # the same file to both servers
             }
             frame = snapshots.head(size)
 
@@ -193,17 +209,13 @@ def main() -> None:
                 model.predict_proba(f)
 
             print(f"{size} record(s) per request, {n} requests:")
-            for form, (ours_body, theirs_body) in bodies.items():
-                # Bodies are encoded once, as a client sending a prepared file would: servers' timings.
-                api_body, mlflow_body = orjson.dumps(ours_body), orjson.dumps(theirs_body)
+            for form, ((api_body, api_type), (mlflow_body, mlflow_type)) in bodies.items():
 
-                def call_api(b: bytes = api_body) -> None:
-                    client.post(api_url, content=b, headers=json_headers).raise_for_status()
+                def call_api(b: bytes = api_body, t: str = api_type) -> None:
+                    client.post(api_url, content=b, headers={**headers, "Content-Type": t}).raise_for_status()
 
-                def call_mlflow(b: bytes = mlflow_body) -> None:
-                    client.post(
-                        mlflow_url, content=b, headers={"Content-Type": "application/json"}
-                    ).raise_for_status()
+                def call_mlflow(b: bytes = mlflow_body, t: str = mlflow_type) -> None:
+                    client.post(mlflow_url, content=b, headers={"Content-Type": t}).raise_for_status()
 
                 for _ in range(3):  # warm-up
                     call_api()
