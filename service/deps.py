@@ -1,4 +1,4 @@
-"""Dependency aliases of the routes."""
+"""Dependency aliases of the routes (async: attribute look-ups need no worker thread)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from service.security import require_role
 from service.settings import ServiceSettings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     """The champions in memory."""
     return request.app.state.registry
 
 
-def get_audit(request: Request) -> AuditLog:
+async def get_audit(request: Request) -> AuditLog:
     """The audit log."""
     return request.app.state.audit
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     """The service settings."""
     return request.app.state.settings
 

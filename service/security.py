@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
@@ -56,10 +56,11 @@ class RateLimiter:
             bucket.tokens -= 1
 
 
-def require_role(role: str) -> Callable[[Request], ApiKey]:
-    """Dependency: the caller's key: valid (else 401), allowed for `role` (403), within its rate (429)."""
+def require_role(role: str) -> Callable[[Request], Awaitable[ApiKey]]:
+    """Dependency: the caller's key: valid (else 401), allowed for `role` (403), within its rate (429).
+    Async: a cached look-up (SQLite at most every few seconds) needs no worker thread."""
 
-    def dependency(request: Request) -> ApiKey:
+    async def dependency(request: Request) -> ApiKey:
         state = request.app.state
         key = state.keys.verify(request.headers.get("X-API-Key"))
         if key is None:
