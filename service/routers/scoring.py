@@ -31,6 +31,7 @@ from service.schemas import (
     HostScoresRequest,
     HostScoresResponse,
     RecordColumns,
+    ScoresRequest,
 )
 from service.scoring import score_dropout, score_host
 from service.validation import ValidBatch, validate
@@ -99,11 +100,12 @@ class Scorer:
 
     model_name: str
     schema: type[BaseModel]
+    request_schema: type[ScoresRequest]
     score: Callable[[Any, ValidBatch, bool], list[dict[str, Any]]]
 
 
-HOST = Scorer("apprenticeship_host", HostCompany, score_host)
-DROPOUT = Scorer("dropout_risk", DropoutContract, score_dropout)
+HOST = Scorer("apprenticeship_host", HostCompany, HostScoresRequest, score_host)
+DROPOUT = Scorer("dropout_risk", DropoutContract, DropoutScoresRequest, score_dropout)
 
 
 def _score_batch(
@@ -168,6 +170,21 @@ def _documented_body(schema: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+async def _score_request(
+    scorer: Scorer, request: Request, key: ApiKey, registry: ModelRegistry, audit: Any, explain: bool
+) -> Response:
+    """The JSON scoring routes: a JSON body (objects or columns, `explain` inside) or a CSV body (`explain`
+    from the query), scored off the event loop."""
+    raw = await request.body()
+    if _is_csv(request):
+        batch: Any = _csv_table(raw, request.app.state.settings.max_batch)
+    else:
+        body = _envelope(raw, scorer.request_schema)
+        batch, explain = body.batch(), body.explain
+    scored = await run_in_threadpool(_score_batch, scorer, batch, explain, request, key, registry, audit)
+    return FastJSON(scored)
+
+
 @host_router.post(
     "/scores",
     response_model=HostScoresResponse,
@@ -182,14 +199,7 @@ async def score_companies(
     explain: bool = Query(default=False, description="With a CSV body: add the 3 main reasons"),
 ) -> Response:
     """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
-    raw = await request.body()
-    if _is_csv(request):
-        batch: Any = _csv_table(raw, request.app.state.settings.max_batch)
-    else:
-        body = _envelope(raw, HostScoresRequest)
-        batch, explain = body.batch(), body.explain
-    scored = await run_in_threadpool(_score_batch, HOST, batch, explain, request, key, registry, audit)
-    return FastJSON(scored)
+    return await _score_request(HOST, request, key, registry, audit, explain)
 
 
 @dropout_router.post(
@@ -206,14 +216,7 @@ async def score_contracts(
     explain: bool = Query(default=False, description="With a CSV body: add the 3 main reasons"),
 ) -> Response:
     """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
-    raw = await request.body()
-    if _is_csv(request):
-        batch: Any = _csv_table(raw, request.app.state.settings.max_batch)
-    else:
-        body = _envelope(raw, DropoutScoresRequest)
-        batch, explain = body.batch(), body.explain
-    scored = await run_in_threadpool(_score_batch, DROPOUT, batch, explain, request, key, registry, audit)
-    return FastJSON(scored)
+    return await _score_request(DROPOUT, request, key, registry, audit, explain)
 
 
 def _is_csv(request: Request) -> bool:
