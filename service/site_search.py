@@ -4,21 +4,15 @@ first), a commune by INSEE code, postal code or name. Accent- and case-insensiti
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import pandas as pd
 
 from models.reference import Reference, normalize_commune_code, normalize_naf_code
+from models.site_potential.diagnose import plain_text as plain
 
 NAF_QUERY = re.compile(r"^\s*(\d{2}\.?\d{2}[A-Za-z])\b")
 COMMUNE_QUERY = re.compile(r"^\s*(\d{5}|2[ABab]\d{3})\b")
-
-
-def plain(text: str) -> str:
-    """Lower case, no accents, single spaces (for matching what people type)."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return " ".join(re.sub(r"[-'’]", " ", folded).split())
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,9 @@ class Diagnostic:
         return asdict(self)
 
 
-def _plain(text: str) -> str:
+def plain_text(text: str) -> str:
+    """Lower case, no accents, apostrophes and hyphens as spaces, single spaces: what people type, made
+    comparable with official labels (also used by the advisors' search)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return " ".join(folded.replace("-", " ").replace("'", " ").split())
 
@@ -84,8 +86,8 @@ def suggest_naf(value: str, reference: Reference, limit: int = 5) -> list[tuple[
     code = str(normalize_naf_code(pd.Series([value])).iloc[0])
     close = difflib.get_close_matches(code, list(naf.index), n=limit, cutoff=0.6)
     if len(close) < limit:
-        words = _plain(value)
-        matches = [c for c, label in naf.items() if words and words in _plain(str(label))]
+        words = plain_text(value)
+        matches = [c for c, label in naf.items() if words and words in plain_text(str(label))]
         close += [c for c in matches if c not in close][: limit - len(close)]
     return [(c, str(naf[c])) for c in close[:limit]]
 
@@ -97,8 +99,8 @@ def suggest_commune(value: str, store: SiteStore, limit: int = 5) -> list[tuple[
     code = str(normalize_commune_code(pd.Series([value])).iloc[0])
     close = difflib.get_close_matches(code, list(com.index), n=limit, cutoff=0.6)
     if not value.strip().isdigit():
-        plain = names.map(_plain)
-        wanted = _plain(value)
+        plain = names.map(plain_text)
+        wanted = plain_text(value)
         exact = list(com.index[plain == wanted])
         fuzzy = difflib.get_close_matches(wanted, list(plain.unique()), n=limit, cutoff=0.7)
         by_name = exact + [c for c in com.index[plain.isin(fuzzy)] if c not in exact]
