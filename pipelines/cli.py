@@ -510,13 +510,12 @@ def diagnose(
     except UnknownCodeError as err:
         raise _fail(str(err)) from err
     if pdf is not None:
-        from models.site_potential.geometry import competition_map, read_commune_contours
+        from models.site_potential.geometry import diagnostic_map, read_commune_contours
         from models.site_potential.narrative import narrative
         from models.site_potential.report import report_pdf
 
-        density = store.table(result.naf_code)[0]["competitors_per_10k"]
         contours = read_commune_contours(REFERENCE_DIR, _home() / "cache")
-        cmap = competition_map(contours, store.territory.communes, density, result.commune_code)
+        cmap = diagnostic_map(contours, store, result.naf_code, result.commune_code)
         pdf.parent.mkdir(parents=True, exist_ok=True)
         pdf.write_bytes(report_pdf(result, narrative(result), cmap))
     if as_json:

@@ -20,6 +20,7 @@ import orjson
 import pandas as pd
 
 from models.reference import PLM_PARENT_CODES
+from models.site_potential.indicators import SiteStore
 
 KM_PER_DEGREE_LAT = 110.574
 KM_PER_DEGREE_LON_EQUATOR = 111.320
@@ -234,6 +235,14 @@ def competition_map(
         colours=DENSITY_COLOURS,
         legend_title="Établissements concurrents pour 10 000 habitants",
     )
+
+
+def diagnostic_map(
+    contours: CommuneContours, store: SiteStore, naf_code: str, commune_code: str, radius_km: float = 20.0
+) -> CompetitionMap | None:
+    """The map of a diagnostic: the activity's competitors per 10,000 inhabitants in each commune around."""
+    density = store.table(naf_code)[0]["competitors_per_10k"]
+    return competition_map(contours, store.territory.communes, density, commune_code, radius_km)
 
 
 def _city_name(code: str) -> str:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Cookie, Form, HTTPException, Query, Request, stat
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from models.site_potential.diagnose import Diagnostic, UnknownCodeError, diagnose
-from models.site_potential.geometry import competition_map
+from models.site_potential.geometry import diagnostic_map
 from models.site_potential.narrative import narrative
 from models.site_potential.report import report_html, report_pdf
 from service import messages
@@ -194,8 +194,7 @@ def _diagnose(request: Request, context: SiteContext, naf: str, com: str) -> Dia
 
 
 def _map(context: SiteContext, result: Diagnostic) -> Any:
-    density = context.store.table(result.naf_code)[0]["competitors_per_10k"]
-    return competition_map(context.contours(), context.store.territory.communes, density, result.commune_code)
+    return diagnostic_map(context.contours(), context.store, result.naf_code, result.commune_code)
 
 
 def _audit(request: Request, key: ApiKey, route: str, start: float) -> None:

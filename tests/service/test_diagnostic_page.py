@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.site_potential.diagnose import Diagnostic, diagnose
-from models.site_potential.geometry import competition_map, read_commune_contours
+from models.site_potential.geometry import diagnostic_map, read_commune_contours
 from models.site_potential.narrative import Claim, narrative
 from models.site_potential.report import report_pdf
 from service.sessions import COOKIE_NAME
@@ -137,13 +137,7 @@ def diagnostics(trained_home: Path) -> list[tuple[Diagnostic, object]]:
             result = diagnose(naf, commune, context.store, context.reference, models)
         except ValueError:
             continue
-        density = context.store.table(result.naf_code)[0]["competitors_per_10k"]
-        out.append(
-            (
-                result,
-                competition_map(contours, context.store.territory.communes, density, result.commune_code),
-            )
-        )
+        out.append((result, diagnostic_map(contours, context.store, result.naf_code, result.commune_code)))
     assert len(out) >= 6
     return out
 
