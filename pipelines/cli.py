@@ -6,9 +6,10 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
@@ -31,6 +32,7 @@ from pipelines.reference import REFERENCE_DIR, load_reference
 if TYPE_CHECKING:
     from pipelines.mlflow_logging import TrainResult
 
+C = TypeVar("C")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
 err_console = Console(stderr=True)
@@ -276,6 +278,11 @@ def _load_config(model: str, path: Path | None, overrides: list[str] | None) -> 
     if model not in MODELS:
         raise _fail(f"--model must be one of {', '.join(MODELS)}")
     loader = load_host_config if model == "apprenticeship_host" else load_dropout_config
+    return _configured(loader, path, overrides)
+
+
+def _configured(loader: Callable[..., C], path: Path | None, overrides: list[str] | None) -> C:
+    """A pipeline config from YAML and `--set` overrides; a bad one stops the command with its reason."""
     try:
         return loader(path, overrides)
     except (ValueError, OSError) as err:
@@ -358,10 +365,7 @@ def train_extract_cmd(
     from pipelines.extract import train_extract
     from pipelines.tracking import configure_tracking
 
-    try:
-        cfg = load_extract_config(config, set_)
-    except (ValueError, OSError) as err:
-        raise _fail(f"configuration: {err}") from err
+    cfg = _configured(load_extract_config, config, set_)
     configure_tracking()
     try:
         with _progress() as progress:
@@ -419,10 +423,7 @@ def train_site(config: ConfigOpt = None, set_: SetOpt = None, verbose: bool = Fa
     from pipelines.config import load_site_config
     from pipelines.tracking import configure_tracking
 
-    try:
-        cfg = load_site_config(config, set_)
-    except (ValueError, OSError) as err:
-        raise _fail(f"configuration: {err}") from err
+    cfg = _configured(load_site_config, config, set_)
     configure_tracking()
     try:
         training, report = _train_site(cfg)
@@ -643,10 +644,7 @@ def _run_site(overrides: list[str]) -> None:
     from pipelines.config import load_site_config
     from pipelines.registry import current_champion
 
-    try:
-        cfg = load_site_config(None, overrides)
-    except (ValueError, OSError) as err:
-        raise _fail(f"configuration: {err}") from err
+    cfg = _configured(load_site_config, None, overrides)
     ready = (site.site_dir(_home()) / "store.json").exists()
     if not ready or any(current_champion(name) is None for name in SURVIVAL_MODELS.values()):
         console.print("No site-potential champions yet: training on the embedded default (SYNTHETIC SIRENE).")
