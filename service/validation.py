@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from models.timeutils import day_number, iso_day_numbers
 from service.schemas import RecordColumns, RecordError
 
 T = TypeVar("T", bound=BaseModel)
@@ -82,11 +83,13 @@ class _Column:
                 conditions.append(pc.greater_equal(length, self.min_length))
                 if self.max_length is not None:
                     conditions.append(pc.less_equal(length, self.max_length))
-        elif self.kind == "date":
-            conditions.append(pc.match_substring_regex(arr, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\z"))
-            first, last = self._years()
-            year = pc.utf8_slice_codeunits(arr, 0, 4)
-            conditions += [pc.greater_equal(year, first), pc.less_equal(year, last)]
+        elif self.kind == "date":  # ISO calendar days within the bounds, read from the bytes
+            days, well = iso_day_numbers(arr)
+            well &= self._day_in_bounds(days)
+            if arr.null_count:
+                nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+                well = np.where(nulls, self.optional, well)
+            return well, arr
         else:
             if self.kind == "int" and not pa.types.is_integer(arr.type):
                 return self._per_value(raw), None
@@ -106,11 +109,14 @@ class _Column:
             ok = pc.if_else(pc.is_null(arr), self.optional, ok)
         return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool), arr
 
-    def _years(self) -> tuple[str, str]:
-        """Years whose dates are all within the bounds (the boundary years are left to pydantic)."""
-        first = f"{self.ge.year + 1:04d}" if self.ge is not None else "0001"
-        last = f"{self.le.year - 1:04d}" if self.le is not None else "9999"
-        return first, last
+    def _day_in_bounds(self, days: np.ndarray) -> np.ndarray:
+        """Which day numbers are within the field's date bounds."""
+        within = np.ones(len(days), dtype=bool)
+        if self.ge is not None:
+            within &= days >= day_number(self.ge)
+        if self.le is not None:
+            within &= days <= day_number(self.le)
+        return within
 
     def accepts(self, value: Any) -> bool:
         """The same rule for one value."""
@@ -125,10 +131,13 @@ class _Column:
                 and (self.max_length is None or len(value) <= self.max_length)
             )
         if self.kind == "date":
-            first, last = self._years()
-            return (
-                type(value) is str and _ISO_DATE.fullmatch(value) is not None and first <= value[:4] <= last
-            )
+            if type(value) is not str or _ISO_DATE.fullmatch(value) is None:
+                return False
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:  # not a day of the calendar (2023-02-30)
+                return False
+            return (self.ge is None or day >= self.ge) and (self.le is None or day <= self.le)
         if self.kind == "int":
             return type(value) is int and self._in_bounds(value)
         return (
@@ -279,51 +288,20 @@ class ColumnarSchema:
                 arrays = None
         return ok, arrays
 
-    def typed_frame(self, values: dict[str, list[Any]]) -> tuple[pd.DataFrame, np.ndarray]:
-        """The columns as a typed frame (text: object, dates: datetime64, numbers: int64/float64) and the
-        rows with a date that is not a calendar day (2023-02-30)."""
+    def typed_frame(self, values: dict[str, list[Any]]) -> pd.DataFrame:
+        """Validated columns as a typed frame (text: object, dates: datetime64, numbers: int64/float64)."""
         data: dict[str, Any] = {}
-        not_a_day = np.zeros(len(next(iter(values.values()), [])), dtype=bool)
         for column in self.columns:
             raw = values[column.name]
-            if column.kind == "date":
-                try:  # ISO days (checked by `accepted`); numpy refuses a batch with a day like 2023-02-30
-                    data[column.name] = np.array(raw, dtype="datetime64[D]").astype("datetime64[ns]")
-                except ValueError:
-                    text = pd.Series(raw, dtype=object)
-                    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-                    not_a_day |= (parsed.isna() & text.notna()).to_numpy()
-                    data[column.name] = parsed.to_numpy().astype("datetime64[ns]")
+            if column.kind == "date":  # ISO calendar days (None: NaT)
+                data[column.name] = np.array(raw, dtype="datetime64[D]").astype("datetime64[ns]")
             elif column.kind == "int":
                 data[column.name] = np.array(raw, dtype=np.int64)
             elif column.kind == "float":
                 data[column.name] = np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
             else:  # kept as Python strings: pandas' Arrow strings would cost a conversion each way
                 data[column.name] = pd.Series(raw, dtype=object)
-        return pd.DataFrame(data, columns=[c.name for c in self.columns]), not_a_day
-
-    def not_calendar_days(self, values: dict[str, list[Any]] | dict[str, pa.Array]) -> np.ndarray:
-        """Rows with an ISO date that is not a day of the calendar (2023-02-30)."""
-        n = len(next(iter(values.values()), []))
-        bad = np.zeros(n, dtype=bool)
-        for column in self.columns:
-            if column.kind != "date":
-                continue
-            given = values[column.name]
-            if isinstance(given, pa.Array):  # Arrow reads 2023-02-30 as 2023-03-02: compare the round trip
-                if pa.types.is_null(given.type):
-                    continue
-                parsed = pc.strptime(given, format="%Y-%m-%d", unit="s", error_is_null=True)
-                moved = pc.not_equal(pc.strftime(parsed, format="%Y-%m-%d"), given).fill_null(False)
-                bad |= np.asarray(moved.to_numpy(zero_copy_only=False), dtype=bool)
-                continue
-            try:  # numpy refuses a whole column with one such day; then each value is tried
-                np.array(given, dtype="datetime64[D]")
-            except ValueError:
-                text = pd.Series(given, dtype=object)
-                parsed_days = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-                bad |= (parsed_days.isna() & text.notna()).to_numpy()
-        return bad
+        return pd.DataFrame(data, columns=[c.name for c in self.columns])
 
     def values_of(self, dumped: list[dict[str, Any]]) -> dict[str, list[Any]]:
         """Columns of records validated by pydantic (`model_dump()` dicts), in the fast path's form."""
@@ -332,7 +310,7 @@ class ColumnarSchema:
             for c in self.columns
         }
 
-    def frame_of(self, dumped: list[dict[str, Any]]) -> tuple[pd.DataFrame, np.ndarray]:
+    def frame_of(self, dumped: list[dict[str, Any]]) -> pd.DataFrame:
         """`typed_frame` of records already validated by pydantic (`model_dump()` dicts)."""
         return self.typed_frame(self.values_of(dumped))
 
@@ -407,9 +385,9 @@ class ValidBatch:
             if self.columns is None and self.arrow is not None:
                 self.columns = {name: self.column(name) for name in self.arrow}
             if self.columns is not None:
-                self._frame, _ = columnar.typed_frame(self.columns)
+                self._frame = columnar.typed_frame(self.columns)
             else:
-                self._frame, _ = columnar.frame_of(self.records or [])
+                self._frame = columnar.frame_of(self.records or [])
         return self._frame
 
 
@@ -461,14 +439,6 @@ def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
         arrow_values = False
     if len(accepted) < n:
         values = {name: [column[i] for i in accepted] for name, column in values.items()}
-    not_a_day = columnar.not_calendar_days(values)
-    if not_a_day.any():  # such as 2023-02-30: pydantic decides and explains
-        ok[accepted[not_a_day]] = False
-        if arrow_values:
-            values = {name: _as_list(column) for name, column in values.items()}
-        keep = np.flatnonzero(~not_a_day)
-        values = {name: [column[i] for i in keep] for name, column in values.items()}
-        accepted = accepted[keep]
     rejected = np.flatnonzero(~ok)
     if len(rejected) == 0:
         return ValidBatch(
@@ -478,5 +448,8 @@ def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
     late = columnar.values_of([item.model_dump() for _, item in checked])
     indices = np.concatenate([accepted, np.array([i for i, _ in checked], dtype=np.int64)])
     order = np.argsort(indices, kind="stable").tolist()
-    merged = {name: [(values[name] + late[name])[i] for i in order] for name in values}
+    merged = {}
+    for name in values:
+        joined = values[name] + late[name]
+        merged[name] = [joined[i] for i in order]
     return ValidBatch(schema, indices[order].tolist(), errors, columns=merged)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from models.apprenticeship_host.history import HISTORY_FEATURES
 from models.reference import NAF_COMPACT, Reference, normalize_commune_code, normalize_naf_code
+from models.timeutils import iso_day_numbers
 
 HEADCOUNT_RANK: dict[str, float] = {
     "NN": 0,
@@ -161,6 +162,9 @@ def _days_array(values: Any) -> np.ndarray:
     sequence, a Series or an Arrow array)."""
     if isinstance(values, pa.Array):
         if pa.types.is_string(values.type):
+            days, ok = iso_day_numbers(values)
+            if np.array_equal(ok, np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)):
+                return np.where(ok, days, np.nan)  # every value given is a plain ISO day: read in bulk
             values = pc.strptime(values, format="%Y-%m-%d", unit="s")
         values = values.cast(pa.date32()).to_numpy(zero_copy_only=False) if len(values) else []
     elif isinstance(values, pd.Series) and not pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -218,7 +222,12 @@ def _days(value: Any) -> int:
 
 
 class _Lookups:
-    """Plain-dict views of a fitted encoder, for encoding one value at a time."""
+    """Plain-dict views of a fitted encoder, for encoding one value at a time.
+
+    `naf_rows` and `commune_rows` hold the encoded features of every reference code already in its
+    canonical form (what the normalization gives), so the usual value is one dict look-up; any other value
+    is normalized first. Both ways give the same row by construction.
+    """
 
     def __init__(self, encoder: HostFeatureEncoder) -> None:
         self.encoder = encoder
@@ -227,6 +236,10 @@ class _Lookups:
         self.categories = {
             name: {value: float(i) for i, value in enumerate(index)}
             for name, index in encoder.categories_.items()
+        }
+        self.naf_rows = {code: _naf_features(self, code) for code in self.naf if _naf_scalar(code) == code}
+        self.commune_rows = {
+            code: _commune_features(self, code) for code in self.commune if _commune_scalar(code) == code
         }
 
     def code(self, name: str, value: Any) -> float:
@@ -241,7 +254,11 @@ def _naf_row(lookups: _Lookups, value: Any) -> tuple[float, float, float]:
     """naf_code, naf_division, artisan_sector codes of a NAF code as given."""
     if value is None:
         return (_NAN, _NAN, _NAN)
-    naf = _naf_scalar(value)
+    row = lookups.naf_rows.get(value)
+    return row if row is not None else _naf_features(lookups, _naf_scalar(value))
+
+
+def _naf_features(lookups: _Lookups, naf: str) -> tuple[float, float, float]:
     pos = lookups.naf.get(naf, -1)
     found = pos >= 0
     division = lookups.encoder.naf_division_[pos] if found else None
@@ -257,7 +274,12 @@ def _commune_row(lookups: _Lookups, value: Any) -> tuple[float, float]:
     """departement_code code and log10 population of a commune code as given."""
     if value is None:
         return (_NAN, _NAN)
-    pos = lookups.commune.get(_commune_scalar(value), -1)
+    row = lookups.commune_rows.get(value)
+    return row if row is not None else _commune_features(lookups, _commune_scalar(value))
+
+
+def _commune_features(lookups: _Lookups, commune: str) -> tuple[float, float]:
+    pos = lookups.commune.get(commune, -1)
     if pos < 0:
         return (_NAN, _NAN)
     encoder = lookups.encoder
