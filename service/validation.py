@@ -12,6 +12,7 @@ pydantic (a test checks it on thousands of random valid and invalid records).
 from __future__ import annotations
 
 import math
+import operator
 import re
 import types
 from collections.abc import Sequence
@@ -223,13 +224,23 @@ class ColumnarSchema:
         """The raw values of each column (defaults filled) and which records are objects without unknown
         fields."""
         n = len(records)
-        names = frozenset(c.name for c in self.columns)
-        ok = np.fromiter((type(r) is dict and r.keys() <= names for r in records), dtype=bool, count=n)
-        rows = records if ok.all() else [r if type(r) is dict else {} for r in records]
+        names = [c.name for c in self.columns]
+        if len(names) > 1 and all(type(r) is dict and len(r) == len(names) for r in records):
+            try:  # the usual export: every record has every field, read in one pass per record
+                rows = list(map(operator.itemgetter(*names), records))
+            except KeyError:
+                pass
+            else:
+                return np.ones(n, dtype=bool), dict(
+                    zip(names, map(list, zip(*rows, strict=True)), strict=True)
+                )
+        known = frozenset(names)
+        ok = np.fromiter((type(r) is dict and r.keys() <= known for r in records), dtype=bool, count=n)
+        rows_of = records if ok.all() else [r if type(r) is dict else {} for r in records]
         values: dict[str, list[Any]] = {}
         for column in self.columns:
             name, default = column.name, column.default
-            values[name] = [r.get(name, default) for r in rows]
+            values[name] = [r.get(name, default) for r in rows_of]
         return ok, values
 
     def columns_of_columns(self, batch: RecordColumns) -> tuple[np.ndarray, dict[str, list[Any]]]:

@@ -133,6 +133,36 @@ def test_columnwise_validation_equals_pydantic_on_random_records(
         assert len(got.errors) > 0 and 0 < len(got) < len(records)
 
 
+@pytest.mark.parametrize(
+    ("make", "schema"),
+    [(_host_record, HostCompany), (_dropout_record, DropoutContract)],
+    ids=["host", "dropout"],
+)
+def test_columnwise_validation_equals_pydantic_when_every_record_has_every_field(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel]
+) -> None:
+    """The usual export (every field in every record) is read in one pass per record: same outcome."""
+    rng = np.random.default_rng(11)
+    fields = list(schema.model_fields)
+    defaults = {name: info.default for name, info in schema.model_fields.items() if not info.is_required()}
+
+    def complete() -> Record:
+        return {**defaults, **make(rng)}
+
+    records: list[Any] = []
+    for _ in range(3000):
+        record = complete()
+        if rng.random() < 0.2:  # a wrong or unusual value, every field still present
+            record[str(rng.choice(fields))] = VALUE_MUTATIONS[rng.integers(len(VALUE_MUTATIONS))]
+        records.append(record)
+    assert all(len(record) == len(fields) for record in records)
+    got = validate(records, schema)
+    _assert_same(got, _pydantic_reference(records, schema))
+    assert len(got.errors) > 0 and 0 < len(got) < len(records)
+    clean = [complete() for _ in range(2000)]
+    _assert_same(validate(clean, schema), _pydantic_reference(clean, schema))
+
+
 def test_clean_batch_is_accepted_without_pydantic_and_typed() -> None:
     rng = np.random.default_rng(7)
     records = [_host_record(rng) for _ in range(500)]
