@@ -34,7 +34,7 @@ from service.schemas import (
     ScoresRequest,
 )
 from service.scoring import score_dropout, score_host
-from service.validation import ValidBatch, validate
+from service.validation import ValidBatch, read_json_records, validate
 
 host_router = APIRouter(prefix="/v1/apprenticeship-host", tags=["apprenticeship_host"])
 dropout_router = APIRouter(prefix="/v1/dropout-risk", tags=["dropout_risk"])
@@ -170,18 +170,50 @@ def _documented_body(schema: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def _read_body(scorer: Scorer, raw: bytes, csv: bool, max_batch: int, explain: bool) -> tuple[Any, bool]:
+    """The batch of a JSON body (a large list of objects read by Arrow when it can, else the envelope read
+    with orjson: objects or columns, `explain` inside) or of a CSV body (`explain` from the query)."""
+    if csv:
+        return _csv_table(raw, max_batch), explain
+    field = scorer.request_schema.records_field
+    limit = next(
+        m.max_length for m in scorer.request_schema.model_fields[field].metadata if hasattr(m, "max_length")
+    )
+    read = read_json_records(raw, field, scorer.schema, limit)
+    if read is not None:
+        batch, given = read
+        return batch, scorer.request_schema.model_fields["explain"].default if given is None else given
+    body = _envelope(raw, scorer.request_schema)
+    return body.batch(), body.explain
+
+
+def _read_and_score(
+    scorer: Scorer,
+    raw: bytes,
+    csv: bool,
+    explain: bool,
+    request: Request,
+    key: ApiKey,
+    registry: ModelRegistry,
+    audit: Any,
+) -> dict[str, Any]:
+    batch, explain = _read_body(scorer, raw, csv, request.app.state.settings.max_batch, explain)
+    try:
+        return _score_batch(scorer, batch, explain, request, key, registry, audit)
+    except orjson.JSONDecodeError as err:  # records read by Arrow, judged by pydantic as orjson reads them
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
+        ) from err
+
+
 async def _score_request(
     scorer: Scorer, request: Request, key: ApiKey, registry: ModelRegistry, audit: Any, explain: bool
 ) -> Response:
-    """The JSON scoring routes: a JSON body (objects or columns, `explain` inside) or a CSV body (`explain`
-    from the query), scored off the event loop."""
+    """The JSON scoring routes: read, validated and scored off the event loop."""
     raw = await request.body()
-    if _is_csv(request):
-        batch: Any = _csv_table(raw, request.app.state.settings.max_batch)
-    else:
-        body = _envelope(raw, scorer.request_schema)
-        batch, explain = body.batch(), body.explain
-    scored = await run_in_threadpool(_score_batch, scorer, batch, explain, request, key, registry, audit)
+    scored = await run_in_threadpool(
+        _read_and_score, scorer, raw, _is_csv(request), explain, request, key, registry, audit
+    )
     return FastJSON(scored)
 
 

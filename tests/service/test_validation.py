@@ -7,12 +7,21 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from pydantic import BaseModel
 
 from service.schemas import DropoutContract, HostCompany, HostScoresRequest, RecordColumns
-from service.validation import COLUMNAR_MIN, ValidBatch, validate, validate_records
+from service.validation import (
+    COLUMNAR_MIN,
+    ArrowRecords,
+    ValidBatch,
+    _columnar,
+    read_json_records,
+    validate,
+    validate_records,
+)
 
 Record = dict[str, Any]
 
@@ -262,3 +271,91 @@ def test_csv_table_equals_pydantic_on_the_same_cells(
     _assert_same(
         fast, _pydantic_reference([{k: v for k, v in r.items() if v is not None} for r in clean], schema)
     )
+
+
+# Values of the field's own JSON type (what Arrow's reader accepts) that are wrong or unusual for pydantic.
+SAME_TYPE_MUTATIONS: dict[str, list[Any]] = {
+    "text": [None, "", "abc", "1" * 200, "12345678901234\n", "١٢٣٤٥٦٧٨٩٠١٢٣٤", "43.22a", " 69384"],
+    "date": [None, "2023-02-30", "2023-2-3", "1650-01-01", "2024-01-01T00:00:00", "２０２４-01-01", ""],
+    "int": [None, -1, 5000, 10**6, 0],
+    "float": [None, -1.0, 2, 1000.5, 0.0],
+}
+
+
+def _same_type_batch(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel], n: int
+) -> list[Any]:
+    rng = np.random.default_rng(21)
+    kinds = {c.name: c.kind for c in _columnar(schema).columns}
+    records = []
+    for _ in range(n):
+        record = make(rng)
+        if rng.random() < 0.3:
+            field = str(rng.choice(list(kinds)))
+            if rng.random() < 0.25:
+                record.pop(field, None)  # absent: the default, or "Field required"
+            else:
+                options = SAME_TYPE_MUTATIONS[kinds[field]]
+                record[field] = options[rng.integers(len(options))]
+        records.append(record)
+    return records
+
+
+@pytest.mark.parametrize(
+    ("make", "schema", "field"),
+    [(_host_record, HostCompany, "companies"), (_dropout_record, DropoutContract, "contracts")],
+    ids=["host", "dropout"],
+)
+def test_json_records_read_by_arrow_equal_pydantic(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel], field: str
+) -> None:
+    """A large list of objects read by Arrow: same valid records, same errors (explicit null vs absent
+    field included) as pydantic on the records orjson reads."""
+    records = _same_type_batch(make, schema, 3000)
+    body = orjson.dumps({field: records, "explain": False})
+    read = read_json_records(body, field, schema, 10_000)
+    assert read is not None, "a list of objects in the fields' JSON types is read by Arrow"
+    batch, explain = read
+    assert explain is False and isinstance(batch, ArrowRecords) and len(batch) == len(records)
+    got = validate(batch, schema)
+    _assert_same(got, _pydantic_reference(records, schema))
+    assert len(got.errors) > 0 and 0 < len(got) < len(records)
+    clean = orjson.dumps({field: [make(np.random.default_rng(i)) for i in range(2000)]})
+    clean_read = read_json_records(clean, field, schema, 10_000)
+    assert clean_read is not None and clean_read[1] is None, "explain not given"
+    clean_batch = validate(clean_read[0], schema)
+    assert clean_batch.arrow is not None and not clean_batch.errors and len(clean_batch) == 2000
+
+
+def test_json_records_left_to_the_usual_reader_otherwise() -> None:
+    """Anything but a plain list of objects in the fields' JSON types goes the usual way (None)."""
+    rng = np.random.default_rng(3)
+    records = [_host_record(rng) for _ in range(1500)]
+
+    def body(items: list[Any], **envelope: Any) -> bytes:
+        return orjson.dumps({"companies": items, **envelope})
+
+    def changed(index: int, **values: Any) -> list[Any]:
+        return [dict(r, **values) if i == index else r for i, r in enumerate(records)]
+
+    assert read_json_records(body(records), "companies", HostCompany, 10_000) is not None
+    refused = {
+        "a number for a text field": body(changed(700, siret=12345678901234)),
+        "a float for an int field": body(changed(5, contracts_total=2.5)),
+        "a boolean for an int field": body(changed(5, contracts_total=True)),
+        "a text for a number": body(changed(5, contracts_total="3")),
+        "an unknown field": body(changed(1400, unknown_field=1)),
+        "a null record": body([*records[:-1], None]),
+        "a record that is not an object": body([*records[:-1], "text"]),
+        "explain null": body(records, explain=None),
+        "explain not a boolean": body(records, explain=1),
+        "the columns form": orjson.dumps({"columns": {"siret": [r["siret"] for r in records]}}),
+        "two documents": body(records) + body(records),
+        "a top-level list": orjson.dumps(records),
+        "not UTF-8": body(records).replace(b'"aucune"', b'"\xe9"', 1),
+        "a small body": body(records[:10]),
+        "an int beyond 64 bits": body(changed(5, contracts_total=987654321)).replace(b"987654321", b"9" * 30),
+    }
+    for reason, content in refused.items():
+        assert read_json_records(content, "companies", HostCompany, 10_000) is None, reason
+    assert read_json_records(body(records), "companies", HostCompany, 1000) is None, "too many records"
