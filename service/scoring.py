@@ -16,6 +16,8 @@ from models.apprenticeship_host.features import FEATURES as HOST_FEATURES
 from models.apprenticeship_host.features import transform_records
 from models.dropout_risk.dataset import SNAPSHOT_COLUMNS as DROPOUT_COLUMNS
 from service.explain import top_reasons
+from service.results import ScoredColumns
+from service.schemas import DropoutScore, HostScore
 from service.validation import ValidBatch
 
 
@@ -31,37 +33,35 @@ def host_columns(batch: ValidBatch, today: date | None = None) -> dict[str, Any]
     return {**columns, "cutoff_date": [value or cutoff for value in columns["cutoff_date"]]}
 
 
-def score_host(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, Any]]:
+def score_host(model: Any, batch: ValidBatch, explain: bool) -> ScoredColumns:
     """Probability, national percentile and (optionally) the 3 main reasons of each company."""
     if not len(batch):
-        return []
+        return ScoredColumns({name: [] for name in HostScore.model_fields})
     if batch.records is not None:  # a small batch: dict look-ups instead of pandas
         today = date.today()
         records = [{**item, "cutoff_date": item["cutoff_date"] or today} for item in batch.records]
         matrix = transform_records(model.encoder, records)
-        sirets = [item["siret"] for item in batch.records]
     else:
         matrix = model.encoder.transform(host_columns(batch))
-        sirets = batch.column("siret")
     probability = model.estimator.predict(matrix)
     percentile = model.percentile(probability)
-    reasons: list[list[str]] = [[]] * len(sirets)  # shared empty list: only read, replaced when explained
+    reasons: list[list[str]] = [[]] * len(batch)  # shared empty list: only read, replaced when explained
     if explain:
-        reasons = [[] for _ in sirets]
+        reasons = [[] for _ in range(len(batch))]
         contributions = model.estimator.contributions(matrix)[:, :-1]
         names = list(HOST_FEATURES)
-        for i in range(len(sirets)):
+        for i in range(len(batch)):
             values = _decoded(model.encoder.categories_, HOST_CATEGORICAL, names, matrix[i])
             reasons[i] = top_reasons(contributions[i], names, values, HOST_LABELS, "la probabilité d'accueil")
-    # Plain dicts in the `HostScore` shape: a 10,000-record answer skips building pydantic objects.
-    probabilities = probability.tolist()
-    percentiles = np.round(percentile, 1).tolist()
-    return [
-        {"index": index, "siret": siret, "probability": p, "percentile": q, "reasons": r}
-        for index, siret, p, q, r in zip(
-            batch.indices, sirets, probabilities, percentiles, reasons, strict=True
-        )
-    ]
+    return ScoredColumns(
+        {
+            "index": np.asarray(batch.indices, dtype=np.int64),
+            "siret": batch.values("siret"),
+            "probability": probability,
+            "percentile": np.round(percentile, 1),
+            "reasons": reasons,
+        }
+    )
 
 
 def _decoded(
@@ -87,10 +87,10 @@ def dropout_frame(valid: pd.DataFrame, prediction_weeks: int) -> pd.DataFrame:
     return frame
 
 
-def score_dropout(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str, Any]]:
+def score_dropout(model: Any, batch: ValidBatch, explain: bool) -> ScoredColumns:
     """Probability, risk band, PPR actions and (optionally) the 3 main reasons of each contract."""
     if not len(batch):
-        return []
+        return ScoredColumns({name: [] for name in DropoutScore.model_fields})
     valid = batch.as_frame()
     matrix = model.matrix(dropout_frame(valid, model.features.prediction_weeks))
     probability = model.estimator.predict(matrix)
@@ -104,16 +104,15 @@ def score_dropout(model: Any, batch: ValidBatch, explain: bool) -> list[dict[str
             reasons[i] = top_reasons(
                 contributions[i], names, values, model.feature_labels, "le risque de rupture"
             )
-    probabilities = probability.tolist()
-    contract_ids = valid["contract_id"].tolist()
-    return [
+    actions = {band: list(model.policy.actions[band]) for band in map(str, np.unique(bands))}
+    band_texts = [str(band) for band in bands]
+    return ScoredColumns(
         {
-            "index": index,
-            "contract_id": contract_ids[i],
-            "probability": probabilities[i],
-            "risk_band": str(bands[i]),
-            "ppr_actions": list(model.policy.actions[str(bands[i])]),
-            "reasons": reasons[i],
+            "index": np.asarray(batch.indices, dtype=np.int64),
+            "contract_id": valid["contract_id"].tolist(),
+            "probability": probability,
+            "risk_band": band_texts,
+            "ppr_actions": [actions[band] for band in band_texts],
+            "reasons": reasons,
         }
-        for i, index in enumerate(batch.indices)
-    ]
+    )

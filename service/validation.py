@@ -413,6 +413,13 @@ class ValidBatch:
             return list(self.arrow[name].to_pylist())
         return [record[name] for record in self.records or []]
 
+    def values(self, name: str) -> list[Any] | pa.Array:
+        """The values of one field as the batch holds them: an Arrow array when it came as Arrow columns
+        (no Python object made), else a list."""
+        if self.columns is None and self.arrow is not None:
+            return self.arrow[name]
+        return self.column(name)
+
     def as_frame(self) -> pd.DataFrame:
         """The valid records as a typed frame (text: object, dates: datetime64, numbers), built once."""
         if self._frame is None:

@@ -23,6 +23,7 @@ from service.audit import AuditEntry
 from service.deps import AgentKey, AuditDep, RegistryDep
 from service.keys import ApiKey
 from service.model_registry import LoadedModel, ModelRegistry
+from service.results import JSON_MIN_ROWS, ScoredColumns
 from service.schemas import (
     DropoutContract,
     DropoutScoresRequest,
@@ -83,13 +84,17 @@ class FastJSON(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _answer(loaded: LoadedModel, results: list[dict[str, Any]], errors: list[Any]) -> dict[str, Any]:
+def _answer(loaded: LoadedModel, results: ScoredColumns, errors: list[Any], rows: bool) -> dict[str, Any]:
+    """The answer in the `...ScoresResponse` shape; a large JSON answer's results are written straight to
+    JSON (`rows=False`), the CSV routes read them as rows."""
     return {
         "model": loaded.name,
         "version": loaded.version,
         "scored": len(results),
         "rejected": len({e.index for e in errors}),
-        "results": results,
+        "results": results.rows()
+        if rows or len(results) < JSON_MIN_ROWS
+        else orjson.Fragment(results.to_json()),
         "errors": [e.model_dump() for e in errors],
     }
 
@@ -101,7 +106,7 @@ class Scorer:
     model_name: str
     schema: type[BaseModel]
     request_schema: type[ScoresRequest]
-    score: Callable[[Any, ValidBatch, bool], list[dict[str, Any]]]
+    score: Callable[[Any, ValidBatch, bool], ScoredColumns]
 
 
 HOST = Scorer("apprenticeship_host", HostCompany, HostScoresRequest, score_host)
@@ -116,8 +121,10 @@ def _score_batch(
     key: ApiKey,
     registry: ModelRegistry,
     audit: Any,
+    rows: bool = False,
 ) -> dict[str, Any]:
-    """Validate, score, count and audit one batch; 422 when no record is valid."""
+    """Validate, score, count and audit one batch; 422 when no record is valid. The results as rows
+    (dicts) when `rows`, else possibly already written as JSON."""
     start = time.perf_counter()
     loaded = _champion(registry, scorer.model_name)
     batch = validate(records, scorer.schema)
@@ -127,7 +134,7 @@ def _score_batch(
     results = scorer.score(loaded.model, batch, explain)
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
-    return _answer(loaded, results, batch.errors)
+    return _answer(loaded, results, batch.errors, rows)
 
 
 E = TypeVar("E", bound=BaseModel)
@@ -329,7 +336,7 @@ def score_companies_csv(
 ) -> Response:
     """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
     records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = _score_batch(HOST, records, explain, request, key, registry, audit)
+    scored = _score_batch(HOST, records, explain, request, key, registry, audit, rows=True)
     return _csv_response(scored, HOST_CSV_COLUMNS, "scores_accueil_apprentis.csv")
 
 
@@ -344,5 +351,5 @@ def score_contracts_csv(
 ) -> Response:
     """The same scoring as the JSON route, for a spreadsheet export."""
     records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = _score_batch(DROPOUT, records, explain, request, key, registry, audit)
+    scored = _score_batch(DROPOUT, records, explain, request, key, registry, audit, rows=True)
     return _csv_response(scored, DROPOUT_CSV_COLUMNS, "risques_rupture.csv")
