@@ -7,6 +7,7 @@ the logged model, so serving computes exactly the training features.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 from typing import Any
@@ -130,8 +131,10 @@ class HostFeatureEncoder:
         """
         lookups = self.lookup_tables()
         out = np.empty((len(snapshots["naf_code"]), len(FEATURES)), dtype=np.float64)
-        out[:, 0:3] = _per_distinct(snapshots["naf_code"], partial(_naf_row, lookups))
-        commune = _per_distinct(snapshots["commune_code"], partial(_commune_row, lookups))
+        out[:, 0:3] = _per_distinct(snapshots["naf_code"], partial(_naf_row, lookups), lookups.naf_known)
+        commune = _per_distinct(
+            snapshots["commune_code"], partial(_commune_row, lookups), lookups.commune_known
+        )
         out[:, 3] = commune[:, 0]
         for j in (4, 5):
             name = CATEGORICAL_FEATURES[j]
@@ -173,26 +176,49 @@ def _days_array(values: Any) -> np.ndarray:
     return np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(np.float64))
 
 
-def _per_distinct(values: Any, encode: Callable[[Any], Sequence[float]]) -> np.ndarray:
+def _per_distinct(
+    values: Any, encode: Callable[[Any], Sequence[float]], known: _KnownRows | None = None
+) -> np.ndarray:
     """`encode` (one value -> its features) applied once per distinct value and spread back to the rows;
-    NaN for missing values."""
+    NaN for missing values. Distinct values found in `known` (the rows `encode` gives them, precomputed)
+    are looked up in bulk."""
     codes: np.ndarray
-    distinct: Sequence[Any]
+    distinct: np.ndarray
     if isinstance(values, pa.Array):  # Arrow: no Python object per row
         encoded = values.dictionary_encode() if not pa.types.is_null(values.type) else None
         if encoded is None:
-            codes, distinct = np.full(len(values), -1, dtype=np.int64), []
+            codes, distinct = np.full(len(values), -1, dtype=np.int64), np.array([], dtype=object)
         else:
             codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-            distinct = encoded.dictionary.to_pylist()
+            distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
     else:
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-        distinct = list(uniques)
+        distinct = np.asarray(uniques, dtype=object)
     width = len(encode(None))
     table = np.full((len(distinct) + 1, width), np.nan)  # the last row, index -1: missing values
     if len(distinct):
-        table[:-1] = [encode(value) for value in distinct]
+        todo = np.arange(len(distinct))
+        if known is not None:
+            positions = known.index.get_indexer(pd.Index(distinct, dtype=object))
+            found = positions >= 0
+            table[:-1][found] = known.rows[positions[found]]
+            todo = todo[~found]
+        if len(todo):
+            table[todo] = [encode(distinct[i]) for i in todo]
     return table[codes]
+
+
+@dataclass(frozen=True)
+class _KnownRows:
+    """The encoded rows of the reference codes written in canonical form, for look-ups in bulk."""
+
+    index: pd.Index
+    rows: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Mapping[str, Sequence[float]], width: int) -> _KnownRows:
+        table = np.array(list(rows.values()), dtype=np.float64).reshape(len(rows), width)
+        return cls(pd.Index(list(rows), dtype=object), table)
 
 
 def _lookup(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -241,6 +267,8 @@ class _Lookups:
         self.commune_rows = {
             code: _commune_features(self, code) for code in self.commune if _commune_scalar(code) == code
         }
+        self.naf_known = _KnownRows.of(self.naf_rows, 3)
+        self.commune_known = _KnownRows.of(self.commune_rows, 2)
 
     def code(self, name: str, value: Any) -> float:
         """The category code of a value of a categorical feature (NaN when unseen or missing)."""
