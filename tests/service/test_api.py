@@ -109,6 +109,28 @@ def test_partial_batch_reports_invalid_records_without_their_values(
     assert "SECRET-NAF" not in response.text and "trois" not in response.text
 
 
+def test_large_partial_batch_of_objects(client: TestClient, served: Served) -> None:
+    """A large list of objects (read by Arrow) with a few invalid records: those reported by index and field
+    as pydantic words it (an explicit null is not an absent field), the others scored."""
+    records = company_records(served.host_rows, 1200)
+    records[5] = {**records[5], "siret": "123"}
+    records[700] = {**records[700], "contracts_total": None}
+    records[1100] = {k: v for k, v in records[1100].items() if k != "naf_code"}
+    records[1101] = {k: v for k, v in records[1101].items() if k != "contracts_total"}  # absent: default 0
+    response = client.post(
+        HOST, json={"companies": records, "explain": False}, headers={"X-API-Key": served.keys["agent"]}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["scored"] == 1197 and body["rejected"] == 3
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (5, "siret"),
+        (700, "contracts_total"),
+        (1100, "naf_code"),
+    ]
+    assert [r["index"] for r in body["results"]] == [i for i in range(1200) if i not in (5, 700, 1100)]
+
+
 def test_batch_without_valid_record_is_422(client: TestClient, served: Served) -> None:
     bad = [{"siret": "123"}]
     response = client.post(HOST, json={"companies": bad}, headers={"X-API-Key": served.keys["agent"]})
