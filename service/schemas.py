@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NafCode = Field(pattern=r"^\d{2}\.?\d{2}[A-Za-z]$", examples=["43.22A"], description="NAF rev.2 sub-class")
@@ -85,6 +86,12 @@ class ScoresRequest(BaseModel):
             if not self.columns or len(lengths) != 1 or not 1 <= lengths.pop() <= 10_000:
                 raise ValueError("`columns` must hold lists of one length, 1 to 10,000 values")
         return self
+
+    @classmethod
+    def max_records(cls) -> int:
+        """The most records one request may hold (the records field's `max_length`)."""
+        metadata = cls.model_fields[cls.records_field].metadata
+        return int(next(item.max_length for item in metadata if isinstance(item, annotated_types.MaxLen)))
 
     def batch(self) -> list[Any] | RecordColumns:
         """The records, in whichever form they came."""

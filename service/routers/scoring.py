@@ -140,15 +140,17 @@ def _score_batch(
 E = TypeVar("E", bound=BaseModel)
 
 
+def _json_invalid() -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}])
+
+
 def _envelope(body: bytes, schema: type[E]) -> E:
     """The request envelope, parsed with orjson (the batch's records are validated afterwards, by index).
     Errors follow FastAPI's own body errors: location under `body`, no submitted value."""
     try:
         return schema.model_validate(orjson.loads(body))
     except orjson.JSONDecodeError as err:
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
-        ) from err
+        raise _json_invalid() from err
     except ValidationError as err:
         problems = err.errors(include_input=False, include_url=False)
         raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
@@ -182,14 +184,11 @@ def _read_body(scorer: Scorer, raw: bytes, csv: bool, max_batch: int, explain: b
     with orjson: objects or columns, `explain` inside) or of a CSV body (`explain` from the query)."""
     if csv:
         return _csv_table(raw, max_batch), explain
-    field = scorer.request_schema.records_field
-    limit = next(
-        m.max_length for m in scorer.request_schema.model_fields[field].metadata if hasattr(m, "max_length")
-    )
-    read = read_json_records(raw, field, scorer.schema, limit)
+    request_schema = scorer.request_schema
+    read = read_json_records(raw, request_schema.records_field, scorer.schema, request_schema.max_records())
     if read is not None:
         batch, given = read
-        return batch, scorer.request_schema.model_fields["explain"].default if given is None else given
+        return batch, request_schema.model_fields["explain"].default if given is None else given
     body = _envelope(raw, scorer.request_schema)
     return body.batch(), body.explain
 
@@ -204,13 +203,12 @@ def _read_and_score(
     registry: ModelRegistry,
     audit: Any,
 ) -> dict[str, Any]:
+    """Read, validate and score a request body (off the event loop)."""
     batch, explain = _read_body(scorer, raw, csv, request.app.state.settings.max_batch, explain)
     try:
         return _score_batch(scorer, batch, explain, request, key, registry, audit)
     except orjson.JSONDecodeError as err:  # records read by Arrow, judged by pydantic as orjson reads them
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
-        ) from err
+        raise _json_invalid() from err
 
 
 async def _score_request(
