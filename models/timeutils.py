@@ -65,11 +65,15 @@ def iso_day_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     ok = np.diff(offsets) == 10
     if values.null_count:
         ok &= np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    rows = np.flatnonzero(ok)
-    if len(rows) == 0 or data_buffer is None:
+    if data_buffer is None or not ok.any():
         return days, ok
     data = np.frombuffer(data_buffer, dtype=np.uint8)
-    chars = data[offsets[rows, None] + np.arange(10)].astype(np.int64) - ord("0")
+    if ok.all() and offsets[-1] - offsets[0] == 10 * n:  # the usual column: contiguous, no gather needed
+        rows = np.arange(n)
+        chars = data[offsets[0] : offsets[-1]].reshape(n, 10).astype(np.int32) - ord("0")
+    else:
+        rows = np.flatnonzero(ok)
+        chars = data[offsets[rows, None] + np.arange(10)].astype(np.int32) - ord("0")
     digits = chars[:, _ISO_DIGITS]
     dash = ord("-") - ord("0")
     well = ((digits >= 0) & (digits <= 9)).all(axis=1) & (chars[:, 4] == dash) & (chars[:, 7] == dash)
