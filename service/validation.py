@@ -16,6 +16,7 @@ import operator
 import re
 import types
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, TypeAlias, TypeVar, Union, get_args, get_origin
@@ -469,14 +470,56 @@ def read_json_records(
     """
     if len(body) < ARROW_JSON_MIN_BYTES or not body.lstrip(b" \t\r\n").startswith(b"{"):
         return None
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if not body.isascii():  # orjson refuses what is not UTF-8: so must this reader
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     columnar = _columnar(schema)
     envelope = pa.schema([(records_field, pa.list_(columnar.arrow_record_type())), ("explain", pa.bool_())])
+    documents = _read_in_halves(body, records_field, envelope) if len(body) >= SPLIT_JSON_MIN_BYTES else None
+    if documents is None:
+        whole = _read_json(body, envelope)
+        if whole is None or whole.num_rows != 1:
+            return None
+        documents = [whole]
+    explains = [e for e in (d.column("explain")[0].as_py() for d in documents) if e is not None]
+    explain = explains[0] if len(explains) == 1 else None
+    if len(explains) > 1 or (explain is None and _top_level_key(body, b'"explain"')):  # null, or twice
+        return None
+    lists = [d.column(records_field).combine_chunks() for d in documents]
+    if any(given.null_count for given in lists):
+        return None
+    items = [given.flatten() for given in lists]
+    if any(part.null_count for part in items) or not 1 <= sum(map(len, items)) <= max_records:
+        return None
+    names = [field.name for field in items[0].type]
+    columns = pa.concat_tables([pa.Table.from_arrays(part.flatten(), names=names) for part in items])
+    defaulted = [c.name for c in columnar.columns if c.default is not None and columns[c.name].null_count]
+    null_given: frozenset[str] = frozenset()
+    if defaulted and b"\\" in body:  # a key written with escapes would escape the search below
+        null_given = frozenset(defaulted)
+    elif defaulted:  # which of these fields the body sets to an explicit null (one pass for all)
+        keys = b"|".join(re.escape(name.encode()) for name in defaulted)
+        found = re.findall(rb'"(' + keys + rb')"\s*:\s*null', body)
+        null_given = frozenset(name.decode() for name in found)
+
+    def parse() -> list[Any]:
+        return list(orjson.loads(body)[records_field])
+
+    return ArrowRecords(columns, parse, null_given), explain
+
+
+def _top_level_key(body: bytes, key: bytes) -> bool:
+    """Whether a body that Arrow read as `{"<records>": [...], ...}` names `key` outside the list: before
+    its first `[` or after its last `]` (the other top-level fields hold no bracket)."""
+    return key in body[: body.find(b"[")] or key in body[body.rfind(b"]") :]
+
+
+def _read_json(body: bytes, envelope: pa.Schema) -> pa.Table | None:
+    """The body read by Arrow's JSON reader with the envelope's types (None when it does not fit them)."""
     try:
-        table = pajson.read_json(
+        return pajson.read_json(
             pa.BufferReader(body),
             read_options=pajson.ReadOptions(block_size=len(body) + 1, use_threads=False),
             parse_options=pajson.ParseOptions(
@@ -485,29 +528,30 @@ def read_json_records(
         )
     except pa.ArrowException:
         return None
-    if table.num_rows != 1:
-        return None
-    given = table.column(records_field).combine_chunks()
-    explain = table.column("explain")[0].as_py()
-    if given.null_count or (explain is None and b'"explain"' in body):
-        return None
-    items = given.flatten()
-    if items.null_count or not 1 <= len(items) <= max_records:
-        return None
-    columns = pa.Table.from_arrays(items.flatten(), names=[field.name for field in items.type])
-    escaped = b"\\u" in body  # a key written with escapes would escape the search below
-    null_given = frozenset(
-        c.name
-        for c in columnar.columns
-        if c.default is not None
-        and columns[c.name].null_count
-        and (escaped or re.search(rb'"%s"\s*:\s*null' % re.escape(c.name.encode()), body) is not None)
-    )
 
-    def parse() -> list[Any]:
-        return list(orjson.loads(body)[records_field])
 
-    return ArrowRecords(columns, parse, null_given), explain
+SPLIT_JSON_MIN_BYTES = 1_000_000  # from this size, a body is read in two halves on two threads
+_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+_HALVES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="json-half")
+
+
+def _read_in_halves(body: bytes, records_field: str, envelope: pa.Schema) -> list[pa.Table] | None:
+    """A large body read as two documents at once (Arrow's reader releases the GIL): the first up to a
+    `},{` past the middle, closed by `]}`, the second the rest, opened by `{"<records_field>":[`. If the
+    first reads as a document of the envelope's types, the cut was between two records of the list (JSON's
+    reading of a prefix does not depend on what follows, and a cut inside a text or a record could not close
+    that way), so the two hold the list's records in order. None when there is no such cut or a half does
+    not read as one document: the caller reads the body whole."""
+    boundary = _RECORD_BOUNDARY.search(body, len(body) // 2)
+    if boundary is None:
+        return None
+    head = body[: boundary.start() + 1] + b"]}"
+    tail = b'{"' + records_field.encode() + b'":[' + body[boundary.end() - 1 :]
+    tail_read = _HALVES.submit(_read_json, tail, envelope)
+    halves = [_read_json(head, envelope), tail_read.result()]
+    if any(half is None or half.num_rows != 1 for half in halves):
+        return None
+    return [half for half in halves if half is not None]
 
 
 Batch: TypeAlias = list[Any] | RecordColumns | pa.Table | ArrowRecords

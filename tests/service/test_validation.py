@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 from pydantic import BaseModel
 
@@ -18,6 +19,7 @@ from service.validation import (
     ArrowRecords,
     ValidBatch,
     _columnar,
+    _read_in_halves,
     read_json_records,
     validate,
     validate_records,
@@ -359,3 +361,58 @@ def test_json_records_left_to_the_usual_reader_otherwise() -> None:
     for reason, content in refused.items():
         assert read_json_records(content, "companies", HostCompany, 10_000) is None, reason
     assert read_json_records(body(records), "companies", HostCompany, 1000) is None, "too many records"
+
+
+def test_large_json_body_read_in_two_halves_keeps_every_record_in_order() -> None:
+    """A body of several megabytes is read in two halves cut between two records; texts holding `},{`,
+    pretty-printing and `explain` before the list change nothing."""
+    rng = np.random.default_rng(8)
+    records = [{**_host_record(rng), "contracts_total": 1} for _ in range(8000)]
+    records[3999]["head_qualification"] = 'cap"},{"siret": "x'  # a cut candidate inside a text
+    records[4000]["naf_code"] = "}, {"
+    body = orjson.dumps({"explain": True, "companies": records}, option=orjson.OPT_INDENT_2)
+    assert len(body) > 2_000_000
+    read = read_json_records(body, "companies", HostCompany, 10_000)
+    assert read is not None and read[1] is True
+    batch, _ = read
+    assert isinstance(batch, ArrowRecords)
+    assert batch.table.column("siret").to_pylist() == [r["siret"] for r in records]
+    assert batch.table.column("head_qualification")[3999].as_py() == 'cap"},{"siret": "x'
+    _assert_same(validate(batch, HostCompany), _pydantic_reference(records, HostCompany))
+
+
+def test_a_cut_inside_a_text_is_refused_and_the_body_read_whole() -> None:
+    """The first `},{` past the middle lies inside a text: the halves are refused, the whole body is read."""
+    rng = np.random.default_rng(9)
+    records = [{**_host_record(rng), "contracts_total": 1} for _ in range(3)]
+    records[1]["head_qualification"] = "a" * 2_000_000 + "},{"  # the middle of the body is in this text
+    body = orjson.dumps({"companies": records})
+    envelope = pa.schema(
+        [("companies", pa.list_(_columnar(HostCompany).arrow_record_type())), ("explain", pa.bool_())]
+    )
+    assert _read_in_halves(body, "companies", envelope) is None
+    read = read_json_records(body, "companies", HostCompany, 10_000)
+    assert read is not None
+    assert read[0].table.column("head_qualification").to_pylist() == [
+        r["head_qualification"] for r in records
+    ]
+    clean = orjson.dumps({"companies": [{**_host_record(rng), "contracts_total": 1} for _ in range(6000)]})
+    halves = _read_in_halves(clean, "companies", envelope)
+    assert halves is not None and sum(len(h.column("companies")[0]) for h in halves) == 6000
+
+
+def test_explicit_null_told_from_absent_field() -> None:
+    """Absent defaulted fields take their default; an explicit null for them goes to pydantic (which refuses
+    it), found by one search of the body."""
+    rng = np.random.default_rng(12)
+    records = [_host_record(rng) for _ in range(2000)]  # contracts_total and others absent: defaults
+    records[10]["contracts_total"] = None
+    records[20]["contracts_last_3y"] = None
+    body = orjson.dumps({"companies": records})
+    assert b"\\" not in body
+    read = read_json_records(body, "companies", HostCompany, 10_000)
+    assert read is not None
+    assert read[0].null_given == {"contracts_total", "contracts_last_3y"}
+    got = validate(read[0], HostCompany)
+    _assert_same(got, _pydantic_reference(records, HostCompany))
+    assert [e.index for e in got.errors] == [10, 20]
