@@ -16,10 +16,10 @@ import operator
 import re
 import types
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, TypeAlias, TypeVar, Union, get_args, get_origin
+from functools import partial
+from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar, Union, get_args, get_origin
 
 import annotated_types
 import numpy as np
@@ -27,11 +27,11 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from models.timeutils import day_number, iso_day_numbers
+from service.arrow_json import names_outside_lists, read_json_documents
 from service.schemas import RecordColumns, RecordError
 
 T = TypeVar("T", bound=BaseModel)
@@ -436,8 +436,8 @@ class ValidBatch:
 
 @dataclass
 class ArrowRecords:
-    """A JSON list of records read straight into typed Arrow columns (no Python object per value), with
-    the same records as parsed JSON, parsed only when pydantic must judge some of them."""
+    """Records of a JSON body read straight into typed Arrow columns (no Python object per value), with
+    the same records as parsed JSON (nulls as sent), parsed only when pydantic must judge some of them."""
 
     table: pa.Table
     parse: Callable[[], list[Any]]
@@ -455,18 +455,21 @@ class ArrowRecords:
 
 
 ARROW_JSON_MIN_BYTES = 100_000  # below this, a body is read the usual way (about 1,000 records)
+_BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
+_BETWEEN_LISTS = re.compile(rb'\]\s*,\s*"')
 
 
 def read_json_records(
     body: bytes, records_field: str, schema: type[BaseModel], max_records: int
 ) -> tuple[ArrowRecords, bool | None] | None:
-    """The records of a JSON body `{"<records_field>": [{...}, ...], "explain": ...}` read by Arrow's JSON
-    reader in the plain JSON types of the record schema, and `explain` (None when not given).
+    """A large JSON body of either form read by Arrow's JSON reader in the plain JSON types of the record
+    schema: `{"<records_field>": [{...}, ...]}` or `{"columns": {"<field>": [...], ...}}`, with `explain`
+    (None when not given).
 
-    None when the body is anything else (the other form, a value of another JSON type than the field's
-    plain one, an unknown or repeated field, a null record, a count outside 1..max_records, `"explain":
-    null`, not UTF-8...): the caller then reads it the usual way, which decides and explains. For a list
-    of 10,000 objects this skips creating and reading back some 140,000 Python objects.
+    None when the body is anything else (a value of another JSON type than the field's plain one, an
+    unknown or repeated field, a null record or column, a count outside 1..max_records, `"explain": null`,
+    not UTF-8...): the caller then reads it the usual way, which decides and explains. For 10,000 records
+    this skips creating and reading back some 140,000 Python objects.
     """
     if len(body) < ARROW_JSON_MIN_BYTES or not body.lstrip(b" \t\r\n").startswith(b"{"):
         return None
@@ -476,82 +479,102 @@ def read_json_records(
         except UnicodeDecodeError:
             return None
     columnar = _columnar(schema)
-    envelope = pa.schema([(records_field, pa.list_(columnar.arrow_record_type())), ("explain", pa.bool_())])
-    documents = _read_in_halves(body, records_field, envelope) if len(body) >= SPLIT_JSON_MIN_BYTES else None
-    if documents is None:
-        whole = _read_json(body, envelope)
-        if whole is None or whole.num_rows != 1:
-            return None
-        documents = [whole]
-    explains = [e for e in (d.column("explain")[0].as_py() for d in documents) if e is not None]
-    explain = explains[0] if len(explains) == 1 else None
-    if len(explains) > 1 or (explain is None and _top_level_key(body, b'"explain"')):  # null, or twice
+    if names_outside_lists(body, b'"columns"'):
+        read = _read_columns(body, columnar)
+    else:
+        read = _read_objects(body, records_field, columnar)
+    if read is None:
         return None
-    lists = [d.column(records_field).combine_chunks() for d in documents]
-    if any(given.null_count for given in lists):
+    table = read.table
+    if not 1 <= table.num_rows <= max_records:
         return None
-    items = [given.flatten() for given in lists]
-    if any(part.null_count for part in items) or not 1 <= sum(map(len, items)) <= max_records:
-        return None
-    names = [field.name for field in items[0].type]
-    columns = pa.concat_tables([pa.Table.from_arrays(part.flatten(), names=names) for part in items])
-    defaulted = [c.name for c in columnar.columns if c.default is not None and columns[c.name].null_count]
+    defaulted = [c.name for c in columnar.columns if c.default is not None and table[c.name].null_count]
     null_given: frozenset[str] = frozenset()
-    if defaulted and b"\\" in body:  # a key written with escapes would escape the search below
+    if read.null_is_absent or not defaulted:
+        pass
+    elif b"\\" in body:  # a key written with escapes would escape the search below
         null_given = frozenset(defaulted)
-    elif defaulted:  # which of these fields the body sets to an explicit null (one pass for all)
+    else:  # which of these fields the body sets to an explicit null (one pass for all)
         keys = b"|".join(re.escape(name.encode()) for name in defaulted)
         found = re.findall(rb'"(' + keys + rb')"\s*:\s*null', body)
         null_given = frozenset(name.decode() for name in found)
-
-    def parse() -> list[Any]:
-        return list(orjson.loads(body)[records_field])
-
-    return ArrowRecords(columns, parse, null_given), explain
+    return ArrowRecords(table, partial(read.parse, body, records_field), null_given), read.explain
 
 
-def _top_level_key(body: bytes, key: bytes) -> bool:
-    """Whether a body that Arrow read as `{"<records>": [...], ...}` names `key` outside the list: before
-    its first `[` or after its last `]` (the other top-level fields hold no bracket)."""
-    return key in body[: body.find(b"[")] or key in body[body.rfind(b"]") :]
+class _Read(NamedTuple):
+    table: pa.Table
+    explain: bool | None
+    parse: Callable[[bytes, str], list[Any]]  # the records as sent, for pydantic
+    null_is_absent: bool  # the columns form: a null is a value not given
 
 
-def _read_json(body: bytes, envelope: pa.Schema) -> pa.Table | None:
-    """The body read by Arrow's JSON reader with the envelope's types (None when it does not fit them)."""
-    try:
-        return pajson.read_json(
-            pa.BufferReader(body),
-            read_options=pajson.ReadOptions(block_size=len(body) + 1, use_threads=False),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=envelope, newlines_in_values=True, unexpected_field_behavior="error"
-            ),
-        )
-    except pa.ArrowException:
+def _explain(documents: list[pa.Table], body: bytes) -> tuple[bool, bool | None]:
+    """Whether `explain` is readable (given at most once, not null) and its value (None: not given)."""
+    given = [e for e in (d.column("explain")[0].as_py() for d in documents) if e is not None]
+    if len(given) > 1:
+        return False, None
+    if not given:
+        return not names_outside_lists(body, b'"explain"'), None
+    return True, given[0]
+
+
+def _object_records(body: bytes, records_field: str) -> list[Any]:
+    return list(orjson.loads(body)[records_field])
+
+
+def _columns_records(body: bytes, records_field: str) -> list[Any]:
+    columns = RecordColumns(orjson.loads(body)["columns"])
+    return [columns.record(i) for i in range(len(columns))]
+
+
+def _read_objects(body: bytes, records_field: str, columnar: ColumnarSchema) -> _Read | None:
+    envelope = pa.schema([(records_field, pa.list_(columnar.arrow_record_type())), ("explain", pa.bool_())])
+    reopen = b'{"' + records_field.encode() + b'":['
+    documents = read_json_documents(body, envelope, _BETWEEN_OBJECTS, b"]}", reopen)
+    if documents is None:
         return None
-
-
-SPLIT_JSON_MIN_BYTES = 1_000_000  # from this size, a body is read in two halves on two threads
-_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
-_HALVES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="json-half")
-
-
-def _read_in_halves(body: bytes, records_field: str, envelope: pa.Schema) -> list[pa.Table] | None:
-    """A large body read as two documents at once (Arrow's reader releases the GIL): the first up to a
-    `},{` past the middle, closed by `]}`, the second the rest, opened by `{"<records_field>":[`. If the
-    first reads as a document of the envelope's types, the cut was between two records of the list (JSON's
-    reading of a prefix does not depend on what follows, and a cut inside a text or a record could not close
-    that way), so the two hold the list's records in order. None when there is no such cut or a half does
-    not read as one document: the caller reads the body whole."""
-    boundary = _RECORD_BOUNDARY.search(body, len(body) // 2)
-    if boundary is None:
+    readable, explain = _explain(documents, body)
+    lists = [d.column(records_field).combine_chunks() for d in documents]
+    if not readable or any(given.null_count for given in lists):
         return None
-    head = body[: boundary.start() + 1] + b"]}"
-    tail = b'{"' + records_field.encode() + b'":[' + body[boundary.end() - 1 :]
-    tail_read = _HALVES.submit(_read_json, tail, envelope)
-    halves = [_read_json(head, envelope), tail_read.result()]
-    if any(half is None or half.num_rows != 1 for half in halves):
+    items = [given.flatten() for given in lists]
+    if any(part.null_count for part in items):
         return None
-    return [half for half in halves if half is not None]
+    names = [field.name for field in items[0].type]
+    table = pa.concat_tables([pa.Table.from_arrays(part.flatten(), names=names) for part in items])
+    return _Read(table, explain, _object_records, null_is_absent=False)
+
+
+def _read_columns(body: bytes, columnar: ColumnarSchema) -> _Read | None:
+    record = columnar.arrow_record_type()
+    fields = pa.struct([(field.name, pa.list_(field.type)) for field in record])
+    envelope = pa.schema([("columns", fields), ("explain", pa.bool_())])
+    documents = read_json_documents(body, envelope, _BETWEEN_LISTS, b"}}", b'{"columns":{')
+    if documents is None:
+        return None
+    readable, explain = _explain(documents, body)
+    structs = [d.column("columns").combine_chunks() for d in documents]
+    if not readable or any(struct.null_count for struct in structs):
+        return None
+    given: dict[str, pa.Array] = {}
+    for field in record:
+        parts = [struct.field(field.name) for struct in structs]
+        present = [part for part in parts if part.null_count == 0]
+        if len(present) > 1:  # the same column twice
+            return None
+        if present:
+            given[field.name] = present[0].flatten()
+        elif (
+            names_outside_lists(body, b'"' + field.name.encode() + b'"')
+            or b'"' + field.name.encode() + b'"' in body
+        ):
+            return None  # named but null (or named in a text): the usual reader decides
+    lengths = {len(values) for values in given.values()}
+    if len(lengths) != 1:
+        return None
+    n = lengths.pop()
+    table = pa.table({f.name: given.get(f.name, pa.nulls(n, f.type)) for f in record})
+    return _Read(table, explain, _columns_records, null_is_absent=True)
 
 
 Batch: TypeAlias = list[Any] | RecordColumns | pa.Table | ArrowRecords

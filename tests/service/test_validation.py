@@ -19,7 +19,6 @@ from service.validation import (
     ArrowRecords,
     ValidBatch,
     _columnar,
-    _read_in_halves,
     read_json_records,
     validate,
     validate_records,
@@ -253,7 +252,6 @@ def _as_csv_cells(record: Any) -> dict[str, str | None]:
 def test_csv_table_equals_pydantic_on_the_same_cells(
     make: Callable[[np.random.Generator], Record], schema: type[BaseModel]
 ) -> None:
-    import pyarrow as pa
 
     rng = np.random.default_rng(11)
     records = [_as_csv_cells(r) for r in _batch(make, schema, 2500, seed=11)]
@@ -381,26 +379,6 @@ def test_large_json_body_read_in_two_halves_keeps_every_record_in_order() -> Non
     _assert_same(validate(batch, HostCompany), _pydantic_reference(records, HostCompany))
 
 
-def test_a_cut_inside_a_text_is_refused_and_the_body_read_whole() -> None:
-    """The first `},{` past the middle lies inside a text: the halves are refused, the whole body is read."""
-    rng = np.random.default_rng(9)
-    records = [{**_host_record(rng), "contracts_total": 1} for _ in range(3)]
-    records[1]["head_qualification"] = "a" * 2_000_000 + "},{"  # the middle of the body is in this text
-    body = orjson.dumps({"companies": records})
-    envelope = pa.schema(
-        [("companies", pa.list_(_columnar(HostCompany).arrow_record_type())), ("explain", pa.bool_())]
-    )
-    assert _read_in_halves(body, "companies", envelope) is None
-    read = read_json_records(body, "companies", HostCompany, 10_000)
-    assert read is not None
-    assert read[0].table.column("head_qualification").to_pylist() == [
-        r["head_qualification"] for r in records
-    ]
-    clean = orjson.dumps({"companies": [{**_host_record(rng), "contracts_total": 1} for _ in range(6000)]})
-    halves = _read_in_halves(clean, "companies", envelope)
-    assert halves is not None and sum(len(h.column("companies")[0]) for h in halves) == 6000
-
-
 def test_explicit_null_told_from_absent_field() -> None:
     """Absent defaulted fields take their default; an explicit null for them goes to pydantic (which refuses
     it), found by one search of the body."""
@@ -416,3 +394,41 @@ def test_explicit_null_told_from_absent_field() -> None:
     got = validate(read[0], HostCompany)
     _assert_same(got, _pydantic_reference(records, HostCompany))
     assert [e.index for e in got.errors] == [10, 20]
+
+
+@pytest.mark.parametrize(
+    ("make", "schema"),
+    [(_host_record, HostCompany), (_dropout_record, DropoutContract)],
+    ids=["host", "dropout"],
+)
+def test_json_columns_read_by_arrow_equal_pydantic(
+    make: Callable[[np.random.Generator], Record], schema: type[BaseModel]
+) -> None:
+    """The columns form read by Arrow (a null is a value not given): same outcome as pydantic on the records
+    the usual reader builds from the columns."""
+    records = _same_type_batch(make, schema, 6000)
+    names = list(schema.model_fields)
+    columns = {name: [r.get(name) for r in records] for name in names if name != "cutoff_date"}
+    body = orjson.dumps({"columns": columns, "explain": True}, option=orjson.OPT_INDENT_2)
+    assert len(body) > 1_000_000  # read in two halves
+    read = read_json_records(body, "companies", schema, 10_000)
+    assert read is not None and read[1] is True
+    sent = RecordColumns(columns)
+    expected = _pydantic_reference([sent.record(i) for i in range(len(sent))], schema)
+    _assert_same(validate(read[0], schema), expected)
+
+
+def test_json_columns_left_to_the_usual_reader_otherwise() -> None:
+    rng = np.random.default_rng(4)
+    records = [_host_record(rng) for _ in range(3000)]
+    columns = {name: [r.get(name) for r in records] for name in ("siret", "naf_code", "commune_code")}
+    assert read_json_records(orjson.dumps({"columns": columns}), "companies", HostCompany, 10_000) is not None
+    refused = {
+        "a null column": orjson.dumps({"columns": {**columns, "legal_category": None}}),
+        "unequal lengths": orjson.dumps({"columns": {**columns, "siret": columns["siret"][:-1]}}),
+        "an unknown column": orjson.dumps({"columns": {**columns, "unknown": columns["siret"]}}),
+        "a column twice": orjson.dumps({"columns": columns}).replace(b'"naf_code"', b'"siret"', 1),
+        "a number in a text column": orjson.dumps({"columns": {**columns, "siret": list(range(3000))}}),
+    }
+    for reason, content in refused.items():
+        assert read_json_records(content, "companies", HostCompany, 10_000) is None, reason
