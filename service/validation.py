@@ -623,14 +623,8 @@ def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
     else:
         ok, values = columnar.columns_of_records(batch)
     ok, arrays = columnar.accepted(ok, values)
-    accepted = np.flatnonzero(ok)
+    accepted, rejected = np.flatnonzero(ok), np.flatnonzero(~ok)
     arrow_values = isinstance(batch, (pa.Table, ArrowRecords))
-    if arrow_values and len(accepted) < n:  # some rows go to pydantic: merge as Python values
-        values = {name: _as_list(column) for name, column in values.items()}
-        arrow_values = False
-    if len(accepted) < n:
-        values = {name: [column[i] for i in accepted] for name, column in values.items()}
-    rejected = np.flatnonzero(~ok)
     if len(rejected) == 0:
         return ValidBatch(
             schema, accepted.tolist(), [], columns=None if arrow_values else values, arrow=arrays
@@ -638,9 +632,29 @@ def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
     checked, errors = _checked(batch, rejected.tolist(), schema)
     late = columnar.values_of([item.model_dump() for _, item in checked])
     indices = np.concatenate([accepted, np.array([i for i, _ in checked], dtype=np.int64)])
-    order = np.argsort(indices, kind="stable").tolist()
+    order = np.argsort(indices, kind="stable")
+    if arrays is not None:  # merged in Arrow: no Python object per accepted value
+        merged_arrays = _merged_arrays(arrays, accepted, late, order)
+        if merged_arrays is not None:
+            return ValidBatch(schema, indices[order].tolist(), errors, arrow=merged_arrays)
+    kept = {name: _as_list(column) for name, column in values.items()}
     merged = {}
-    for name in values:
-        joined = values[name] + late[name]
+    for name in kept:
+        joined = [kept[name][i] for i in accepted] + late[name]
         merged[name] = [joined[i] for i in order]
     return ValidBatch(schema, indices[order].tolist(), errors, columns=merged)
+
+
+def _merged_arrays(
+    arrays: dict[str, pa.Array], accepted: np.ndarray, late: dict[str, list[Any]], order: np.ndarray
+) -> dict[str, pa.Array] | None:
+    """The accepted rows of each column followed by the rows pydantic validated, put in `order` (None when
+    a value pydantic gave does not fit the column's Arrow type)."""
+    taken, placed = pa.array(accepted, type=pa.int64()), pa.array(order, type=pa.int64())
+    try:
+        return {
+            name: pa.concat_arrays([arr.take(taken), pa.array(late[name], type=arr.type)]).take(placed)
+            for name, arr in arrays.items()
+        }
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
