@@ -440,14 +440,14 @@ class ArrowRecords:
     the same records as parsed JSON (nulls as sent), parsed only when pydantic must judge some of them."""
 
     table: pa.Table
-    parse: Callable[[], list[Any]]
+    parse: Callable[[], list[Any] | RecordColumns]
     null_given: frozenset[str] = frozenset()  # fields the body may set to an explicit null
-    _records: list[Any] | None = None
+    _records: list[Any] | RecordColumns | None = None
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
 
-    def records(self) -> list[Any]:
+    def records(self) -> list[Any] | RecordColumns:
         """The records as sent (parsed once, on demand)."""
         if self._records is None:
             self._records = self.parse()
@@ -504,7 +504,7 @@ def read_json_records(
 class _Read(NamedTuple):
     table: pa.Table
     explain: bool | None
-    parse: Callable[[bytes, str], list[Any]]  # the records as sent, for pydantic
+    parse: Callable[[bytes, str], list[Any] | RecordColumns]  # the records as sent, for pydantic
     null_is_absent: bool  # the columns form: a null is a value not given
 
 
@@ -522,9 +522,8 @@ def _object_records(body: bytes, records_field: str) -> list[Any]:
     return list(orjson.loads(body)[records_field])
 
 
-def _columns_records(body: bytes, records_field: str) -> list[Any]:
-    columns = RecordColumns(orjson.loads(body)["columns"])
-    return [columns.record(i) for i in range(len(columns))]
+def _columns_records(body: bytes, records_field: str) -> RecordColumns:
+    return RecordColumns(orjson.loads(body)["columns"])
 
 
 def _read_objects(body: bytes, records_field: str, columnar: ColumnarSchema) -> _Read | None:
@@ -588,7 +587,7 @@ def _checked(
         records = [batch.record(i) for i in indices]
     elif isinstance(batch, ArrowRecords):  # the records as sent: pydantic's messages, nulls as given
         sent = batch.records()
-        records = [sent[i] for i in indices]
+        records = [sent.record(i) if isinstance(sent, RecordColumns) else sent[i] for i in indices]
     elif isinstance(batch, pa.Table):  # a CSV body: an empty cell is a value not given
         rows = batch.take(pa.array(list(indices), type=pa.int64())).to_pylist()
         records = [{k: v for k, v in row.items() if v is not None} for row in rows]
