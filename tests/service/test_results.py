@@ -84,6 +84,8 @@ def test_dropout_answer_with_texts_and_lists(monkeypatch: pytest.MonkeyPatch) ->
         {"probability": np.array([0.5, np.nan, np.inf])},  # not finite: orjson writes null
         {"contract_id": ["a", None, "c"]},  # a missing text
         {"mixed": [1, "two", 3.0]},
+        {"probability": np.array([0.1, 0.2, 0.3], dtype=np.float32)},  # written as the float64 it holds
+        {"contract_id": ["a\nb", "c", "d"]},  # a control character
     ],
 )
 def test_values_needing_care_fall_back_to_the_rows(odd: dict[str, Any]) -> None:
