@@ -563,10 +563,7 @@ def _read_columns(body: bytes, columnar: ColumnarSchema) -> _Read | None:
             return None
         if present:
             given[field.name] = present[0].flatten()
-        elif (
-            names_outside_lists(body, b'"' + field.name.encode() + b'"')
-            or b'"' + field.name.encode() + b'"' in body
-        ):
+        elif b'"' + field.name.encode() + b'"' in body:
             return None  # named but null (or named in a text): the usual reader decides
     lengths = {len(values) for values in given.values()}
     if len(lengths) != 1:
