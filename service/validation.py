@@ -141,7 +141,7 @@ class _Column:
                 day = date.fromisoformat(value)
             except ValueError:  # not a day of the calendar (2023-02-30)
                 return False
-            return (self.ge is None or day >= self.ge) and (self.le is None or day <= self.le)
+            return self._in_bounds(day)
         if self.kind == "int":
             return type(value) is int and self._in_bounds(value)
         return (
