@@ -88,8 +88,6 @@ def _json_texts(column: Sequence[Any] | np.ndarray | pa.Array) -> pa.Array | pa.
                 [written.setdefault(id(value), orjson.dumps(value).decode()) for value in column],
                 type=pa.string(),
             )
-        if type(first) is int and all(type(value) is int for value in column):
-            return pa.array(column, type=pa.int64()).cast(pa.string())
         try:
             values = pa.array(column, type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
