@@ -122,6 +122,11 @@ class HostFeatureEncoder:
             key: value for key, value in self.__dict__.items() if key not in ("_lookups", "_lookups_cache")
         }
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Built when the model is loaded (about 60 ms), not on the first request that scores with it.
+        self.__dict__.update(state)
+        self.lookup_tables()
+
     def transform(self, snapshots: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
         """The model matrix, columns in `FEATURES` order, of snapshots given as a frame or as columns
         (a mapping of equal-length sequences; dates as datetime64, `date` or ISO strings).
