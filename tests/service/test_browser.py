@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from PIL import Image, ImageStat
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -88,9 +89,16 @@ def _choose(driver: webdriver.Chrome, field: str, typed: str, wanted: str) -> No
     box.clear()
     box.send_keys(typed)
     options = f"#{'activites' if field == 'activite' else 'communes'} option"
-    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, options))
-    values = [o.get_attribute("value") or "" for o in driver.find_elements(By.CSS_SELECTOR, options)]
-    choice = next(v for v in values if wanted in v)
+
+    def suggested(d: webdriver.Chrome) -> str | None:
+        # Suggestions for a prefix typed on the way may show first: wait for those of the whole text.
+        try:
+            values = [o.get_attribute("value") or "" for o in d.find_elements(By.CSS_SELECTOR, options)]
+        except StaleElementReferenceException:  # the list was replaced while being read
+            return None
+        return next((v for v in values if wanted in v), None)
+
+    choice = WebDriverWait(driver, 10).until(suggested)
     box.clear()
     box.send_keys(choice)
 
