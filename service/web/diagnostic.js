@@ -8,8 +8,11 @@ for (const [input, list, url] of [["activite", "activites", "suggestions/activit
     last = q;
     const response = await fetch(`/diagnostic/${url}?q=${encodeURIComponent(q)}`);
     if (!response.ok) return;
+    const found = await response.json();
+    // Answers may come back out of order: show only those for the text the field still holds.
+    if (field.value.trim() !== q) return;
     const options = document.getElementById(list);
-    options.replaceChildren(...(await response.json()).map(c => {
+    options.replaceChildren(...found.map(c => {
       const o = document.createElement("option"); o.value = c.display; return o; }));
   });
 }
