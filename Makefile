@@ -34,7 +34,7 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy models pipelines service bench
+	$(BIN)/mypy models pipelines service catalog bench
 	SE_OFFLINE=true $(BIN)/pytest -q
 
 lint: $(STAMP)
