@@ -15,50 +15,16 @@ import numpy as np
 import pandas as pd
 
 from models.reference import Reference, normalize_commune_code, normalize_naf_code
+from models.vocabulary import (
+    DIPLOMAS,
+    HEAD_QUALIFICATIONS,
+    HEADCOUNT_BANDS,
+    LEGAL_CATEGORIES,
+    PRIOR_QUALIFICATIONS,
+    RUPTURE_INITIATORS,
+)
 
 ColumnKind = Literal["siret", "naf_code", "commune_code", "date", "category", "count", "number", "identifier"]
-
-# SIRENE `trancheEffectifsEtablissement` codes (INSEE), kept verbatim.
-HEADCOUNT_BANDS: dict[str, str] = {
-    "NN": "Unité non employeuse",
-    "00": "0 salarié",
-    "01": "1 ou 2 salariés",
-    "02": "3 à 5 salariés",
-    "03": "6 à 9 salariés",
-    "11": "10 à 19 salariés",
-    "12": "20 à 49 salariés",
-    "21": "50 à 99 salariés",
-    "22": "100 à 199 salariés",
-}
-# INSEE catégories juridiques (niveau III) most common among artisan firms.
-LEGAL_CATEGORIES: dict[str, str] = {
-    "1000": "Entrepreneur individuel",
-    "5410": "SARL nationale",
-    "5498": "SARL unipersonnelle (EURL)",
-    "5499": "Société à responsabilité limitée (sans autre indication)",
-    "5710": "SAS, société par actions simplifiée",
-    "5720": "SASU, société par actions simplifiée à associé unique",
-    "6540": "Société civile immobilière de construction-vente",
-    "5599": "SA à conseil d'administration",
-}
-# Highest craft or general qualification of the company head, as recorded at the chamber.
-HEAD_QUALIFICATIONS: dict[str, str] = {
-    "aucune": "Aucun diplôme professionnel déclaré",
-    "cap_bep": "CAP ou BEP",
-    "bp_bac_pro": "Brevet professionnel ou bac professionnel",
-    "brevet_maitrise": "Brevet de maîtrise (BM / BTM supérieur)",
-    "superieur": "Diplôme de l'enseignement supérieur",
-}
-# Diplomas prepared in apprenticeship, with their usual contract length in months.
-DIPLOMAS: dict[str, str] = {
-    "CAP": "Certificat d'aptitude professionnelle",
-    "MC": "Mention complémentaire",
-    "BP": "Brevet professionnel",
-    "BAC_PRO": "Baccalauréat professionnel",
-    "BTM": "Brevet technique des métiers",
-    "TITRE_PRO": "Titre professionnel (RNCP)",
-    "BTS": "Brevet de technicien supérieur",
-}
 
 
 @dataclass(frozen=True)
@@ -390,21 +356,6 @@ def contract_markdown(contract: TableContract) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # A training centre's records (CFA), for dropout_risk. Employers are the `COMPANIES` of the chamber.
-
-PRIOR_QUALIFICATIONS: dict[str, str] = {
-    "aucun": "Aucun diplôme",
-    "brevet": "Diplôme national du brevet",
-    "cap_bep": "CAP ou BEP",
-    "bac": "Baccalauréat",
-    "superieur": "Diplôme de l'enseignement supérieur",
-}
-RUPTURE_INITIATORS: dict[str, str] = {
-    "periode_probatoire": "Rupture pendant les 45 premiers jours de formation pratique",
-    "commun_accord": "Rupture d'un commun accord",
-    "apprenti": "À l'initiative de l'apprenti",
-    "employeur": "À l'initiative de l'employeur",
-    "autre": "Autre motif (liquidation, force majeure...)",
-}
 
 
 def _initiator_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:

@@ -21,7 +21,8 @@ from models.dropout_risk.training import fit_dropout_model, split_by_cohort
 from models.evaluation import evaluate_alerts_against_oracle
 from models.fairness import group_report, group_report_markdown
 from models.reference import Reference
-from models.simulation.training_centre import SimulatedTrainingCentre, age_band, simulate_training_centre
+from models.simulation.training_centre import SimulatedTrainingCentre, simulate_training_centre
+from models.vocabulary import DIPLOMA_LEVEL, age_band
 from pipelines.config import DropoutPipelineConfig
 from pipelines.io import read_validated, write_table
 from pipelines.mlflow_logging import (
@@ -39,15 +40,6 @@ from pipelines.tracking import ensure_experiment
 logger = logging.getLogger(__name__)
 ORACLE = "oracle_probability"
 ORACLE_COLUMNS = {"rupture": "oracle_rupture", "rupture_9m": "oracle_rupture_9m"}
-DIPLOMA_LEVEL: dict[str, str] = {
-    "CAP": "niveau 3 (CAP, MC)",
-    "MC": "niveau 3 (CAP, MC)",
-    "TITRE_PRO": "titre professionnel",
-    "BP": "niveau 4 (BP, bac pro, BTM)",
-    "BAC_PRO": "niveau 4 (BP, bac pro, BTM)",
-    "BTM": "niveau 4 (BP, bac pro, BTM)",
-    "BTS": "niveau 5 (BTS)",
-}
 
 
 @dataclass(frozen=True)

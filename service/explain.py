@@ -6,9 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from models.contracts import HEADCOUNT_BANDS
-
-RANK_TO_BAND = {0: "NN", 1: "00", 2: "01", 3: "02", 4: "03", 5: "11", 6: "12", 7: "21", 8: "22"}
+from models.vocabulary import HEADCOUNT_BANDS, RANK_TO_HEADCOUNT_BAND
 
 
 def describe_value(feature: str, value: object) -> str:
@@ -16,7 +14,7 @@ def describe_value(feature: str, value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "non renseigné"
     if feature == "headcount_rank":
-        band = RANK_TO_BAND.get(int(float(value)))  # type: ignore[arg-type]
+        band = RANK_TO_HEADCOUNT_BAND.get(int(float(value)))  # type: ignore[arg-type]
         return HEADCOUNT_BANDS.get(band or "", str(value))
     if feature in ("company_age_years", "age_at_start", "years_since_last_contract"):
         return f"{float(value):.0f} ans"  # type: ignore[arg-type]

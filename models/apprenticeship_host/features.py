@@ -20,18 +20,8 @@ import pyarrow.compute as pc
 from models.apprenticeship_host.history import HISTORY_FEATURES
 from models.reference import NAF_COMPACT, Reference, normalize_commune_code, normalize_naf_code
 from models.timeutils import iso_day_numbers
+from models.vocabulary import HEADCOUNT_RANK
 
-HEADCOUNT_RANK: dict[str, float] = {
-    "NN": 0,
-    "00": 1,
-    "01": 2,
-    "02": 3,
-    "03": 4,
-    "11": 5,
-    "12": 6,
-    "21": 7,
-    "22": 8,
-}
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "naf_code",
     "naf_division",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.apprenticeship_host.features import HEADCOUNT_RANK
 from models.reference import Reference, normalize_naf_code
-from models.simulation.training_centre import activity_group
+from models.vocabulary import HEADCOUNT_RANK, activity_group
 
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "diploma",

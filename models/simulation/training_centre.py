@@ -40,6 +40,7 @@ from models.simulation.chamber import (
     simulate_companies,
 )
 from models.timeutils import EPOCH, NEVER
+from models.vocabulary import activity_group, age_band
 
 FOLLOW_UP_WEEKS = 12
 ASSESSMENT_WEEKS: tuple[int, ...] = (3, 8)
@@ -66,17 +67,6 @@ CFA_NAF_WEIGHTS: dict[str, float] = {
     "25.62B": 2,
     "16.23Z": 2,
     "47.73Z": 3,
-}
-ACTIVITY_GROUPS: dict[str, str] = {
-    "96.02A": "coiffure_beaute",
-    "96.02B": "coiffure_beaute",
-    "56.10A": "hotellerie_restauration",
-    "56.10C": "hotellerie_restauration",
-    "55.10Z": "hotellerie_restauration",
-    "10.71C": "alimentation",
-    "10.71D": "alimentation",
-    "10.13B": "alimentation",
-    "47.22Z": "alimentation",
 }
 CFA_DIPLOMA_SHARES: dict[str, float] = {
     "CAP": 0.45,
@@ -186,17 +176,6 @@ class SimulatedTrainingCentre:
     contracts: pd.DataFrame
     follow_up: pd.DataFrame
     oracle: pd.DataFrame  # contract_id, prediction_date, oracle_rupture, oracle_rupture_9m (running at N)
-
-
-def activity_group(naf_code: pd.Series) -> pd.Series:
-    """The trade group used by the rupture process and the published figures."""
-    return naf_code.map(ACTIVITY_GROUPS).fillna("autre")
-
-
-def age_band(age: pd.Series | np.ndarray) -> np.ndarray:
-    """Age bands of the DARES figures (15-17, 18-19, 20-25, 26+)."""
-    values = np.asarray(age, dtype=float)
-    return np.select([values <= 17, values <= 19, values <= 25], ["15-17", "18-19", "20-25"], "26+")
 
 
 def static_rupture_logit(frame: pd.DataFrame, effects: RuptureEffects) -> np.ndarray:
