@@ -175,3 +175,12 @@ def split_by_period(
         dataset[(period == periods[-2]).to_numpy()].reset_index(drop=True),
         dataset[(period == periods[-1]).to_numpy()].reset_index(drop=True),
     )
+
+
+def fit_note(info: FitInfo) -> str:
+    """One sentence for the model card on trees kept and calibration."""
+    applied = "applied" if info.calibrated else "not applied (it did not lower the Brier score)"
+    return (
+        f"Booster kept {info.best_iteration} trees; isotonic calibration {applied}: validation Brier "
+        f"{info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated."
+    )

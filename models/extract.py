@@ -7,6 +7,8 @@ features but feed the report by group. Everything here is pure: the file is read
 
 from __future__ import annotations
 
+import itertools
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -16,7 +18,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from models.explain import plain_value
+from models.interface import InputContract, InputField, Rows, Split, rows_frame
+from models.vocabulary import age_band
+
 TARGET = "__target__"
+ROW = "__row__"  # the line of a row in its file, standing in for a missing identifier
 
 
 class ExtractError(ValueError):
@@ -42,7 +49,9 @@ class ColumnRoles(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    identifier: str
+    identifier: str | None = Field(
+        default=None, description="Row identifier (optional: without one, the line number stands in)"
+    )
     target: TargetSpec
     date: str | None = Field(default=None, description="Date to split on (e.g. contract start)")
     date_format: str | None = Field(default=None, description="strptime format, e.g. %d/%m/%Y (else guessed)")
@@ -50,13 +59,22 @@ class ColumnRoles(BaseModel):
     numeric: list[str] = []
     sensitive: list[str] = Field(default=[], description="Never features; used for the report by group")
     report_groups: list[str] = Field(default=[], description="Other columns to break performance down by")
+    group_bins: dict[str, list[float]] = Field(
+        default={},
+        description="Bands of a numeric sensitive or report column, e.g. {Âge: [18, 21, 26]} gives "
+        "< 18, 18-20, 21-25, 26+ (default: DARES age bands for an age, else quartiles)",
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> ColumnRoles:
         features = [*self.categorical, *self.numeric]
         if not features:
             raise ValueError("columns: at least one categorical or numeric feature is needed")
-        taken = {self.identifier, self.target.column, *([self.date] if self.date else [])}
+        taken = {
+            self.target.column,
+            *([self.identifier] if self.identifier else []),
+            *([self.date] if self.date else []),
+        }
         for name in features:
             if name in taken:
                 raise ValueError(
@@ -105,7 +123,7 @@ def prepare_extract(raw: pd.DataFrame, roles: ColumnRoles, source: str) -> Prepa
     """
     frame = _normalize_headers(raw)
     wanted = [
-        roles.identifier,
+        *([roles.identifier] if roles.identifier else []),
         roles.target.column,
         *([roles.date] if roles.date else []),
         *roles.categorical,
@@ -122,7 +140,9 @@ def prepare_extract(raw: pd.DataFrame, roles: ColumnRoles, source: str) -> Prepa
         )
     notes: list[str] = []
     out = pd.DataFrame(index=frame.index)
-    out[roles.identifier] = frame[roles.identifier].astype("string").str.strip()
+    out[ROW] = np.arange(2, len(frame) + 2)
+    if roles.identifier:
+        out[roles.identifier] = frame[roles.identifier].astype("string").str.strip()
     for name in dict.fromkeys([*roles.categorical, *roles.sensitive, *roles.report_groups]):
         text = frame[name].astype("string").str.strip()
         out[name] = text.mask(text == "")
@@ -186,38 +206,75 @@ def prepare_extract(raw: pd.DataFrame, roles: ColumnRoles, source: str) -> Prepa
 
 
 class ExtractFeatureBuilder:
-    """The feature columns of an extract, by their configured names (sensitive columns never included)."""
+    """The feature columns of an extract, by their configured names (sensitive columns never included).
+
+    Rows are read the way the extract was: column names without stray spaces, text categories (a category
+    coded as a number reads `3`, whether it comes as 3, 3.0 or "3"), numbers with a decimal point or comma.
+    """
 
     def __init__(self, roles: ColumnRoles) -> None:
         self.categorical = list(roles.categorical)
         self.numeric = list(roles.numeric)
+        self.identifier = roles.identifier
+        self.labels = {name: name for name in [*self.categorical, *self.numeric]}
+
+    @property
+    def input_contract(self) -> InputContract:
+        """The extract's feature columns (and its identifier), every one optional, read leniently."""
+        ident = (
+            (InputField(self.identifier, "text", "Row identifier", required=False, nullable=True),)
+            if self.identifier
+            else ()
+        )
+        fields = (
+            *ident,
+            *(InputField(n, "text", "categorical", required=False, nullable=True) for n in self.categorical),
+            *(InputField(n, "float", "numeric", required=False, nullable=True) for n in self.numeric),
+        )
+        return InputContract(
+            fields, id_field=self.identifier, lenient=True, description="A row of the extract."
+        )
+
+    def prepare(self, rows: Rows) -> pd.DataFrame:
+        """Rows of any `Rows` form, headers stripped; absent feature columns are missing values."""
+        frame = _normalize_headers(rows_frame(rows))
+        absent = {n: None for n in [*self.categorical, *self.numeric] if n not in frame}
+        return frame.assign(**absent) if absent else frame
 
     def build(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Feature frame: categorical columns as stripped text, numeric columns as floats."""
         rows = _normalize_headers(rows)
         out = pd.DataFrame(index=rows.index)
         for name in self.categorical:
-            out[name] = rows[name].astype("string").str.strip()
+            out[name] = category_text(rows[name])
         for name in self.numeric:
             out[name] = pd.to_numeric(
-                rows[name].astype("string").str.replace(",", ".", regex=False), errors="coerce"
+                rows[name].astype("string").str.strip().str.replace(",", ".", regex=False), errors="coerce"
             )
         return out
 
+    def describe(self, feature: str, value: object) -> str:
+        """Values as they are (the extract's own units)."""
+        return plain_value(value)
 
-@dataclass(frozen=True)
-class Split:
-    """Train, validation and test rows, and the sentence saying how they were made."""
 
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    test: pd.DataFrame
-    method: str
-    description: str
+def category_text(values: pd.Series) -> pd.Series:
+    """Categories as stripped text; a whole number given as a number (3 or 3.0) reads `3`."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = values.notna() & (values == values.round())
+        text = values.astype("string").where(~whole, values.where(whole).astype("Int64").astype("string"))
+    else:
+        text = values.astype("string")
+    return text.str.strip()
 
 
 def split_extract(prepared: pd.DataFrame, roles: ColumnRoles, spec: EvaluationSpec) -> Split:
-    """Split by time when the extract has a date (and `split` allows it), else stratified on the target."""
+    """Split by time when the extract has a date (and `split` allows it), else stratified on the target.
+
+    With `cv`, the test rows are held out by a stable hash of the identifier (or line) within each outcome:
+    the same rows are held out by every retrain, so that a new model and the champion are compared on rows
+    neither was trained on; the folds cover the other rows.
+    """
     method = spec.split
     if method == "auto":
         method = "time" if roles.date else "stratified"
@@ -235,6 +292,8 @@ def split_extract(prepared: pd.DataFrame, roles: ColumnRoles, spec: EvaluationSp
             f"{b - a:,}, tested on the {n - b:,} rows from {first} on"
         )
         return Split(train, valid, test, "time", description)
+    if method == "cv":
+        return _cv_split(prepared, roles, spec)
     rest, test = train_test_split(
         prepared, test_size=spec.test_share, stratify=prepared[TARGET], random_state=spec.seed
     )
@@ -249,10 +308,70 @@ def split_extract(prepared: pd.DataFrame, roles: ColumnRoles, spec: EvaluationSp
         f"stratified held-out split ({why}): {len(train):,} training, {len(valid):,} validation and "
         f"{len(test):,} test rows, same outcome rate in each"
     )
-    return Split(train, valid, test, "stratified" if method != "cv" else "cv", description)
+    return Split(train, valid, test, "stratified", description)
 
 
-def cv_folds(prepared: pd.DataFrame, spec: EvaluationSpec) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold indices (train, test) over the prepared extract."""
+def _cv_split(prepared: pd.DataFrame, roles: ColumnRoles, spec: EvaluationSpec) -> Split:
+    key = prepared[roles.identifier] if roles.identifier else prepared[ROW]
+    hashed = pd.util.hash_pandas_object(key.astype(str), index=False, hash_key=f"{spec.seed:016d}"[:16])
+    rank = (hashed.to_numpy() % 1_000_003) / 1_000_003
+    held = np.zeros(len(prepared), dtype=bool)
+    for outcome in (0.0, 1.0):  # stratified: the same share of each outcome
+        rows = np.flatnonzero(prepared[TARGET].to_numpy() == outcome)
+        order = rows[np.argsort(rank[rows], kind="stable")]
+        held[order[: round(len(rows) * spec.test_share)]] = True
+    rest, test = prepared[~held], prepared[held]
+    train, valid = train_test_split(
+        rest,
+        test_size=spec.validation_share / (1 - spec.test_share),
+        stratify=rest[TARGET],
+        random_state=spec.seed,
+    )
+    fitted = pd.concat([train, valid], ignore_index=True)  # the folds index these rows, in this order
     folds = StratifiedKFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.seed)
-    return list(folds.split(np.zeros(len(prepared)), prepared[TARGET].to_numpy()))
+    indices = list(folds.split(np.zeros(len(fitted)), fitted[TARGET].to_numpy()))
+    description = (
+        f"{spec.cv_folds}-fold stratified cross-validation over {len(rest):,} rows (metrics: mean over "
+        f"folds; the group table uses out-of-fold scores); the registered model is fit on them, and "
+        f"{len(test):,} rows held out by a stable hash of the {'identifier' if roles.identifier else 'line'} "
+        "compare it with the champion"
+    )
+    return Split(
+        train.reset_index(drop=True),
+        valid.reset_index(drop=True),
+        test.reset_index(drop=True),
+        "cv",
+        description,
+        folds=[(a, b) for a, b in indices],
+    )
+
+
+def group_values(frame: pd.DataFrame, name: str, bins: list[float] | None = None) -> np.ndarray:
+    """The groups of one column of the report by group: its values, or bands when it is numeric (the
+    configured `bins`, the DARES age bands for an age, else quartiles), so that no group is one person."""
+    text = frame[name].astype("string").str.strip()
+    number = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    given = text.notna() & (text != "")
+    if not given.any() or (number.notna() & given).sum() < 0.9 * given.sum():
+        return text.astype(object).to_numpy()
+    if bins is None and plain_text_name(name) in ("age", "age au debut", "age debut"):
+        banded = pd.Series(age_band(number.fillna(-1)), index=frame.index).where(number.notna())
+        return banded.astype(object).to_numpy()
+    edges = sorted(set(bins if bins is not None else np.nanquantile(number, [0.25, 0.5, 0.75]).tolist()))
+    labels = [f"< {_num(edges[0])}"]
+    labels += [f"{_num(lo)} - < {_num(hi)}" for lo, hi in itertools.pairwise(edges)]
+    labels += [f">= {_num(edges[-1])}"]
+    band = np.searchsorted(np.asarray(edges, dtype=float), number.to_numpy(dtype=float), side="right")
+    out = np.array([labels[b] for b in band], dtype=object)
+    out[number.isna().to_numpy()] = None
+    return out
+
+
+def _num(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def plain_text_name(name: str) -> str:
+    """A column name lower-cased without accents (to recognise an age column)."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return " ".join(folded.replace("_", " ").split())

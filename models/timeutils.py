@@ -10,6 +10,8 @@ import pandas as pd
 import pyarrow as pa
 
 EPOCH = date(1970, 1, 1)
+# Dates a datetime64 column can hold (pandas: 1677-2262), wide enough for any company or contract.
+DAY_MIN, DAY_MAX = date(1700, 1, 1), date(2199, 12, 31)
 NEVER = np.int64(2**40)  # day number standing for "no date" (e.g. a contract never broken)
 
 

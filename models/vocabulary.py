@@ -113,3 +113,9 @@ DIPLOMA_LEVEL: dict[str, str] = {
     "BTS": "niveau 5 (BTS)",
 }
 """Level of the diploma prepared (French national framework), for the report by group."""
+
+
+def headcount_label(rank: float) -> str:
+    """The French label of a headcount band given by its rank (`HEADCOUNT_RANK`)."""
+    band = RANK_TO_HEADCOUNT_BAND.get(int(rank))
+    return HEADCOUNT_BANDS.get(band or "", f"{rank:.0f}")

@@ -23,6 +23,7 @@ from mlflow.pyfunc import PyFuncModel, PythonModel
 
 import models
 from pipelines import plots
+from models.interface import Registration
 from pipelines.registry import PromotionDecision, register_and_promote
 
 
@@ -51,8 +52,9 @@ def flatten(prefix: str, tree: Any) -> dict[str, Any]:
 def log_config_and_splits(
     config: Mapping[str, Any], splits: Mapping[str, pd.DataFrame], label: str, name: str
 ) -> None:
-    """Log the flattened configuration, and each split as an MLflow dataset input with its row count."""
-    params = flatten("", dict(config))
+    """Log the flattened configuration (as `config.<key>`: the names an MLproject entry point logs for its
+    own parameters stay its own), and each split as an MLflow dataset input with its row count."""
+    params = flatten("config", dict(config))
     # MLflow params are capped at 6,000 characters each; long lists (actions) are truncated here.
     mlflow.log_params({re.sub(r"[^\w./\- :]", "_", k): str(v)[:500] for k, v in params.items()})
     for split, frame in splits.items():
@@ -85,7 +87,7 @@ def log_model_with_card(python_model: PythonModel, example: pd.DataFrame, card: 
     with warnings.catch_warnings():
         # Integer counts are integers on purpose: a missing count is an input error, not a NaN.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(example, python_model.predict(None, example))
+        signature = infer_signature(example, python_model.predict(None, example), params={"explain": True})
         logged = mlflow.pyfunc.log_model(
             name="model",
             python_model=python_model,
@@ -117,35 +119,25 @@ def fit_metrics(info: Any) -> dict[str, float]:
     }
 
 
-def fit_note(info: Any) -> str:
-    """One sentence for the model card on trees kept and calibration."""
-    applied = "applied" if info.calibrated else "not applied (it did not lower the Brier score)"
-    return (
-        f"Booster kept {info.best_iteration} trees; isotonic calibration {applied}: validation Brier "
-        f"{info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated."
-    )
-
-
 def register_logged_model(
     run_id: str,
     logged: ModelInfo,
     info: Any,
     metrics: dict[str, float],
-    name: str,
-    metric: str,
+    registration: Registration,
+    new_score: float,
     score_champion: Callable[[PyFuncModel], float],
     card: str,
-    alias: str = "champion",
 ) -> TrainResult:
-    """Register the run's model under `name`, move `alias` if it beats the champion, tag the run."""
+    """Register the run's model, move the alias if it beats the champion on the same rows, tag the run."""
     decision = register_and_promote(
         logged.model_uri,
-        name,
-        metrics[metric],
+        registration.model_name,
+        new_score,
         score_champion,
-        alias=alias,
+        alias=registration.alias,
         description=card,
-        metric_name=metric,
+        metric_name=registration.promote_metric,
     )
     mlflow.set_tags({"registered_version": decision.version, "promoted": str(decision.promoted)})
     return TrainResult(

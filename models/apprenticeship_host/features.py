@@ -18,9 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from models.apprenticeship_host.history import HISTORY_FEATURES
+from models.explain import is_missing, plain_value
 from models.reference import NAF_COMPACT, Reference, normalize_commune_code, normalize_naf_code
 from models.timeutils import iso_day_numbers
-from models.vocabulary import HEADCOUNT_RANK
+from models.vocabulary import HEADCOUNT_RANK, headcount_label
 
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "naf_code",
@@ -57,6 +58,20 @@ FEATURE_LABELS_FR: dict[str, str] = {
     "ruptures_last_3y": "ruptures de contrat dans les 3 dernières années",
     "years_since_last_contract": "années depuis le dernier contrat",
 }
+
+
+def describe_value(feature: str, value: object) -> str:
+    """A feature value of this model as an agent reads it (in the reasons of a score)."""
+    if is_missing(value):
+        return "non renseigné"
+    number = float(value) if isinstance(value, int | float) else None
+    if feature == "headcount_rank" and number is not None:
+        return headcount_label(number)
+    if feature in ("company_age_years", "years_since_last_contract") and number is not None:
+        return f"{number:.0f} ans"
+    if feature == "commune_population_log10" and number is not None:
+        return f"{10**number:,.0f} habitants".replace(",", " ")
+    return plain_value(value)
 
 
 class HostFeatureEncoder:

@@ -1,14 +1,149 @@
-"""The fitted `apprenticeship_host` model: feature encoder + LightGBM booster + optional calibrator."""
+"""The fitted `apprenticeship_host` model: feature encoder + LightGBM booster + optional calibrator, and its
+scoring face (what a record holds, what a score answers, `score`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from models.apprenticeship_host.features import FEATURES, HostFeatureEncoder
+from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS
+from models.apprenticeship_host.features import (
+    FEATURE_LABELS_FR,
+    FEATURES,
+    HostFeatureEncoder,
+    describe_value,
+    transform_records,
+)
+from models.apprenticeship_host.history import HISTORY_FEATURES, history_features
 from models.estimator import CalibratedBooster
+from models.explain import matrix_reasons
+from models.interface import InputContract, InputField, OutputField, Rows, date_field, empty_reasons
+from models.timeutils import days_of
+from models.vocabulary import HEAD_QUALIFICATIONS, HEADCOUNT_BANDS, LEGAL_CATEGORIES
+
+NAF_PATTERN = r"^\d{2}\.?\d{2}[A-Za-z]$"
+COMMUNE_PATTERN = r"^(\d{5}|2[ABab]\d{3})$"
+SIRET = InputField(
+    "siret", "text", "SIRET of the establishment", pattern=r"^\d{14}$", example="73282932000074"
+)
+
+PAST_CONTRACTS = InputContract(
+    fields=(
+        SIRET,
+        date_field("contract_start", "Start of the apprenticeship contract", example="2023-09-04"),
+        date_field("planned_end", "Planned end of the contract", example="2025-08-31"),
+        date_field(
+            "rupture_date", "Date of the rupture, if broken", required=False, nullable=True, example=None
+        ),
+    ),
+    id_field="siret",
+    description="Past apprenticeship contracts of the companies (the chamber's contracts file): when given, "
+    "every company's history is computed from them, as in training, instead of being read from the counts.",
+)
+
+HOST_INPUT = InputContract(
+    fields=(
+        SIRET,
+        InputField("naf_code", "text", "NAF rev.2 sub-class", pattern=NAF_PATTERN, example="43.22A"),
+        InputField("commune_code", "text", "INSEE commune code", pattern=COMMUNE_PATTERN, example="69384"),
+        date_field("creation_date", "Creation date of the establishment", example="2012-03-01"),
+        InputField(
+            "legal_category", "text", "INSEE legal category", allowed=tuple(LEGAL_CATEGORIES), example="5499"
+        ),
+        InputField(
+            "headcount_band", "text", "SIRENE headcount band", allowed=tuple(HEADCOUNT_BANDS), example="02"
+        ),
+        InputField(
+            "head_qualification",
+            "text",
+            "Qualification of the company head",
+            allowed=tuple(HEAD_QUALIFICATIONS),
+            example="brevet_maitrise",
+        ),
+        date_field("cutoff_date", "Scoring date (default: today)", required=False, nullable=True),
+        InputField(
+            "contracts_last_12m",
+            "int",
+            "Contracts started in the 12 months before",
+            required=False,
+            default=0,
+            ge=0,
+            le=1000,
+            example=1,
+        ),
+        InputField(
+            "contracts_last_3y",
+            "int",
+            "Contracts started in the 3 years before",
+            required=False,
+            default=0,
+            ge=0,
+            le=1000,
+            example=2,
+        ),
+        InputField(
+            "contracts_total",
+            "int",
+            "Contracts started before",
+            required=False,
+            default=0,
+            ge=0,
+            le=10_000,
+            example=3,
+        ),
+        InputField(
+            "active_contracts",
+            "int",
+            "Apprentices under contract",
+            required=False,
+            default=0,
+            ge=0,
+            le=1000,
+            example=1,
+        ),
+        InputField(
+            "ruptures_last_3y",
+            "int",
+            "Ruptures in the 3 years before",
+            required=False,
+            default=0,
+            ge=0,
+            le=1000,
+            example=0,
+        ),
+        InputField(
+            "years_since_last_contract",
+            "float",
+            "Years since the last contract started (empty if none)",
+            required=False,
+            nullable=True,
+            ge=0,
+            le=100,
+            example=0.4,
+        ),
+    ),
+    id_field="siret",
+    related={"contracts": PAST_CONTRACTS},
+    description="A company as the chamber sees it on the scoring date.",
+)
+HOST_OUTPUTS: tuple[OutputField, ...] = (
+    OutputField(
+        "percentile",
+        "float",
+        "Rank within the national training distribution",
+        csv_name="percentile",
+        ge=0,
+        le=100,
+    ),
+)
+TARGET_FR = "la probabilité d'accueil"
 
 
 @dataclass
@@ -18,6 +153,16 @@ class HostModel:
     encoder: HostFeatureEncoder
     estimator: CalibratedBooster
     score_quantiles: np.ndarray  # 1001 quantiles of the training scores, for national percentiles
+
+    @property
+    def input_contract(self) -> InputContract:
+        """A company snapshot (`SNAPSHOT_COLUMNS`), optionally with its past contracts."""
+        return HOST_INPUT
+
+    @property
+    def output_fields(self) -> tuple[OutputField, ...]:
+        """The national percentile."""
+        return HOST_OUTPUTS
 
     def predict_proba(self, snapshots: pd.DataFrame) -> np.ndarray:
         """Calibrated probability for each snapshot row."""
@@ -29,7 +174,100 @@ class HostModel:
             np.searchsorted(self.score_quantiles, probability, side="right") / len(self.score_quantiles) * 100
         )
 
+    def matrix(
+        self, rows: Rows, related: Mapping[str, Rows] | None = None, today: date | None = None
+    ) -> np.ndarray:
+        """The model matrix of rows in any `Rows` form; a missing scoring date is `today`. With
+        `related["contracts"]`, the history counts are computed from those contracts (`history.py`)."""
+        cutoff = today or date.today()
+        if related is not None and related.get("contracts") is not None:
+            return self.encoder.transform(with_history(_frame(rows, cutoff), _frame_of(related["contracts"])))
+        if isinstance(rows, pd.DataFrame):
+            return self.encoder.transform(_frame(rows, cutoff))
+        if isinstance(rows, Mapping):  # columns (lists or Arrow arrays)
+            return self.encoder.transform({**rows, "cutoff_date": _filled(rows["cutoff_date"], cutoff)})
+        records = [{**r, "cutoff_date": r.get("cutoff_date") or cutoff} for r in rows]
+        return transform_records(self.encoder, records)  # a few records: dict look-ups, no pandas
+
+    def score(
+        self, rows: Rows, explain: bool = False, related: Mapping[str, Rows] | None = None
+    ) -> dict[str, Any]:
+        """Probability, national percentile (one decimal) and, when `explain`, the 3 main reasons."""
+        matrix = self.matrix(rows, related)
+        probability = self.estimator.predict(matrix)
+        reasons = empty_reasons(len(matrix))
+        if explain:
+            contributions = self.estimator.contributions(matrix)[:, :-1]
+            reasons = matrix_reasons(
+                contributions,
+                matrix,
+                FEATURES,
+                self.encoder.categories_,
+                FEATURE_LABELS_FR,
+                describe_value,
+                TARGET_FR,
+            )
+        return {
+            "probability": probability,
+            "percentile": np.round(self.percentile(probability), 1),
+            "reasons": reasons,
+        }
+
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature, largest first."""
         gain = self.estimator.booster.feature_importance(importance_type="gain")
         return pd.Series(gain, index=list(FEATURES)).sort_values(ascending=False)
+
+
+def _frame_of(rows: Rows) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    if isinstance(rows, Mapping):
+        return pd.DataFrame(
+            {k: v.to_pylist() if isinstance(v, pa.Array) else list(v) for k, v in rows.items()}
+        )
+    return pd.DataFrame(list(rows))
+
+
+def _frame(rows: Rows, cutoff: date) -> pd.DataFrame:
+    """Snapshot rows as a frame, scoring date filled, absent optional columns at their default."""
+    frame = _frame_of(rows)
+    defaults = {f.name: f.default for f in HOST_INPUT.fields if not f.required and f.name not in frame}
+    frame = frame.assign(**defaults) if defaults else frame
+    dates = pd.to_datetime(frame["cutoff_date"])
+    if dates.isna().any():
+        frame = frame.assign(cutoff_date=dates.fillna(pd.Timestamp(cutoff)))
+    return frame
+
+
+def _filled(values: Any, cutoff: date) -> Any:
+    if isinstance(values, pa.Array):
+        return pc.fill_null(values.cast(pa.string()), cutoff.isoformat())
+    return [value or cutoff.isoformat() for value in values]
+
+
+def with_history(companies: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame:
+    """Company snapshots whose history counts are computed from their past contracts as of each snapshot's
+    cut-off date, by the definition training uses (`history_features`). Companies without a contract get
+    no history."""
+    out = companies.reset_index(drop=True)
+    cutoffs = pd.to_datetime(out["cutoff_date"]).dt.date
+    history = {name: np.zeros(len(out)) for name in HISTORY_FEATURES}
+    deals = contracts if "rupture_date" in contracts else contracts.assign(rupture_date=pd.NaT)
+    start, end, rupture = (days_of(deals[c]) for c in ("contract_start", "planned_end", "rupture_date"))
+    for cutoff in cutoffs.unique():
+        rows = np.flatnonzero((cutoffs == cutoff).to_numpy())
+        sirets = out["siret"].iloc[rows].astype(str)
+        firms = pd.Index(sirets.unique())
+        position = firms.get_indexer(deals["siret"].astype(str))
+        known = position >= 0
+        counts = history_features(
+            position[known], start[known], end[known], rupture[known], len(firms), cutoff
+        )
+        back = firms.get_indexer(sirets)
+        for name in HISTORY_FEATURES:
+            history[name][rows] = counts[name][back]
+    return out.assign(**history)
+
+
+assert set(SNAPSHOT_COLUMNS) == set(HOST_INPUT.names), "the input contract is the snapshot"

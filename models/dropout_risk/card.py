@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from models.dropout_risk.features import FEATURE_LABELS_FR, FEATURES, SENSITIVE_ATTRIBUTES
-from models.dropout_risk.model import RiskBandPolicy
+from models.dropout_risk.model import RiskBandPolicy, bands_note
 from models.model_card import render_model_card
 
 
@@ -17,16 +17,28 @@ def dropout_model_card(
     policy: RiskBandPolicy,
     thresholds: tuple[float, float],
     groups_markdown: str,
-    prediction_weeks: int,
+    prediction_weeks: int | None,
     label: str,
     features: list[tuple[str, str]] | None = None,
     title: str = "dropout_risk (Pack Prévention Rupture, CMA PACA)",
+    sensitive: tuple[str, ...] = SENSITIVE_ATTRIBUTES,
+    population: str = "apprenticeship contracts",
+    outcome: str | None = None,
 ) -> str:
-    """The card logged with every `dropout_risk` version (with the per-group table)."""
-    target = {
+    """The card logged with every `dropout_risk` version (with the per-group table).
+
+    For a centre's extract, `prediction_weeks` is None (the extract's rows are taken as they are),
+    `population` and `outcome` come from its config, and `sensitive` names its own attributes.
+    """
+    target = outcome or {
         "rupture": "rupture before the planned end of the contract",
         "rupture_9m": "rupture within the first 9 months of the contract",
     }.get(label, "positive outcome as defined by the extract's config (e.g. rupture or dropout)")
+    when = (
+        f"{prediction_weeks} weeks after the start of an apprenticeship contract"
+        if prediction_weeks is not None
+        else f"at the time the extract's rows describe ({population})"
+    )
     bands = "\n".join(f"- **{band}**: " + "; ".join(actions) for band, actions in policy.actions.items())
     alert_line = (
         f"Recall at the alert capacity ({policy.alert_capacity:.0%} of contracts rated `élevé`): "
@@ -43,7 +55,7 @@ def dropout_model_card(
         title=title,
         version_note=version_note,
         intended_use=(
-            f"Estimate, {prediction_weeks} weeks after the start of an apprenticeship contract, the "
+            f"Estimate, {when}, the "
             f"probability of a {target}, so that the training centre (CFA) offers the right "
             "« Pack Prévention Rupture » actions early: meeting, mentor call, mediation. "
             "It is a support tool for the centre's referents. "
@@ -56,22 +68,21 @@ def dropout_model_card(
         evaluation_note=evaluation_note + "\n\n" + alert_line,
         limits=[
             "Sensitive attributes ("
-            + ", ".join(SENSITIVE_ATTRIBUTES)
+            + (", ".join(sensitive) or "none declared")
             + ") are excluded from the features; they are used only for the table by group below. "
             "Excluding them does not remove every correlated signal (trade, age, distances).",
             "Follow-up signals (absences, lateness, assessments) are only as good as the centre's records: "
             "a centre that records nothing makes every apprentice look assiduous.",
-            "Bands are set on the validation cohort's score distribution so that about "
-            f"{policy.alert_capacity:.0%} of contracts are `élevé`; a riskier cohort gets more alerts.",
+            bands_note(policy, thresholds)
+            + (" A riskier cohort gets more alerts." if policy.method != "probability" else ""),
             "On simulated data the oracle is the true probability; on a centre's extract there is none.",
         ],
     )
-    watch, alert = thresholds
     return (
         body
         + f"""
 ## Risk bands and actions
-Probability from {watch:.3f}: `modéré`; from {alert:.3f}: `élevé` (thresholds set on the validation cohort).
+{bands_note(policy, thresholds)}
 
 {bands}
 

@@ -8,8 +8,10 @@ not counted as survivors).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,16 @@ from models.estimator import (
     LightGBMParams,
     fit_calibrated_booster,
     split_by_period,
+)
+from models.explain import is_missing, matrix_reasons
+from models.interface import (
+    InputContract,
+    InputField,
+    OutputField,
+    Rows,
+    date_field,
+    empty_reasons,
+    rows_frame,
 )
 from models.reference import Reference
 from models.site_potential.sectors import SECTION_TO_SECTOR
@@ -54,6 +66,48 @@ FEATURE_LABELS_FR: dict[str, str] = {
     "competitors_per_10k": "concurrents pour 10 000 habitants",
     "creation_year": "année de création",
 }
+
+
+SURVIVAL_INPUT = InputContract(
+    fields=(
+        InputField(
+            "naf_code",
+            "text",
+            "NAF rev.2 sub-class (dotted)",
+            pattern=r"^\d{2}\.\d{2}[A-Z]$",
+            example="96.02A",
+        ),
+        InputField(
+            "commune_code",
+            "text",
+            "INSEE commune code (COG 2026)",
+            pattern=r"^(\d{5}|2[AB]\d{3})$",
+            example="69384",
+        ),
+        date_field("creation_date", "Creation date of the new establishment", example="2025-01-01"),
+        InputField(
+            "competitors_at_creation",
+            "float",
+            "Establishments of the activity active in the commune",
+            ge=0,
+            example=12,
+        ),
+    ),
+    description="A new establishment: its activity, its commune, its creation date and its competitors.",
+)
+
+
+def describe_value(feature: str, value: object) -> str:
+    """A feature value as an advisor reads it (French numbers; logarithms read back)."""
+    if isinstance(value, str):
+        return value
+    if is_missing(value):
+        return "n.d."
+    number = float(value)  # type: ignore[arg-type]
+    if feature.startswith("log_"):
+        number = float(10**number)
+    digits = 0 if abs(number) >= 100 else 1
+    return f"{number:,.{digits}f}".replace(",", " ").replace(".", ",")
 
 
 def label_name(horizon: int) -> str:
@@ -161,9 +215,39 @@ class SurvivalModel:
     encoder: TabularEncoder
     estimator: CalibratedBooster
 
-    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+    @property
+    def input_contract(self) -> InputContract:
+        """A new establishment (`INPUT_COLUMNS`)."""
+        return SURVIVAL_INPUT
+
+    @property
+    def output_fields(self) -> tuple[OutputField, ...]:
+        """Nothing besides the probability of survival."""
+        return ()
+
+    def predict_proba(self, rows: Rows) -> np.ndarray:
         """Survival probability per input row."""
-        return self.estimator.predict(self.encoder.transform(self.features.build(rows)))
+        return self.estimator.predict(self.encoder.transform(self.features.build(rows_frame(rows))))
+
+    def score(
+        self, rows: Rows, explain: bool = False, related: Mapping[str, Rows] | None = None
+    ) -> dict[str, Any]:
+        """Probability of survival at the horizon and, when `explain`, the 3 main reasons."""
+        matrix = self.encoder.transform(self.features.build(rows_frame(rows)))
+        probability = self.estimator.predict(matrix)
+        reasons = empty_reasons(len(matrix))
+        if explain:
+            names = self.encoder.feature_names
+            reasons = matrix_reasons(
+                self.estimator.contributions(matrix)[:, :-1],
+                matrix,
+                names,
+                self.encoder.categories_,
+                FEATURE_LABELS_FR,
+                describe_value,
+                "les chances de survie",
+            )
+        return {"probability": probability, "reasons": reasons}
 
     def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
         """LightGBM's per-feature contributions to the log-odds of survival (bias column dropped)."""

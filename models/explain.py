@@ -1,0 +1,75 @@
+"""The main reasons of a score, in French, from LightGBM's own per-feature contributions.
+
+Generic: each model hands in its feature labels and how its feature values read (`describe`), which live
+with its features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+Describe = Callable[[str, object], str]
+
+
+def plain_value(value: object) -> str:
+    """A value as an agent reads it when its feature has no unit of its own."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "non renseigné"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    if isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    return str(value)
+
+
+def is_missing(value: object) -> bool:
+    """None or NaN."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def top_reasons(
+    contributions: np.ndarray,
+    names: Sequence[str],
+    values: Mapping[str, object],
+    labels: Mapping[str, str],
+    describe: Describe,
+    target: str,
+    limit: int = 3,
+) -> list[str]:
+    """The `limit` features that move the score most, as « Libellé (valeur) : augmente/diminue `target` »."""
+    order = np.argsort(-np.abs(contributions))[:limit]
+    out = []
+    for j in order:
+        name = names[j]
+        verb = "augmente" if contributions[j] > 0 else "diminue"
+        label = labels.get(name, name)
+        out.append(f"{label[:1].upper()}{label[1:]} ({describe(name, values.get(name))}) : {verb} {target}")
+    return out
+
+
+def matrix_reasons(
+    contributions: np.ndarray,
+    matrix: np.ndarray,
+    names: Sequence[str],
+    categories: Mapping[str, pd.Index],
+    labels: Mapping[str, str],
+    describe: Describe,
+    target: str,
+) -> list[list[str]]:
+    """`top_reasons` of every row of an encoded matrix: categorical codes read back through `categories`
+    (the encoder's fitted categories), numbers as they are. `contributions` has no bias column."""
+    reasons = []
+    for i in range(len(matrix)):
+        row = matrix[i]
+        values: dict[str, object] = {}
+        for j, name in enumerate(names):
+            value = row[j]
+            if name in categories:
+                values[name] = None if np.isnan(value) else str(categories[name][int(value)])
+            else:
+                values[name] = float(value)
+        reasons.append(top_reasons(contributions[i], names, values, labels, describe, target))
+    return reasons

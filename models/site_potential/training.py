@@ -1,0 +1,190 @@
+"""The training face of the site survival models: ingested SIRENE establishments -> creations whose horizon
+is observed -> split by creation year -> fit -> evaluation against the oracle and by NAF section -> card;
+one job per horizon. Pure: the establishments come through `DataAccess`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.estimator import FitInfo, fit_note
+from models.evaluation import evaluate_against_oracle
+from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
+from models.model_card import metrics_table
+from models.reference import Reference
+from models.site_potential.config import SitePipelineConfig
+from models.site_potential.survival import (
+    INPUT_COLUMNS,
+    SurvivalFeatureBuilder,
+    fit_survival_model,
+    label_name,
+    sector_of_section,
+    split_by_creation_year,
+    survival_dataset,
+)
+
+MIN_SECTION_ROWS = 2000  # sections smaller than this have a sampling error above 1 point
+ESTABLISHMENTS = "establishments.parquet"
+ORACLE_FILE = "oracle.parquet"
+
+
+def observed_by_section(
+    test: pd.DataFrame, scores: np.ndarray, label: str, reference: Reference
+) -> pd.DataFrame:
+    """Mean predicted vs observed survival per NAF section on the test cohort."""
+    section = test["naf_code"].map(reference.naf.set_index("naf_code")["section"])
+    frame = pd.DataFrame({"section": section, "predicted": scores, "observed": test[label].to_numpy()})
+    out = frame.groupby("section").agg(
+        n=("observed", "size"), predicted=("predicted", "mean"), observed=("observed", "mean")
+    )
+    out["gap_points"] = (out["predicted"] - out["observed"]) * 100
+    out["sector"] = sector_of_section(out.index.to_series())
+    return out.reset_index()
+
+
+@dataclass
+class SurvivalJob:
+    """Train the survival model of one horizon."""
+
+    config: SitePipelineConfig
+    horizon: int
+    dataset: pd.DataFrame
+    builder: SurvivalFeatureBuilder
+    reference: Reference
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """`survived_<h>y`."""
+        return label_name(self.horizon)
+
+    @property
+    def registration(self) -> Registration:
+        """`site_survival_<h>y<suffix>` in the site experiment."""
+        cfg = self.config
+        return Registration(
+            cfg.model_name(self.horizon), cfg.experiment, cfg.champion_alias, cfg.promote_metric
+        )
+
+    def split(self) -> Split:
+        """Train on the earlier creation years, validate on the one before last, test on the last."""
+        train, valid, test = split_by_creation_year(self.dataset)
+        description = (
+            f"Time split by creation year: {len(train):,} training establishments, test on the last observed "
+            f"cohort ({len(test):,})."
+        )
+        return Split(train, valid, test, "time", description)
+
+    def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
+        """Calibrated LightGBM on the creations whose horizon is observed."""
+        cfg = self.config
+        return fit_survival_model(
+            split.train, split.valid, self.horizon, self.builder, cfg.lightgbm, cfg.calibration
+        )
+
+    def evaluate(self, model: ScoringModel, split: Split) -> Evaluation:
+        """Metrics next to the oracle, and predicted vs observed survival by NAF section."""
+        test = split.test
+        scores = np.asarray(model.score(test[list(INPUT_COLUMNS)])["probability"], dtype=float)
+        labels = test[self.label].to_numpy()
+        column = f"oracle_survival_{self.horizon}y"
+        oracle = test[column].to_numpy() if column in test and test[column].notna().all() else None
+        metrics = evaluate_against_oracle(labels, scores, oracle)
+        by_section = observed_by_section(test, scores, self.label, self.reference)
+        metrics["max_section_gap_points"] = float(
+            by_section.loc[by_section["n"] >= MIN_SECTION_ROWS, "gap_points"].abs().max()
+        )
+        holdout = test[list(INPUT_COLUMNS)].reset_index(drop=True)
+        return Evaluation(metrics, labels, scores, oracle, holdout, labels, {"by_section": by_section})
+
+    def comparison_metric(self, labels: np.ndarray, scores: np.ndarray) -> float:
+        """The promotion metric."""
+        return evaluate_against_oracle(labels, scores, None)[self.config.promote_metric]
+
+    def input_example(self, split: Split) -> pd.DataFrame:
+        """Five creations of the test cohort."""
+        return split.test[list(INPUT_COLUMNS)].head(5).reset_index(drop=True)
+
+    def card(
+        self, model: ScoringModel, evaluation: Evaluation, split: Split, info: FitInfo, run_id: str
+    ) -> str:
+        """Intended use, data, metrics, survival by section, limits."""
+        cfg, horizon = self.config, self.horizon
+        rows = "\n".join(
+            f"| {r.section} | {r.sector} | {r.n:,} | {r.predicted:.3f} | {r.observed:.3f} "
+            f"| {r.gap_points:+.1f} |"
+            for r in evaluation.tables["by_section"].itertuples(index=False)
+        )
+        source = (
+            "SYNTHETIC SIRENE-format establishments from the simulator "
+            "(data_samples/site_potential/DATASHEET.md)"
+            if cfg.data.source == "simulate"
+            else f"SIRENE files {cfg.data.stock} {cfg.data.history}"
+        )
+        return f"""# Model card: {cfg.model_name(horizon)}
+
+MLflow run `{run_id}`.
+
+## Intended use
+Probability that a new establishment of a given activity (NAF code) created in a given commune is still
+active {horizon} years after its creation, for the « Diag Flash » of a business project: an indication for
+the advisor and the craftsman, next to the territorial indicators; never a decision to support or not.
+
+## Data
+{source}; extract date {cfg.extract_date()}. Only creations whose {horizon}-year horizon is observed are
+used (right-censored ones are left out). Time split by creation year: {len(split.train):,} training
+establishments, test on the last observed cohort ({len(split.test):,}). {fit_note(info)}
+
+## Evaluation
+{metrics_table(evaluation.metrics)}
+
+Mean predicted vs observed survival by NAF section (test cohort):
+
+| section | INSEE sector | n | predicted | observed | gap (points) |
+|---|---|---|---|---|---|
+{rows}
+
+## Limits
+- Features are those known at creation (activity, commune, territory, competition, year); the project's
+  own qualities (funding, experience, legal form) are not in SIRENE and not in the model.
+- Real SIRENE files give the current headcount band and activity: they are not used as creation-time
+  features, to avoid learning from the future.
+"""
+
+
+class SiteFamily:
+    """The survival models of the flash diagnostic: one job per horizon."""
+
+    name = "site_potential"
+    config_type = SitePipelineConfig
+
+    def build_dataset(self, config: SitePipelineConfig, data: DataAccess) -> pd.DataFrame:
+        """The ingested establishments (`config.store`), with the simulator's oracle when there is one."""
+        if config.store is None:
+            raise ValueError("site_potential: the store folder of the ingested establishments is not set")
+        establishments = data.read_table(config.store / ESTABLISHMENTS)
+        oracle_path = config.store / ORACLE_FILE
+        if config.data.source == "simulate" and oracle_path.exists():
+            oracle = data.read_table(oracle_path)
+            keep = ["siret", *(c for c in oracle.columns if c.startswith("oracle_survival_"))]
+            establishments = establishments.merge(oracle[keep], on="siret", how="left")
+        return establishments
+
+    def jobs(self, config: SitePipelineConfig, dataset: pd.DataFrame, data: DataAccess) -> list[TrainingJob]:
+        """One job per configured horizon."""
+        builder = SurvivalFeatureBuilder(data.reference, data.territory())
+        jobs: list[TrainingJob] = []
+        for horizon in config.horizons:
+            rows = survival_dataset(dataset, horizon, config.extract_date(), config.first_creation_year)
+            tags = {
+                "model": config.model_name(horizon),
+                "data_source": config.data.source,
+                "horizon": str(horizon),
+            }
+            jobs.append(SurvivalJob(config, horizon, rows, builder, data.reference, tags=tags))
+        return jobs
+
+
+FAMILY = SiteFamily()

@@ -1,0 +1,162 @@
+"""The one training runner: for every job of a model family, split, fit, evaluate, log to MLflow, register
+and promote. It knows no model by name: each family says what differs (`models.interface`).
+
+Families are listed once in `pipelines/configs/families.yaml` (name -> the module holding `FAMILY`);
+adding a model is a package implementing the interface plus one line there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+from mlflow.pyfunc import PyFuncModel
+
+from models.contracts import TableContract, ValidationReport
+from models.interface import ModelFamily, ScoringModel, TrainingJob
+from models.pyfunc import ScoringPyfunc
+from models.reference import Reference
+from models.site_potential.territory import Territory
+from pipelines.config import CONFIG_DIR
+from pipelines.io import read_raw_table, read_validated
+from pipelines.mlflow_logging import (
+    TrainResult,
+    fit_metrics,
+    log_config_and_splits,
+    log_evaluation_plots,
+    log_model_with_card,
+    log_test_metrics,
+    register_logged_model,
+)
+from pipelines.reference import load_reference
+from pipelines.tracking import ensure_experiment
+
+logger = logging.getLogger(__name__)
+FAMILIES_FILE = CONFIG_DIR / "families.yaml"
+
+
+def family_modules() -> dict[str, str]:
+    """Family name -> module, from `CMA_FAMILIES` (a YAML file) or `pipelines/configs/families.yaml`."""
+    path = Path(os.environ.get("CMA_FAMILIES", FAMILIES_FILE))
+    listed: dict[str, str] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v) for k, v in listed.items()}
+
+
+def family(name: str) -> ModelFamily:
+    """The family called `name` (ValueError naming the known ones otherwise)."""
+    modules = family_modules()
+    if name not in modules:
+        raise ValueError(f"unknown model '{name}' (known: {', '.join(modules)})")
+    found: ModelFamily = importlib.import_module(modules[name]).FAMILY
+    return found
+
+
+@dataclass
+class PipelineData:
+    """The `DataAccess` of the jobs: reference data, files read by the one reading rule under their
+    contracts, invalid rows quarantined in `quarantine_dir`."""
+
+    quarantine_dir: Path
+    reports: list[ValidationReport]
+
+    @property
+    def reference(self) -> Reference:
+        """COG communes and NAF sub-classes (read once per process)."""
+        return load_reference()
+
+    def territory(self) -> Territory:
+        """Communes with their statistics and neighbourhoods."""
+        return self._territory
+
+    @cached_property
+    def _territory(self) -> Territory:
+        from pipelines.site import load_territory
+
+        return load_territory(self.reference)
+
+    def read_validated(self, path: Path, contract: TableContract) -> tuple[pd.DataFrame, ValidationReport]:
+        """A chamber file under its contract; the report is kept for the command's summary."""
+        frame, report = read_validated(path, contract, self.reference, self.quarantine_dir)
+        self.reports.append(report)
+        return frame, report
+
+    def read_text_table(self, path: Path) -> pd.DataFrame:
+        """Every column as text."""
+        return read_raw_table(path)
+
+    def read_table(self, path: Path) -> pd.DataFrame:
+        """A generated Parquet or CSV table."""
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def pipeline_data(quarantine_dir: Path) -> PipelineData:
+    """The data access of one command."""
+    return PipelineData(quarantine_dir, [])
+
+
+def train_job(job: TrainingJob, config: Any) -> TrainResult:
+    """Split, fit, evaluate, log (config, splits, metrics, plots, tables, card, model), register, promote.
+
+    The champion is compared with the new model on the same holdout rows, which neither was trained on.
+    """
+    split = job.split()
+    registration = job.registration
+    experiment_id = ensure_experiment(registration.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=registration.model_name) as run:
+        mlflow.set_tags({**job.tags, "evaluation": split.method})
+        log_config_and_splits(
+            config.model_dump(mode="json"), split.named(), job.label, registration.model_name
+        )
+        model, info = job.fit(split)
+        evaluation = job.evaluate(model, split)
+        log_test_metrics(evaluation.metrics)
+        mlflow.log_metrics(fit_metrics(info))
+        log_evaluation_plots(
+            evaluation.labels, evaluation.scores, evaluation.oracle, model.feature_importance()
+        )
+        for name, table in evaluation.tables.items():
+            mlflow.log_table(table, f"evaluation/{name}.json")
+        if evaluation.notes:
+            mlflow.log_text(evaluation.notes, "evaluation/data_notes.txt")
+        card = job.card(model, evaluation, split, info, run.info.run_id)
+        logged = log_model_with_card(ScoringPyfunc(model), job.input_example(split), card)
+        holdout, labels = evaluation.holdout, evaluation.holdout_labels
+        new_score = job.comparison_metric(labels, _probabilities(model, holdout))
+
+        def score_champion(champion: PyFuncModel) -> float:
+            scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]
+            return job.comparison_metric(labels, scores.to_numpy(dtype=float))
+
+        return register_logged_model(
+            run.info.run_id, logged, info, evaluation.metrics, registration, new_score, score_champion, card
+        )
+
+
+def _probabilities(model: ScoringModel, rows: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.score(rows)["probability"], dtype=float)
+
+
+def train_family(
+    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData
+) -> list[TrainResult]:
+    """Train and register every job of one run of `family` on `dataset`."""
+    return [train_job(job, config) for job in family.jobs(config, dataset, data)]
+
+
+def evaluate_registered(
+    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData, model_uri: str
+) -> dict[str, float]:
+    """Metrics of a registered model on the test split its family makes of `dataset` (next to the oracle
+    when simulated), through the model's own face."""
+    model: ScoringModel = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+    job = family.jobs(config, dataset, data)[0]
+    return job.evaluate(model, job.split()).metrics
