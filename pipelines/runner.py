@@ -26,7 +26,7 @@ from models.interface import ModelFamily, ScoringModel, TrainingJob
 from models.pyfunc import ScoringPyfunc
 from models.reference import Reference
 from models.site_potential.territory import Territory
-from pipelines.config import CONFIG_DIR
+from pipelines.config import CONFIG_DIR, default_config_path, load_config
 from pipelines.io import read_raw_table, read_validated
 from pipelines.mlflow_logging import (
     TrainResult,
@@ -160,3 +160,19 @@ def evaluate_registered(
     model: ScoringModel = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
     job = family.jobs(config, dataset, data)[0]
     return job.evaluate(model, job.split()).metrics
+
+
+def load_family_config(name: str, path: Path | None = None, overrides: list[str] | None = None) -> Any:
+    """The config of family `name`: its YAML (default `pipelines/configs/<name>.yaml`) and overrides."""
+    fam = family(name)
+    return load_config(fam.config_type, path or default_config_path(name), overrides)
+
+
+def train_model(
+    name: str, config: Any, quarantine_dir: Path, dataset: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, list[TrainResult]]:
+    """Build the dataset of family `name` (unless given), then train and register its jobs."""
+    fam = family(name)
+    data = pipeline_data(quarantine_dir)
+    rows = fam.build_dataset(config, data) if dataset is None else dataset
+    return rows, train_family(fam, config, rows, data)

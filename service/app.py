@@ -12,6 +12,7 @@ from typing import Any
 import mlflow
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,6 +78,60 @@ class MetricsMiddleware:
                 metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the record schema and an example of every served model on the scoring
+    routes (derived from each model's contract; rebuilt after a reload)."""
+    registry: ModelRegistry | None = getattr(app.state, "registry", None)
+    served = {name: registry.get(name) for name in registry.served()} if registry else {}
+    key = tuple(sorted((n, m.version) for n, m in served.items() if m is not None))
+    cached = getattr(app.state, "openapi_cache", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas, examples = [], {}
+    for name, loaded in served.items():
+        if loaded is None:
+            continue
+        request_schema = loaded.schemas.request()
+        title = request_schema.__name__
+        components[title] = request_schema.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        components.update(components[title].pop("$defs", {}))
+        response = loaded.schemas.response.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        components.update(response.pop("$defs", {}))
+        components[loaded.schemas.response.__name__] = response
+        schemas.append({"$ref": f"#/components/schemas/{title}"})
+        examples[name] = {
+            "summary": name,
+            "value": request_schema.model_config["json_schema_extra"]["examples"][0],
+        }  # type: ignore[index]
+    path = document.get("paths", {}).get("/v1/models/{name}/scores", {}).get("post")
+    if path is not None and schemas:
+        body = path["requestBody"]["content"]["application/json"]
+        body["schema"] = {"oneOf": schemas}
+        body["examples"] = examples
+    for named in scoring.NAMED_ROUTES:
+        loaded = served.get(named.model)
+        route = document.get("paths", {}).get(f"{named.prefix}/scores", {}).get("post")
+        if loaded is None or route is None:
+            continue
+        request_schema = loaded.schemas.request(named.records_field)
+        schema = request_schema.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[request_schema.__name__] = schema
+        route["requestBody"]["content"]["application/json"]["schema"] = {
+            "$ref": f"#/components/schemas/{request_schema.__name__}"
+        }
+    app.state.openapi_cache = (key, document)
+    return document
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service, configured by `settings` (default: from the environment)."""
     settings = settings or ServiceSettings()
@@ -90,7 +145,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.state.audit = AuditLog(settings.audit_path())
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
         app.state.metrics = ServiceMetrics()
-        app.state.registry = ModelRegistry(names=settings.models)
+        app.state.registry = ModelRegistry(
+            names=settings.models, alias=settings.model_alias, discover=settings.discover_models
+        )
         outcome = app.state.registry.reload()
         for name, loaded in app.state.registry.models.items():
             app.state.metrics.version.labels(name).set(float(loaded.version))
@@ -118,12 +175,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         },
     )
     app.include_router(admin.router)
-    app.include_router(scoring.host_router)
-    app.include_router(scoring.dropout_router)
+    app.include_router(scoring.router)
+    for named in scoring.NAMED_ROUTES:
+        app.include_router(scoring.named_router(named))
     app.include_router(site.router)
     app.include_router(diagnostic_page.router)
 
     app.add_middleware(MetricsMiddleware)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -1,47 +1,13 @@
-"""Request and response schemas, checked against the models' data contracts (allowed codes and values)."""
+"""The schemas every scoring route shares (envelope, errors, metadata); each model's record and result
+schemas are derived from its own contract in `service.model_schemas`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-NafCode = Field(pattern=r"^\d{2}\.?\d{2}[A-Za-z]$", examples=["43.22A"], description="NAF rev.2 sub-class")
-# Dates a datetime64 column can hold (pandas: 1677-2262), wide enough for any company or contract.
-DAY_MIN, DAY_MAX = date(1700, 1, 1), date(2199, 12, 31)
-CommuneCode = Field(pattern=r"^(\d{5}|2[ABab]\d{3})$", examples=["69384"], description="INSEE commune code")
-# Allowed values, checked against the data contracts of `models.contracts` by the tests.
-HeadcountBand = Literal["NN", "00", "01", "02", "03", "11", "12", "21", "22"]
-LegalCategory = Literal["1000", "5410", "5498", "5499", "5710", "5720", "6540", "5599"]
-HeadQualification = Literal["aucune", "cap_bep", "bp_bac_pro", "brevet_maitrise", "superieur"]
-Diploma = Literal["CAP", "MC", "BP", "BAC_PRO", "BTM", "TITRE_PRO", "BTS"]
-PriorQualification = Literal["aucun", "brevet", "cap_bep", "bac", "superieur"]
-
-
-class HostCompany(BaseModel):
-    """A company as the chamber sees it on the scoring date (the model's input, `SNAPSHOT_COLUMNS`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    siret: str = Field(pattern=r"^\d{14}$", examples=["73282932000074"])
-    naf_code: str = NafCode
-    commune_code: str = CommuneCode
-    creation_date: date = Field(ge=DAY_MIN, le=DAY_MAX)
-    legal_category: LegalCategory
-    headcount_band: HeadcountBand
-    head_qualification: HeadQualification
-    cutoff_date: date | None = Field(
-        default=None, ge=DAY_MIN, le=DAY_MAX, description="Scoring date (default: today)"
-    )
-    contracts_last_12m: int = Field(default=0, ge=0, le=1000)
-    contracts_last_3y: int = Field(default=0, ge=0, le=1000)
-    contracts_total: int = Field(default=0, ge=0, le=10_000)
-    active_contracts: int = Field(default=0, ge=0, le=1000)
-    ruptures_last_3y: int = Field(default=0, ge=0, le=1000)
-    years_since_last_contract: float | None = Field(default=None, ge=0, le=100)
 
 
 @dataclass(frozen=True)
@@ -67,7 +33,8 @@ class ScoresRequest(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    records_field: ClassVar[str]
+    records_field: ClassVar[str] = "records"
+    related_fields: ClassVar[tuple[str, ...]] = ()  # tables the model reads next to the records
 
     columns: dict[str, Any] | None = Field(
         default=None,
@@ -99,61 +66,12 @@ class ScoresRequest(BaseModel):
         return records if records is not None else RecordColumns(self.columns or {})
 
 
-class HostScoresRequest(ScoresRequest):
-    """1 to 10,000 companies to score."""
-
-    records_field = "companies"
-    companies: list[Any] | None = Field(
-        default=None,
-        min_length=1,
-        max_length=10_000,
-        json_schema_extra={"items": HostCompany.model_json_schema()},
-    )
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "companies": [
-                        {
-                            "siret": "73282932000074",
-                            "naf_code": "43.22A",
-                            "commune_code": "69384",
-                            "creation_date": "2012-03-01",
-                            "legal_category": "5499",
-                            "headcount_band": "02",
-                            "head_qualification": "brevet_maitrise",
-                            "contracts_last_12m": 1,
-                            "contracts_last_3y": 2,
-                            "contracts_total": 3,
-                            "active_contracts": 1,
-                            "ruptures_last_3y": 0,
-                            "years_since_last_contract": 0.4,
-                        }
-                    ],
-                    "explain": True,
-                }
-            ]
-        }
-    )
-
-
 class RecordError(BaseModel):
     """Why one record of a batch was not scored (never its values)."""
 
     index: int
     field: str
     reason: str
-
-
-class HostScore(BaseModel):
-    """The score of one company."""
-
-    index: int
-    siret: str
-    probability: float = Field(ge=0, le=1)
-    percentile: float = Field(ge=0, le=100, description="Rank within the national training distribution")
-    reasons: list[str] = []
 
 
 class ScoresMeta(BaseModel):
@@ -165,103 +83,10 @@ class ScoresMeta(BaseModel):
     rejected: int
 
 
-class HostScoresResponse(ScoresMeta):
-    """Scores of the valid companies, errors of the others."""
+class ScoresResponse(ScoresMeta):
+    """Scores of the valid records (their fields: the model's own, see `/v1/models`), errors of the others."""
 
-    results: list[HostScore]
-    errors: list[RecordError]
-
-
-class DropoutContract(BaseModel):
-    """A contract as the training centre sees it N weeks after its start (`dropout_risk` input)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    contract_id: str = Field(min_length=1, max_length=64, description="Pseudonymous contract id")
-    contract_start: date = Field(ge=DAY_MIN, le=DAY_MAX)
-    planned_end: date = Field(ge=DAY_MIN, le=DAY_MAX)
-    prediction_date: date | None = Field(
-        default=None, ge=DAY_MIN, le=DAY_MAX, description="Default: contract_start + 6 weeks"
-    )
-    diploma: Diploma
-    naf_code: str = NafCode
-    birth_year: int = Field(ge=1940, le=2015)
-    sex: Literal["F", "M"]
-    prior_qualification: PriorQualification
-    qpv_resident: Literal["0", "1"] = "0"
-    distance_home_centre_km: float = Field(ge=0, le=2000)
-    distance_home_employer_km: float = Field(ge=0, le=2000)
-    headcount_band: HeadcountBand | None = None
-    legal_category: LegalCategory | None = None
-    head_qualification: HeadQualification | None = None
-    absence_half_days: float = Field(default=0, ge=0, le=500)
-    late_arrivals: float = Field(default=0, ge=0, le=500)
-    mentor_changes: float = Field(default=0, ge=0, le=50)
-    assessment_score_mean: float | None = Field(default=None, ge=0, le=20)
-    assessments: float = Field(default=0, ge=0, le=50)
-    absence_half_days_last_2w: float = Field(default=0, ge=0, le=100)
-    weeks_observed: float = Field(default=6, ge=0, le=520)
-
-
-class DropoutScoresRequest(ScoresRequest):
-    """1 to 10,000 contracts to score."""
-
-    records_field = "contracts"
-    contracts: list[Any] | None = Field(
-        default=None,
-        min_length=1,
-        max_length=10_000,
-        json_schema_extra={"items": DropoutContract.model_json_schema()},
-    )
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "contracts": [
-                        {
-                            "contract_id": "CTR-2024-0042",
-                            "contract_start": "2024-09-02",
-                            "planned_end": "2026-08-31",
-                            "diploma": "CAP",
-                            "naf_code": "96.02A",
-                            "birth_year": 2008,
-                            "sex": "F",
-                            "prior_qualification": "brevet",
-                            "qpv_resident": "0",
-                            "distance_home_centre_km": 12.5,
-                            "distance_home_employer_km": 4.0,
-                            "headcount_band": "01",
-                            "absence_half_days": 6,
-                            "late_arrivals": 3,
-                            "assessment_score_mean": 9.5,
-                            "assessments": 1,
-                            "absence_half_days_last_2w": 3,
-                            "weeks_observed": 6,
-                        }
-                    ],
-                    "explain": True,
-                }
-            ]
-        }
-    )
-
-
-class DropoutScore(BaseModel):
-    """The risk of one contract and the actions of its band."""
-
-    index: int
-    contract_id: str
-    probability: float = Field(ge=0, le=1)
-    risk_band: Literal["faible", "modéré", "élevé"]
-    ppr_actions: list[str]
-    reasons: list[str] = []
-
-
-class DropoutScoresResponse(ScoresMeta):
-    """Scores of the valid contracts, errors of the others."""
-
-    results: list[DropoutScore]
+    results: list[dict[str, Any]]
     errors: list[RecordError]
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.site_potential import survival_model_names
 
 
 class ServiceSettings(BaseSettings):
@@ -23,12 +25,34 @@ class ServiceSettings(BaseSettings):
     cookie_secure: bool | None = Field(
         default=None, description="Secure flag of the session cookie (default: when served over HTTPS)"
     )
-    models: tuple[str, ...] = ("apprenticeship_host", "dropout_risk", "site_survival_3y", "site_survival_5y")
+    site_model_suffix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="Suffix of the survival models the diagnostic uses, e.g. _lyon4e (CMA_SITE_MODEL_SUFFIX)",
+    )
+    discover_models: bool = Field(
+        default=True, description="Serve every registered model carrying `model_alias` (CMA_DISCOVER_MODELS)"
+    )
+    model_alias: str = Field(default="champion", description="The alias served (CMA_MODEL_ALIAS)")
+    models: tuple[str, ...] = Field(
+        default=(),
+        description="Models served besides (or, without discovery, instead of) the discovered ones: "
+        "`name` or `name@alias`, e.g. CMA_MODELS='[\"dropout_risk_cfa_exemple@challenger\"]'",
+    )
 
     @field_validator("predict_home")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
+
+    @model_validator(mode="after")
+    def _suffixed_site_models(self) -> ServiceSettings:
+        """With a site model suffix, serve the suffixed survival models in place of the plain ones."""
+        if self.site_model_suffix:
+            plain, suffixed = survival_model_names(), survival_model_names(self.site_model_suffix)
+            rename = {plain[horizon]: suffixed[horizon] for horizon in plain}
+            self.models = tuple(dict.fromkeys(rename.get(name, name) for name in self.models))
+        return self
 
     def resolved_tracking_uri(self) -> str:
         """The MLflow URI to load champions from."""

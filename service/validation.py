@@ -221,6 +221,8 @@ class ColumnarSchema:
         """Read the rules from the schema's fields."""
         if schema.model_config.get("extra") != "forbid":
             raise TypeError(f"{schema.__name__} must forbid extra fields")
+        if any(info.alias is not None for info in schema.model_fields.values()):
+            raise TypeError(f"{schema.__name__}: fields under another name are read by pydantic")
         return cls(schema, tuple(_column(name, info) for name, info in schema.model_fields.items()))
 
     def columns_of_records(self, records: list[Any]) -> tuple[np.ndarray, dict[str, list[Any]]]:
@@ -374,7 +376,7 @@ def validate_records(records: list[Any], schema: type[T]) -> tuple[list[tuple[in
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
-_COLUMNAR: dict[type, ColumnarSchema] = {}
+_COLUMNAR: dict[type, ColumnarSchema | None] = {}
 
 
 def _adapter(schema: type[T]) -> TypeAdapter[list[T]]:
@@ -383,9 +385,14 @@ def _adapter(schema: type[T]) -> TypeAdapter[list[T]]:
     return _ADAPTERS[schema]
 
 
-def _columnar(schema: type[BaseModel]) -> ColumnarSchema:
+def _columnar(schema: type[BaseModel]) -> ColumnarSchema | None:
+    """The column-wise rules of a schema, or None when the schema is not one this path reads (a field under
+    another name, a lenient record...): such batches are validated by pydantic alone."""
     if schema not in _COLUMNAR:
-        _COLUMNAR[schema] = ColumnarSchema.of(schema)
+        try:
+            _COLUMNAR[schema] = ColumnarSchema.of(schema)
+        except TypeError:
+            _COLUMNAR[schema] = None
     return _COLUMNAR[schema]
 
 
@@ -421,10 +428,22 @@ class ValidBatch:
             return self.arrow[name]
         return self.column(name)
 
+    def rows(self) -> list[dict[str, Any]] | dict[str, Any]:
+        """The valid records in the form a model's `score` reads fastest: the records (a small batch), the
+        Arrow columns the checks built, or columns of plain values."""
+        if self.records is not None:
+            return self.records
+        if self.arrow is not None:
+            return self.arrow
+        return self.columns or {}
+
     def as_frame(self) -> pd.DataFrame:
         """The valid records as a typed frame (text: object, dates: datetime64, numbers), built once."""
         if self._frame is None:
             columnar = _columnar(self.schema)
+            if columnar is None:
+                self._frame = pd.DataFrame(self.records or [])
+                return self._frame
             if self.columns is None and self.arrow is not None:
                 self.columns = {name: self.column(name) for name in self.arrow}
             if self.columns is not None:
@@ -479,6 +498,8 @@ def read_json_records(
         except UnicodeDecodeError:
             return None
     columnar = _columnar(schema)
+    if columnar is None:
+        return None
     if names_outside_lists(body, b'"columns"'):
         read = _read_columns(body, columnar)
     else:
@@ -605,10 +626,11 @@ def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
     strings): pydantic per record below `COLUMNAR_MIN` records, column-wise from there. Either way the
     valid records, their indices and the errors are those pydantic gives."""
     n = batch.num_rows if isinstance(batch, pa.Table) else len(batch)
-    if n < COLUMNAR_MIN:
+    columnar = _columnar(schema) if n >= COLUMNAR_MIN else None
+    if columnar is None:
         valid, errors = _checked(batch, range(n), schema)
-        return ValidBatch(schema, [i for i, _ in valid], errors, [item.model_dump() for _, item in valid])
-    columnar = _columnar(schema)
+        dumped = [item.model_dump(by_alias=True) for _, item in valid]
+        return ValidBatch(schema, [i for i, _ in valid], errors, dumped)
     values: dict[str, Any]
     if isinstance(batch, pa.Table):
         ok, values = columnar.columns_of_table(batch)

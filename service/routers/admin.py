@@ -22,7 +22,9 @@ def health() -> dict[str, str]:
 @router.get("/ready", summary="Which models are loaded, which versions, which failed")
 def ready(registry: RegistryDep, key: AnyKey) -> dict[str, Any]:
     """Readiness: every served model with its version, and the last load error of each."""
-    models = {name: (loaded.version if (loaded := registry.get(name)) else None) for name in registry.names}
+    models = {
+        name: (loaded.version if (loaded := registry.get(name)) else None) for name in registry.served()
+    }
     return {"ready": all(v is not None for v in models.values()), "models": models, "errors": registry.errors}
 
 
@@ -30,7 +32,7 @@ def ready(registry: RegistryDep, key: AnyKey) -> dict[str, Any]:
 def list_models(registry: RegistryDep, key: AnyKey) -> list[ModelInfo]:
     """Every model the service serves, with its test metrics and model card."""
     out = []
-    for name in registry.names:
+    for name in registry.served():
         loaded = registry.get(name)
         out.append(
             ModelInfo(

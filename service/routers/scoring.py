@@ -1,50 +1,73 @@
-"""Scoring routes of `apprenticeship_host` and `dropout_risk`: JSON batches and CSV uploads."""
+"""Scoring routes: `POST /v1/models/{name}/scores` for every served model, in three body forms (a list of
+records, columns, a CSV body), and `.../scores.csv` for a spreadsheet export answered as a CSV.
+
+The named routes (`/v1/apprenticeship-host/scores`, `/v1/dropout-risk/scores`...) are aliases of the same
+code, with the records under the name agents know (`companies`, `contracts`). Nothing here knows a model:
+the record schema, the outputs and the CSV columns come from the model's own contract.
+"""
 
 from __future__ import annotations
 
-import codecs
 import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from catalog.tables import TableReadError, normalize_values, read_text_table
 from service import messages
 from service.audit import AuditEntry
 from service.deps import AgentKey, AuditDep, RegistryDep
 from service.keys import ApiKey
 from service.model_registry import LoadedModel, ModelRegistry
 from service.results import JSON_MIN_ROWS, ScoredColumns
-from service.schemas import (
-    DropoutContract,
-    DropoutScoresRequest,
-    DropoutScoresResponse,
-    HostCompany,
-    HostScoresRequest,
-    HostScoresResponse,
-    RecordColumns,
-    ScoresRequest,
+from service.schemas import RecordError, ScoresRequest, ScoresResponse
+from service.scoring import score_batch
+from service.validation import read_json_records, validate, validate_records
+
+
+@dataclass(frozen=True)
+class NamedRoute:
+    """A route agents know by name: the model it serves, the field its records come under, the file name of
+    its CSV answer."""
+
+    prefix: str
+    model: str
+    records_field: str
+    csv_file: str
+    tag: str
+
+
+NAMED_ROUTES: tuple[NamedRoute, ...] = (
+    NamedRoute(
+        "/v1/apprenticeship-host",
+        "apprenticeship_host",
+        "companies",
+        "scores_accueil_apprentis.csv",
+        "apprenticeship_host",
+    ),
+    NamedRoute("/v1/dropout-risk", "dropout_risk", "contracts", "risques_rupture.csv", "dropout_risk"),
 )
-from service.scoring import score_dropout, score_host
-from service.validation import ValidBatch, read_json_records, validate
 
-host_router = APIRouter(prefix="/v1/apprenticeship-host", tags=["apprenticeship_host"])
-dropout_router = APIRouter(prefix="/v1/dropout-risk", tags=["dropout_risk"])
+router = APIRouter(prefix="/v1/models", tags=["scoring"])
 
 
-def _champion(registry: ModelRegistry, name: str) -> LoadedModel:
+def _served(registry: ModelRegistry, name: str) -> LoadedModel:
     loaded = registry.get(name)
     if loaded is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, messages.MODEL_UNAVAILABLE)
+        known = name in registry.served()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE if known else status.HTTP_404_NOT_FOUND,
+            messages.MODEL_UNAVAILABLE if known else messages.UNKNOWN_MODEL,
+        )
     return loaded
 
 
@@ -63,15 +86,14 @@ def _audit(
             latency_ms=(time.perf_counter() - start) * 1000,
         )
     )
-    metrics = request.app.state.metrics
-    metrics.rows.labels(loaded.name).inc(rows)
+    request.app.state.metrics.rows.labels(loaded.name).inc(rows)
 
 
 class RecordsRejected(HTTPException):
-    """422 carrying the per-record errors of a batch with no valid record."""
+    """422 carrying the per-record errors of a batch with no valid record (or of a related table)."""
 
-    def __init__(self, errors: list[Any]) -> None:
-        super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.NO_VALID_RECORD)
+    def __init__(self, errors: list[Any], message: str = messages.NO_VALID_RECORD) -> None:
+        super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
         self.details = [e.model_dump() for e in errors]
 
 
@@ -85,7 +107,7 @@ class FastJSON(Response):
 
 
 def _answer(loaded: LoadedModel, results: ScoredColumns, errors: list[Any], rows: bool) -> dict[str, Any]:
-    """The answer in the `...ScoresResponse` shape; a large JSON answer's results are written straight to
+    """The answer in the `ScoresResponse` shape; a large JSON answer's results are written straight to
     JSON (`rows=False`), the CSV routes read them as rows."""
     return {
         "model": loaded.name,
@@ -99,52 +121,50 @@ def _answer(loaded: LoadedModel, results: ScoredColumns, errors: list[Any], rows
     }
 
 
-@dataclass(frozen=True)
-class Scorer:
-    """What differs between the scoring routes: the registered model, the record schema, the scoring."""
-
-    model_name: str
-    schema: type[BaseModel]
-    request_schema: type[ScoresRequest]
-    score: Callable[[Any, ValidBatch, bool], ScoredColumns]
-
-
-HOST = Scorer("apprenticeship_host", HostCompany, HostScoresRequest, score_host)
-DROPOUT = Scorer("dropout_risk", DropoutContract, DropoutScoresRequest, score_dropout)
+def _related(loaded: LoadedModel, given: dict[str, list[Any] | None]) -> dict[str, list[dict[str, Any]]]:
+    """The related tables of a request (e.g. past contracts), each validated by its own schema: one invalid
+    row rejects the request (its errors say where), since a missing row would silently change a feature."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in given.items():
+        if rows is None:
+            continue
+        schema = loaded.schemas.related[name]
+        valid, errors = validate_records(rows, schema)
+        if errors:
+            for error in errors:
+                error.field = f"{name}[{error.index}].{error.field}"
+            raise RecordsRejected(errors, messages.INVALID_RELATED)
+        out[name] = [item.model_dump(by_alias=True) for _, item in valid]
+    return out
 
 
 def _score_batch(
-    scorer: Scorer,
-    records: list[Any] | RecordColumns | pa.Table,
+    loaded: LoadedModel,
+    records: Any,
     explain: bool,
+    related: dict[str, list[Any] | None],
     request: Request,
     key: ApiKey,
-    registry: ModelRegistry,
     audit: Any,
     rows: bool = False,
 ) -> dict[str, Any]:
-    """Validate, score, count and audit one batch; 422 when no record is valid. The results as rows
-    (dicts) when `rows`, else possibly already written as JSON."""
+    """Validate, score, count and audit one batch; 422 when no record is valid."""
     start = time.perf_counter()
-    loaded = _champion(registry, scorer.model_name)
-    batch = validate(records, scorer.schema)
+    batch = validate(records, loaded.schemas.record)
     if not len(batch):
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(batch.errors)
-    results = scorer.score(loaded.model, batch, explain)
+    results = score_batch(loaded.model, batch, explain, _related(loaded, related))
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, batch.errors, rows)
-
-
-E = TypeVar("E", bound=BaseModel)
 
 
 def _json_invalid() -> RequestValidationError:
     return RequestValidationError([{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}])
 
 
-def _envelope(body: bytes, schema: type[E]) -> E:
+def _envelope(body: bytes, schema: type[ScoresRequest]) -> ScoresRequest:
     """The request envelope, parsed with orjson (the batch's records are validated afterwards, by index).
     Errors follow FastAPI's own body errors: location under `body`, no submitted value."""
     try:
@@ -156,138 +176,119 @@ def _envelope(body: bytes, schema: type[E]) -> E:
         raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
 
 
-def _documented_body(schema: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI request body of a route that reads its JSON itself (see `_envelope`), definitions inlined."""
-    document = schema.model_json_schema()
-    definitions = document.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(value) for value in node]
-        return node
-
-    csv = {"schema": {"type": "string"}, "example": "siret;naf_code;commune_code;creation_date;...\n"}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline(document)}, "text/csv": csv},
-        }
-    }
+def csv_records(raw: bytes, loaded: LoadedModel, max_rows: int) -> pa.Table:
+    """A CSV body (or upload) read by the one reading rule (`catalog.tables`), its values read by the kind
+    of the model's fields (French dates, decimal commas); columns the model does not read are left out."""
+    try:
+        table = read_text_table(raw)
+    except TableReadError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV) from err
+    if table.num_rows == 0 or table.num_rows > max_rows:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV)
+    contract = loaded.schemas.contract
+    kinds = {f.name: f.kind for f in contract.fields}
+    return normalize_values(table, kinds)
 
 
-def _read_body(scorer: Scorer, raw: bytes, csv: bool, max_batch: int, explain: bool) -> tuple[Any, bool]:
+def _read_body(
+    loaded: LoadedModel, records_field: str, raw: bytes, csv: bool, max_batch: int, explain: bool
+) -> tuple[Any, bool, dict[str, list[Any] | None]]:
     """The batch of a JSON body (a large list of objects read by Arrow when it can, else the envelope read
-    with orjson: objects or columns, `explain` inside) or of a CSV body (`explain` from the query)."""
+    with orjson: objects or columns, `explain` inside) or of a CSV body (`explain` from the query), with the
+    related tables of a JSON body."""
     if csv:
-        return _csv_table(raw, max_batch), explain
-    request_schema = scorer.request_schema
-    read = read_json_records(raw, request_schema.records_field, scorer.schema, request_schema.max_records())
-    if read is not None:
-        batch, given = read
-        return batch, request_schema.model_fields["explain"].default if given is None else given
-    body = _envelope(raw, scorer.request_schema)
-    return body.batch(), body.explain
+        return csv_records(raw, loaded, max_batch), explain, {}
+    request_schema = loaded.schemas.request(records_field)
+    if not request_schema.related_fields:
+        read = read_json_records(raw, records_field, loaded.schemas.record, request_schema.max_records())
+        if read is not None:
+            batch, given = read
+            return batch, request_schema.model_fields["explain"].default if given is None else given, {}
+    body = _envelope(raw, request_schema)
+    related = {name: getattr(body, name) for name in request_schema.related_fields}
+    return body.batch(), body.explain, related
 
 
 def _read_and_score(
-    scorer: Scorer,
+    loaded: LoadedModel,
+    records_field: str,
     raw: bytes,
     csv: bool,
     explain: bool,
     request: Request,
     key: ApiKey,
-    registry: ModelRegistry,
     audit: Any,
 ) -> dict[str, Any]:
     """Read, validate and score a request body (off the event loop)."""
-    batch, explain = _read_body(scorer, raw, csv, request.app.state.settings.max_batch, explain)
+    settings = request.app.state.settings
+    batch, explain, related = _read_body(loaded, records_field, raw, csv, settings.max_batch, explain)
     try:
-        return _score_batch(scorer, batch, explain, request, key, registry, audit)
+        return _score_batch(loaded, batch, explain, related, request, key, audit)
     except orjson.JSONDecodeError as err:  # records read by Arrow, judged by pydantic as orjson reads them
         raise _json_invalid() from err
-
-
-async def _score_request(
-    scorer: Scorer, request: Request, key: ApiKey, registry: ModelRegistry, audit: Any, explain: bool
-) -> Response:
-    """The JSON scoring routes: read, validated and scored off the event loop."""
-    raw = await request.body()
-    scored = await run_in_threadpool(
-        _read_and_score, scorer, raw, _is_csv(request), explain, request, key, registry, audit
-    )
-    return FastJSON(scored)
-
-
-@host_router.post(
-    "/scores",
-    response_model=HostScoresResponse,
-    summary="Score 1 to 10,000 companies",
-    openapi_extra=_documented_body(HostScoresRequest),
-)
-async def score_companies(
-    request: Request,
-    key: AgentKey,
-    registry: RegistryDep,
-    audit: AuditDep,
-    explain: bool = Query(default=False, description="With a CSV body: add the 3 main reasons"),
-) -> Response:
-    """Probability of taking on an apprentice in the next 12 months, national percentile, main reasons."""
-    return await _score_request(HOST, request, key, registry, audit, explain)
-
-
-@dropout_router.post(
-    "/scores",
-    response_model=DropoutScoresResponse,
-    summary="Score 1 to 10,000 contracts",
-    openapi_extra=_documented_body(DropoutScoresRequest),
-)
-async def score_contracts(
-    request: Request,
-    key: AgentKey,
-    registry: RegistryDep,
-    audit: AuditDep,
-    explain: bool = Query(default=False, description="With a CSV body: add the 3 main reasons"),
-) -> Response:
-    """Risk of rupture, risk band, « Pack Prévention Rupture » actions and main reasons."""
-    return await _score_request(DROPOUT, request, key, registry, audit, explain)
 
 
 def _is_csv(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip().lower() == "text/csv"
 
 
-def _csv_table(raw: bytes, max_rows: int) -> pa.Table:
-    """A CSV export (`,` or `;`, UTF-8 with or without BOM, a header line) as a table of strings, read by
-    Arrow without a Python object per cell; an empty cell is a value not given."""
-    raw = raw.removeprefix(codecs.BOM_UTF8)
-    try:
-        header = raw.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
-        delimiter = ";" if header.count(";") > header.count(",") else ","
-        names = [name.strip().strip('"').strip() for name in header.split(delimiter)]
-        table = pacsv.read_csv(
-            pa.BufferReader(raw),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, null_values=[""]
-            ),
-        )
-    except (UnicodeDecodeError, pa.ArrowInvalid) as err:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV) from err
-    if table.num_rows == 0 or table.num_rows > max_rows or len(set(names)) != len(names):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV)
-    return table
+async def score_request(
+    name: str,
+    records_field: str,
+    request: Request,
+    key: ApiKey,
+    registry: ModelRegistry,
+    audit: Any,
+    explain: bool,
+) -> Response:
+    """A scoring request of the served model `name`: read, validated and scored off the event loop."""
+    loaded = _served(registry, name)
+    raw = await request.body()
+    scored = await run_in_threadpool(
+        _read_and_score, loaded, records_field, raw, _is_csv(request), explain, request, key, audit
+    )
+    return FastJSON(scored)
 
 
-def _read_csv(upload: UploadFile, max_rows: int) -> pa.Table:
-    return _csv_table(upload.file.read(), max_rows)
+def documented_body(example_csv: str = "siret;naf_code;commune_code;creation_date;...\n") -> dict[str, Any]:
+    """OpenAPI request body of a route that reads its body itself; each model's schema and example are added
+    to the document from the served models (`service.app`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}, "example": example_csv},
+            },
+        }
+    }
 
 
-def _csv_response(scored: dict[str, Any], columns: dict[str, Any], name: str) -> Response:
+EXPLAIN = Query(default=False, description="With a CSV body: add the 3 main reasons")
+
+
+@router.post(
+    "/{name}/scores",
+    response_model=ScoresResponse,
+    summary="Score 1 to 10,000 records with a served model",
+    openapi_extra=documented_body(),
+)
+async def score_records(
+    name: str,
+    request: Request,
+    key: AgentKey,
+    registry: RegistryDep,
+    audit: AuditDep,
+    explain: bool = EXPLAIN,
+) -> Response:
+    """Probability, the model's own outputs (percentile, band, actions...) and the main reasons of each
+    record; the record's fields are the model's (`GET /v1/models`, and the examples of this route)."""
+    return await score_request(name, "records", request, key, registry, audit, explain)
+
+
+def _csv_response(
+    scored: dict[str, Any], columns: dict[str, Callable[[dict[str, Any]], Any]], name: str
+) -> Response:
     """The answer as a `;` CSV, one row per input line (header = line 1): the scores of the valid rows, the
     reason of the others. `columns` maps each CSV column to how it is read from a result."""
     rows = [
@@ -308,46 +309,85 @@ def _csv_response(scored: dict[str, Any], columns: dict[str, Any], name: str) ->
     )
 
 
-HOST_CSV_COLUMNS: dict[str, Any] = {
-    "siret": lambda r: r["siret"],
-    "probabilite": lambda r: round(r["probability"], 4),
-    "percentile": lambda r: r["percentile"],
-    "raisons": lambda r: " | ".join(r["reasons"]),
-}
-DROPOUT_CSV_COLUMNS: dict[str, Any] = {
-    "contrat": lambda r: r["contract_id"],
-    "probabilite": lambda r: round(r["probability"], 4),
-    "niveau": lambda r: r["risk_band"],
-    "actions": lambda r: " | ".join(r["ppr_actions"]),
-    "raisons": lambda r: " | ".join(r["reasons"]),
-}
+def csv_columns(loaded: LoadedModel) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """The CSV answer's columns, from the model's contract: identifier, probability, outputs, reasons."""
+    contract = loaded.schemas.contract
+    columns: dict[str, Callable[[dict[str, Any]], Any]] = {}
+    if contract.id_field:
+        ident = contract.id_field
+        columns["contrat" if ident == "contract_id" else ident] = lambda r: r[ident]
+    columns["probabilite"] = lambda r: round(r["probability"], 4)
+    for field in loaded.schemas.outputs:
+        label = field.csv_name or field.name
+        columns[label] = (
+            (lambda r, f=field.name: " | ".join(r[f]))
+            if field.kind == "texts"
+            else (lambda r, f=field.name: r[f])
+        )
+    columns["raisons"] = lambda r: " | ".join(r["reasons"])
+    return columns
 
 
-@host_router.post("/scores.csv", summary="Score a CSV export of companies; returns a CSV")
-def score_companies_csv(
+def score_csv_upload(
+    name: str,
+    file_name: str,
     request: Request,
-    key: AgentKey,
-    registry: RegistryDep,
-    audit: AuditDep,
-    file: UploadFile = File(description="CSV with the columns of a company (`,` or `;`, UTF-8)"),
-    explain: bool = Query(default=False),
+    key: ApiKey,
+    registry: ModelRegistry,
+    audit: Any,
+    file: UploadFile,
+    explain: bool,
 ) -> Response:
     """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
-    records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = _score_batch(HOST, records, explain, request, key, registry, audit, rows=True)
-    return _csv_response(scored, HOST_CSV_COLUMNS, "scores_accueil_apprentis.csv")
+    loaded = _served(registry, name)
+    records = csv_records(file.file.read(), loaded, request.app.state.settings.max_batch)
+    scored = _score_batch(loaded, records, explain, {}, request, key, audit, rows=True)
+    return _csv_response(scored, csv_columns(loaded), file_name)
 
 
-@dropout_router.post("/scores.csv", summary="Score a CSV export of contracts; returns a CSV")
-def score_contracts_csv(
+@router.post("/{name}/scores.csv", summary="Score a CSV export with a served model; returns a CSV")
+def score_csv(
+    name: str,
     request: Request,
     key: AgentKey,
     registry: RegistryDep,
     audit: AuditDep,
-    file: UploadFile = File(description="CSV with the columns of a contract (`,` or `;`, UTF-8)"),
+    file: UploadFile = File(description="CSV export (`,` `;` tab or `|`, UTF-8, French or ISO dates)"),
     explain: bool = Query(default=False),
 ) -> Response:
-    """The same scoring as the JSON route, for a spreadsheet export."""
-    records = _read_csv(file, request.app.state.settings.max_batch)
-    scored = _score_batch(DROPOUT, records, explain, request, key, registry, audit, rows=True)
-    return _csv_response(scored, DROPOUT_CSV_COLUMNS, "risques_rupture.csv")
+    """One row per input line: the scores of the valid rows, the reason of the others."""
+    return score_csv_upload(name, f"scores_{name}.csv", request, key, registry, audit, file, explain)
+
+
+def named_router(route: NamedRoute) -> APIRouter:
+    """The named routes of one model: aliases of the generic ones."""
+    named = APIRouter(prefix=route.prefix, tags=[route.tag])
+
+    @named.post(
+        "/scores",
+        response_model=ScoresResponse,
+        summary=f"Score 1 to 10,000 records with {route.model} (records under `{route.records_field}`)",
+        openapi_extra=documented_body(),
+    )
+    async def score_named(
+        request: Request, key: AgentKey, registry: RegistryDep, audit: AuditDep, explain: bool = EXPLAIN
+    ) -> Response:
+        """The generic scoring route of this model, with the records under the name agents know."""
+        return await score_request(route.model, route.records_field, request, key, registry, audit, explain)
+
+    @named.post("/scores.csv", summary=f"Score a CSV export with {route.model}; returns a CSV")
+    def score_named_csv(
+        request: Request,
+        key: AgentKey,
+        registry: RegistryDep,
+        audit: AuditDep,
+        file: UploadFile = File(description="CSV export (`,` `;` tab or `|`, UTF-8, French or ISO dates)"),
+        explain: bool = Query(default=False),
+    ) -> Response:
+        """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
+        return score_csv_upload(route.model, route.csv_file, request, key, registry, audit, file, explain)
+
+    return named
+
+
+RecordError.model_rebuild()

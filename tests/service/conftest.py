@@ -31,9 +31,9 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train small champions of the four models into a temporary project folder (real MLflow registry)."""
     import os
 
-    from pipelines import dropout, host, site
-    from pipelines.config import load_dropout_config, load_host_config, load_site_config
+    from pipelines import site
     from pipelines.reference import load_reference
+    from pipelines.runner import load_family_config, train_model
     from pipelines.tracking import configure_tracking
 
     home = tmp_path_factory.mktemp("service_home")
@@ -43,20 +43,21 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         configure_tracking()
         reference = load_reference()
-        cfg = load_host_config(overrides=["simulation.n_companies=3000", "lightgbm.min_data_in_leaf=20"])
-        data = host.build_dataset(host.load_records(cfg, reference, home), cfg.cutoffs())
+        cfg = load_family_config(
+            "apprenticeship_host", overrides=["simulation.n_companies=3000", "lightgbm.min_data_in_leaf=20"]
+        )
+        data, _ = train_model("apprenticeship_host", cfg, home)
         data.to_parquet(home / "host.parquet")
-        host.train_and_register(data, cfg, reference)
-        dcfg = load_dropout_config(overrides=["simulation.n_contracts=6000", "lightgbm.min_data_in_leaf=50"])
-        ddata = dropout.build_dataset(dropout.load_centre_records(dcfg, reference, home), dcfg)
+        dcfg = load_family_config(
+            "dropout_risk", overrides=["simulation.n_contracts=6000", "lightgbm.min_data_in_leaf=50"]
+        )
+        ddata, _ = train_model("dropout_risk", dcfg, home)
         ddata.to_parquet(home / "dropout.parquet")
-        dropout.train_and_register_dropout(ddata, dcfg, reference)
-        scfg = load_site_config(overrides=["simulation.creations_per_year=1500"])
+        scfg = load_family_config("site_potential", overrides=["simulation.creations_per_year=1500"])
         out = site.site_dir(home)
-        _, oracle = site.prepare_sirene(scfg, reference, out)
+        site.prepare_sirene(scfg, reference, out)
         site.build_store(out, reference, scfg.extract_date(), synthetic=True)
-        establishments = pd.read_parquet(out / "establishments.parquet")
-        site.train_site_models(establishments, oracle, site.load_territory(reference), reference, scfg)
+        train_model("site_potential", scfg.model_copy(update={"store": out}), home)
     finally:
         for key, value in previous.items():
             if value is None:

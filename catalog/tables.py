@@ -1,0 +1,128 @@
+"""The one reading rule of the chambers' tabular exports, for the CLI's files and every API upload alike.
+
+A CSV export is read as a table of texts: separator `,` `;` tab or `|` (found in the header line), UTF-8 with
+or without BOM, CRLF or LF line ends, header names without their stray spaces, an empty cell = no value.
+Values are then read by what a column holds (`normalize_values`): French dates (DD/MM/YYYY) as ISO dates,
+decimal commas as points, the other texts stripped. The data contracts (`models.contracts`) and the API's
+record schemas judge the result; nothing here drops a row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+SEPARATORS = ",;\t|"
+
+
+class TableReadError(ValueError):
+    """A file or body that cannot be read as a table at all (not UTF-8, no header, ragged lines...)."""
+
+
+def separator_of(header: str) -> str:
+    """The separator of a CSV export, found in its header line (`,` when it names a single column)."""
+    try:
+        return csv.Sniffer().sniff(header, delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        counts = {sep: header.count(sep) for sep in SEPARATORS}
+        best = max(counts, key=lambda sep: counts[sep])
+        return best if counts[best] else ","
+
+
+def read_text_table(raw: bytes) -> pa.Table:
+    """A CSV export as a table of texts (see the module's rule); `TableReadError` when it cannot be read.
+    Header names are stripped of spaces and BOM; a repeated header name is an error."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        header = raw.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as err:
+        raise TableReadError("not UTF-8 text") from err
+    if not header.strip():
+        raise TableReadError("no header line")
+    delimiter = separator_of(header)
+    names = next(csv.reader([header], delimiter=delimiter))
+    names = [name.strip().lstrip("\ufeff").strip() for name in names]
+    if len(set(names)) != len(names):
+        raise TableReadError("a column name is repeated in the header")
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, null_values=[""]
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+        raise TableReadError("lines that do not fit the header (separator, quotes or column count)") from err
+
+
+def read_text_file(path: Path) -> pd.DataFrame:
+    """A CSV (optionally gzip) or Parquet file as a frame of texts, missing = "" (the contracts' input)."""
+    if path.suffix == ".parquet":
+        return as_text(pd.read_parquet(path))
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+
+        raw = gzip.decompress(raw)
+    table = read_text_table(raw)
+    return pd.DataFrame(
+        {name: table[name].to_pandas().fillna("").astype(object) for name in table.column_names}
+    )
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A typed frame as a CSV export would give it: dates as YYYY-MM-DD, everything text, missing = ""."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out[name] = col.dt.strftime("%Y-%m-%d").fillna("")
+        else:
+            out[name] = col.astype("string").fillna("")
+    return pd.DataFrame(out)
+
+
+_FRENCH_DATE = r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\s*$"
+_DECIMAL_COMMA = r"^\s*(-?[0-9]*),([0-9]+)\s*$"
+
+
+def iso_dates(values: pa.Array) -> pa.Array:
+    """Texts of dates: DD/MM/YYYY (French exports) rewritten YYYY-MM-DD, other texts stripped as they are
+    (the schema then judges them)."""
+    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    french = pc.replace_substring_regex(text, _FRENCH_DATE, r"\3-0\2-0\1")
+    # One-digit day or month got a 0 in front above: keep the last two digits of each part.
+    french = pc.replace_substring_regex(french, r"^([0-9]{4})-0?([0-9]{2})-0?([0-9]{2})$", r"\1-\2-\3")
+    return pc.if_else(pc.match_substring_regex(text, _FRENCH_DATE), french, text)
+
+
+def decimal_points(values: pa.Array) -> pa.Array:
+    """Texts of numbers: a decimal comma (`12,5`) read as a point, other texts stripped."""
+    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    return pc.replace_substring_regex(text, _DECIMAL_COMMA, r"\1.\2")
+
+
+def normalize_values(table: pa.Table, kinds: dict[str, str]) -> pa.Table:
+    """The columns of `table` named in `kinds` read by their kind (`date`: French dates as ISO; `int`,
+    `float`: decimal commas; `text`: stripped); the other columns left out (only what is read is kept)."""
+    columns = {}
+    for name, kind in kinds.items():
+        if name not in table.column_names:
+            continue
+        values = table[name].combine_chunks()
+        if kind == "date":
+            values = iso_dates(values)
+        elif kind in ("int", "float"):
+            values = decimal_points(values)
+        else:
+            values = pc.utf8_trim_whitespace(values.cast(pa.string()))
+        columns[name] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    return pa.table(columns) if columns else table.select([])
