@@ -10,8 +10,14 @@ import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter
 
+from models.apprenticeship_host.model import HOST_INPUT, HOST_OUTPUTS
+from models.dropout_risk.features import dropout_input
+from models.dropout_risk.model import DROPOUT_OUTPUTS
+from service.model_schemas import result_schema
 from service.results import ScoredColumns
-from service.schemas import DropoutScore, HostScore
+
+HostScore = result_schema(HOST_INPUT, HOST_OUTPUTS, "HostScore")
+DropoutScore = result_schema(dropout_input(6), DROPOUT_OUTPUTS, "DropoutScore")
 
 
 def _column_wise(columns: ScoredColumns, monkeypatch: pytest.MonkeyPatch) -> bytes:

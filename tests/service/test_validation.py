@@ -13,7 +13,10 @@ import pyarrow as pa
 import pytest
 from pydantic import BaseModel
 
-from service.schemas import DropoutContract, HostCompany, HostScoresRequest, RecordColumns
+from models.apprenticeship_host.model import HOST_INPUT
+from models.dropout_risk.features import dropout_input
+from service.model_schemas import record_schema, request_schema
+from service.schemas import RecordColumns
 from service.validation import (
     COLUMNAR_MIN,
     ArrowRecords,
@@ -23,6 +26,11 @@ from service.validation import (
     validate,
     validate_records,
 )
+
+# The record schemas the service derives from the two models' own contracts.
+HostCompany = record_schema(HOST_INPUT, "HostCompany")
+DropoutContract = record_schema(dropout_input(6), "DropoutContract")
+HostScoresRequest = request_schema(HostCompany, "companies", {}, "HostScoresRequest", {})
 
 Record = dict[str, Any]
 
