@@ -37,6 +37,7 @@ class TrainResult:
     decision: PromotionDecision
     best_iteration: int
     calibrated: bool
+    model: Any = None  # the fitted model in process (the registry holds its copy)
 
 
 def flatten(prefix: str, tree: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -136,9 +136,10 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
             scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]
             return job.comparison_metric(labels, scores.to_numpy(dtype=float))
 
-        return register_logged_model(
+        result = register_logged_model(
             run.info.run_id, logged, info, evaluation.metrics, registration, new_score, score_champion, card
         )
+    return replace(result, model=model)
 
 
 def _probabilities(model: ScoringModel, rows: pd.DataFrame) -> np.ndarray:

@@ -50,9 +50,12 @@ def test_score_ignores_the_siret(fitted: tuple[HostModel, pd.DataFrame]) -> None
 
 def test_unknown_codes_still_score_as_missing(fitted: tuple[HostModel, pd.DataFrame]) -> None:
     model, test = fitted
-    odd = test.head(20).assign(commune_code="00000", naf_code="01.11Z", legal_category="9999")
-    scores = model.predict_proba(odd)
-    assert np.all((scores >= 0) & (scores <= 1))
+    rows = test.head(200)
+    unknown = rows.assign(commune_code="00000", naf_code="99.99Z", legal_category="9999")
+    missing = rows.assign(commune_code=None, naf_code=None, legal_category=None)
+    scores = model.predict_proba(unknown)
+    np.testing.assert_array_equal(scores, model.predict_proba(missing))
+    assert not np.array_equal(scores, model.predict_proba(rows)), "the codes carried information"
 
 
 def test_percentiles_are_monotone(fitted: tuple[HostModel, pd.DataFrame]) -> None:
