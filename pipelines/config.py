@@ -30,8 +30,8 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _load_tree(source: Path, overrides: list[str] | None) -> dict[str, Any]:
-    tree: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+def _load_tree(source: Path | None, overrides: list[str] | None) -> dict[str, Any]:
+    tree: dict[str, Any] = (yaml.safe_load(source.read_text(encoding="utf-8")) or {}) if source else {}
     for item in overrides or []:
         if "=" not in item:
             raise ValueError(f"override '{item}' is not of the form key.path=value")
@@ -40,10 +40,10 @@ def _load_tree(source: Path, overrides: list[str] | None) -> dict[str, Any]:
     return tree
 
 
-def load_config(config_type: type[C], path: Path, overrides: list[str] | None = None) -> C:
-    """Read a YAML config into `config_type` and apply `a.b=value` overrides (ValueError naming the
-    problem otherwise)."""
-    if not path.exists():
+def load_config(config_type: type[C], path: Path | None, overrides: list[str] | None = None) -> C:
+    """Read a YAML config into `config_type` (no file: the type's defaults) and apply `a.b=value`
+    overrides (ValueError naming the problem otherwise)."""
+    if path is not None and not path.exists():
         raise ValueError(f"{path}: config file not found")
     return config_type.model_validate(_load_tree(path, overrides))
 

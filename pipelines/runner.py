@@ -166,7 +166,8 @@ def evaluate_registered(
 def load_family_config(name: str, path: Path | None = None, overrides: list[str] | None = None) -> Any:
     """The config of family `name`: its YAML (default `pipelines/configs/<name>.yaml`) and overrides."""
     fam = family(name)
-    return load_config(fam.config_type, path or default_config_path(name), overrides)
+    default = default_config_path(name)
+    return load_config(fam.config_type, path or (default if default.exists() else None), overrides)
 
 
 def train_model(
