@@ -353,7 +353,7 @@ def group_values(frame: pd.DataFrame, name: str, bins: list[float] | None = None
     number = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
     given = text.notna() & (text != "")
     if not given.any() or (number.notna() & given).sum() < 0.9 * given.sum():
-        return text.astype(object).to_numpy()
+        return text.astype(object).where(text.notna(), None).to_numpy()
     if bins is None and plain_text_name(name) in ("age", "age au debut", "age debut"):
         banded = pd.Series(age_band(number.fillna(-1)), index=frame.index).where(number.notna())
         return banded.astype(object).to_numpy()
