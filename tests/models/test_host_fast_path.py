@@ -116,3 +116,28 @@ def test_arrow_columns_give_the_frame_path_features(model: HostModel, reference:
     assert pa.types.is_string(arrow["creation_date"].type) and pa.types.is_int64(
         arrow["contracts_total"].type
     )
+
+
+def test_history_from_past_contracts_equals_the_training_features(
+    model: HostModel, small_chamber: SimulatedChamber
+) -> None:
+    from models.apprenticeship_host.dataset import COMPANY_FIELDS, build_host_dataset
+
+    cutoff = date(2024, 1, 1)
+    rows = build_host_dataset(small_chamber.companies, small_chamber.contracts, cutoff).head(400)
+    assert rows["contracts_total"].gt(0).sum() > 50, "enough companies with a history"
+    companies = rows[[*COMPANY_FIELDS, "cutoff_date"]]  # no history counts given
+    deals = small_chamber.contracts[small_chamber.contracts["siret"].isin(rows["siret"])]
+    deals = deals[["siret", "contract_start", "planned_end", "rupture_date"]]
+    derived = model.score(companies, related={"contracts": deals})["probability"]
+    np.testing.assert_array_equal(derived, model.score(rows)["probability"])
+    # As JSON records would bring them: ISO texts, no rupture column.
+    records = [
+        {**r, "cutoff_date": "2024-01-01", "creation_date": str(r["creation_date"])[:10]}
+        for r in companies.to_dict("records")
+    ]
+    deals_json = deals.assign(
+        **{c: deals[c].dt.strftime("%Y-%m-%d") for c in ("contract_start", "planned_end", "rupture_date")}
+    )
+    derived_json = model.score(records, related={"contracts": deals_json.to_dict("records")})["probability"]
+    np.testing.assert_array_equal(derived_json, derived)
