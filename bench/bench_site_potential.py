@@ -26,7 +26,7 @@ def make_stock_file(path: Path, rows: int) -> None:
     """A SIRENE StockEtablissement-format CSV of `rows` rows (real communes and NAF codes), by DuckDB."""
     import duckdb
 
-    from pipelines.reference import load_reference
+    from catalog.reference import load_reference
 
     reference = load_reference()
     con = duckdb.connect()
@@ -57,8 +57,8 @@ def make_stock_file(path: Path, rows: int) -> None:
 
 
 def stage_ingest(path: str, out: str) -> dict[str, float]:
+    from catalog.reference import load_passage
     from pipelines.ingest import ingest_sirene
-    from pipelines.site import load_passage
 
     start = time.perf_counter()
     report = ingest_sirene(Path(out), load_passage(), stock=Path(path))
@@ -87,26 +87,27 @@ def stage_pandas(path: str) -> dict[str, float]:
 
 def stage_diagnose(home: str) -> dict[str, float]:
     os.environ["CMA_PREDICT_HOME"] = home
+    from catalog.reference import load_reference, load_territory
+    from catalog.site import load_store, site_dir
     from models.site_potential.diagnose import diagnose
     from models.site_potential.indicators import indicator_table
     from pipelines import site
     from pipelines.config import load_site_config
-    from pipelines.reference import load_reference
     from pipelines.tracking import configure_tracking
 
     configure_tracking()
     reference = load_reference()
     cfg = load_site_config(overrides=["simulation.creations_per_year=10000"])
-    out = site.site_dir(Path(home))
+    out = site_dir(Path(home))
     _, oracle = site.prepare_sirene(cfg, reference, out)
     site.build_store(out, reference, cfg.extract_date())
     start = time.perf_counter()
-    territory = site.load_territory(reference)
+    territory = load_territory(reference)
     territory_s = time.perf_counter() - start
     import pandas as pd
 
     site.train_site_models(pd.read_parquet(out / "establishments.parquet"), oracle, territory, reference, cfg)
-    store = site.load_store(out, territory)
+    store = load_store(out, territory)
     models = site.load_survival_models()
     timings = []
     for _ in range(5):

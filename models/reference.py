@@ -1,6 +1,6 @@
 """Reference open data (INSEE COG communes, NAF rev.2 sub-classes) as in-memory lookup tables.
 
-The tables are loaded from files by `pipelines.reference` and passed in; this module only shapes them.
+The tables are read from files by `catalog.reference` and passed in; this module only shapes them.
 """
 
 from __future__ import annotations

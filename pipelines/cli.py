@@ -489,6 +489,7 @@ def diagnose(
     _setup(verbose)
     import json
 
+    from catalog.site import StoreNotFoundError, load_store, site_dir
     from models.site_potential.diagnose import UnknownCodeError
     from models.site_potential.diagnose import diagnose as run_diagnostic
     from pipelines import site
@@ -496,26 +497,27 @@ def diagnose(
 
     configure_tracking()
     reference = load_reference()
-    out = site.site_dir(_home())
-    if not (out / "store.json").exists():
-        raise _fail(f"{out}: no site store yet (run `cma-predict train-site` or `make run`)")
+    try:
+        store = load_store(site_dir(_home()))
+    except StoreNotFoundError as err:
+        raise _fail(str(err)) from err
     try:
         models = site.load_survival_models()
     except Exception as err:
         raise _fail(
             f"survival models not found in the registry ({err}); run `cma-predict train-site`"
         ) from err
-    store = site.load_store(out, site.load_territory(reference))
     try:
         result = run_diagnostic(naf, commune, store, reference, models)
     except UnknownCodeError as err:
         raise _fail(str(err)) from err
     if pdf is not None:
-        from models.site_potential.geometry import diagnostic_map, read_commune_contours
+        from catalog.contours import load_commune_contours
+        from models.site_potential.geometry import diagnostic_map
         from models.site_potential.narrative import narrative
         from models.site_potential.report import report_pdf
 
-        contours = read_commune_contours(REFERENCE_DIR, _home() / "cache")
+        contours = load_commune_contours(REFERENCE_DIR, _home() / "cache")
         cmap = diagnostic_map(contours, store, result.naf_code, result.commune_code)
         pdf.parent.mkdir(parents=True, exist_ok=True)
         pdf.write_bytes(report_pdf(result, narrative(result), cmap))
@@ -651,12 +653,13 @@ def _run_site(overrides: list[str]) -> None:
         training, report = _train_site(cfg)
         console.print(report.summary(), highlight=False)
         _print_site(training)
-    reference = load_reference()
-    store = site.load_store(site.site_dir(_home()), site.load_territory(reference))
-    _print_diagnostic(run_diagnostic("96.02A", "69384", store, reference, site.load_survival_models()))
-    from models.site_potential.geometry import read_commune_contours
+    from catalog.contours import load_commune_contours
+    from catalog.site import load_store
 
-    read_commune_contours(REFERENCE_DIR, _home() / "cache")  # the map's contours, parsed once for the service
+    reference = load_reference()
+    store = load_store(site.site_dir(_home()))
+    _print_diagnostic(run_diagnostic("96.02A", "69384", store, reference, site.load_survival_models()))
+    load_commune_contours(REFERENCE_DIR, _home() / "cache")  # the map's contours, parsed once for the service
 
 
 keys_app = typer.Typer(help="API keys of the scoring service (stored hashed; a key is shown once).")

@@ -3,20 +3,18 @@ shaded by competitor density, drawn from real geometries (no tile server).
 
 Contours are IGN Admin Express COG 2018 (`data_samples/reference/communes_2018_contours.geojson.gz`); they
 are joined to COG 2026 through the former-code table: a commune nouvelle is the union of its former
-communes, an arrondissement of Paris, Lyon or Marseille lies inside its city's contour.
+communes, an arrondissement of Paris, Lyon or Marseille lies inside its city's contour. The files are read
+by `catalog.contours`; this module only shapes and draws what it is handed.
 """
 
 from __future__ import annotations
 
-import gzip
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from models.reference import PLM_PARENT_CODES
@@ -108,35 +106,6 @@ class CommuneContours:
         cx, cy = project(np.array([lon]), np.array([lat]), lat)
         inside = np.hypot(x - cx[0], y - cy[0]) <= radius_km
         return [str(c) for c in self._codes[inside]]
-
-
-def read_commune_contours(reference_dir: Path, cache_dir: Path | None = None) -> CommuneContours:
-    """The contours and the former-code table shipped in `data_samples/reference/` (read at the edges: the
-    CLI and the service). With `cache_dir`, the parsed contours are kept there as compact arrays (`.npz`),
-    so later processes skip the GeoJSON parse (1.5 s and 150 MB of transient memory)."""
-    source = reference_dir / "communes_2018_contours.geojson.gz"
-    cache = cache_dir / "communes_2018_contours.npz" if cache_dir is not None else None
-    if cache is not None and cache.exists() and cache.stat().st_mtime >= source.stat().st_mtime:
-        with np.load(cache, allow_pickle=False) as saved:
-            arrays = ContourArrays(
-                saved["codes"], saved["contour_rings"], saved["ring_starts"], saved["coords"]
-            )
-    else:
-        with gzip.open(source) as handle:
-            arrays = ContourArrays.from_geojson(orjson.loads(handle.read())["features"])
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(".tmp.npz")
-            np.savez(
-                partial,
-                **{
-                    name: getattr(arrays, name)
-                    for name in ("codes", "contour_rings", "ring_starts", "coords")
-                },
-            )
-            partial.replace(cache)
-    passage = pd.read_csv(reference_dir / "communes_passage_2026.csv.gz", dtype=str, keep_default_na=False)
-    return CommuneContours(arrays, passage)
 
 
 def _plm_parent(commune_code: str) -> str | None:

@@ -7,10 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from catalog.reference import DATA_SAMPLES, load_passage
 from models.contracts import ContractError
 from pipelines.ingest import ingest_sirene
-from pipelines.reference import DATA_SAMPLES
-from pipelines.site import load_passage
 
 STOCK_HEADER = (
     "siren,nic,siret,dateCreationEtablissement,trancheEffectifsEtablissement,activitePrincipaleEtablissement,"

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from catalog.contours import load_commune_contours
 from models.site_potential.diagnose import Diagnostic, diagnose
-from models.site_potential.geometry import diagnostic_map, read_commune_contours
+from models.site_potential.geometry import diagnostic_map
 from models.site_potential.narrative import Claim, narrative
 from models.site_potential.report import report_pdf
 from service.sessions import COOKIE_NAME
-from service.site_context import REFERENCE_DIR, load_site_context
+from service.site_context import load_site_context
 from tests.service.conftest import Served
 
 PAGE = "/diagnostic"
@@ -121,7 +122,7 @@ def diagnostics(trained_home: Path) -> list[tuple[Diagnostic, object]]:
         models = load_survival_models()
     finally:
         os.environ.pop("CMA_PREDICT_HOME", None)
-    contours = read_commune_contours(REFERENCE_DIR)
+    contours = load_commune_contours()
     out = []
     for naf, commune in [
         ("96.02A", "33063"),
