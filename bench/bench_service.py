@@ -1,6 +1,6 @@
 """Benchmark of the scoring API against `mlflow models serve` of the same registered version and against
 the raw model's predict in-process, in the same run: latency p50/p99 and throughput for 1, 100 and 10,000
-records per request (explanations off), and the service's resident memory with every champion loaded.
+records per request, with the reasons (the default request) and without, and the service's resident memory.
 
 Needs trained champions (`make run` or `cma-predict run`). Usage:
     python bench/bench_service.py [--home var] [--requests 200]
@@ -110,7 +110,7 @@ def main() -> None:
         if record["years_since_last_contract"] != record["years_since_last_contract"]:
             record["years_since_last_contract"] = None
 
-    print(f"machine: {machine()}; apprenticeship_host v{version}; explanations off")
+    print(f"machine: {machine()}; apprenticeship_host v{version}")
     tmp = Path(tempfile.mkdtemp())
     from service.keys import KeyStore
 
@@ -168,23 +168,29 @@ def main() -> None:
         headers = {"X-API-Key": key}
         print(f"service resident memory with every champion loaded: {_rss_mb(api.pid):,.0f} MB")
         columns = list(SNAPSHOT_COLUMNS)
-        for size in (1, 100, 10_000):
+        for explain, size in [(e, n) for e in (True, False) for n in (1, 100, 10_000)]:
+            # With reasons: the request users send by default (the API and the pyfunc both explain by
+            # default); without: the figures of the earlier benches.
             n = max(30, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
             # The same rows as objects, as columns (ours) / split (mlflow), and as one CSV file for both.
             # Bodies are encoded once, as a client sending a prepared file would: the servers' timings.
             csv = snapshots.head(size).to_csv(index=False, date_format="%Y-%m-%d").encode()
+            api_csv_url = f"{api_url}?explain={str(explain).lower()}"
             json_type, csv_type = "application/json", "text/csv"
             bodies = {
                 "objects": (
-                    (orjson.dumps({"companies": records[:size], "explain": False}), json_type),
-                    (orjson.dumps({"dataframe_records": records[:size]}), json_type),
+                    (orjson.dumps({"companies": records[:size], "explain": explain}), json_type),
+                    (
+                        orjson.dumps({"dataframe_records": records[:size], "params": {"explain": explain}}),
+                        json_type,
+                    ),
                 ),
                 "columns": (
                     (
                         orjson.dumps(
                             {
                                 "columns": {c: [r[c] for r in records[:size]] for c in columns},
-                                "explain": False,
+                                "explain": explain,
                             }
                         ),
                         json_type,
@@ -195,7 +201,8 @@ def main() -> None:
                                 "dataframe_split": {
                                     "columns": columns,
                                     "data": [[r[c] for c in columns] for r in records[:size]],
-                                }
+                                },
+                                "params": {"explain": explain},
                             }
                         ),
                         json_type,
@@ -209,14 +216,15 @@ def main() -> None:
                 bodies["csv"] = (bodies["csv"][0], bodies["columns"][1])
             frame = snapshots.head(size)
 
-            def call_raw(f: pd.DataFrame = frame) -> None:
-                model.predict_proba(f)
+            def call_raw(f: pd.DataFrame = frame, e: bool = explain) -> None:
+                model.score(f, explain=e)
 
-            print(f"{size} record(s) per request, {n} requests:")
+            print(f"{size} record(s) per request, {n} requests, reasons {'on' if explain else 'off'}:")
             for form, ((api_body, api_type), (mlflow_body, mlflow_type)) in bodies.items():
+                url = api_csv_url if api_type == csv_type else api_url
 
-                def call_api(b: bytes = api_body, t: str = api_type) -> None:
-                    client.post(api_url, content=b, headers={**headers, "Content-Type": t}).raise_for_status()
+                def call_api(b: bytes = api_body, t: str = api_type, u: str = url) -> None:
+                    client.post(u, content=b, headers={**headers, "Content-Type": t}).raise_for_status()
 
                 def call_mlflow(b: bytes = mlflow_body, t: str = mlflow_type) -> None:
                     client.post(mlflow_url, content=b, headers={"Content-Type": t}).raise_for_status()
@@ -234,7 +242,9 @@ def main() -> None:
                     f"throughput ratio: {np.percentile(theirs, 50) / np.percentile(ours, 50):.2f}x; "
                     f"API / raw: {np.percentile(ours, 50) / np.percentile(raw, 50):.2f}"
                 )
-            if size >= 1000:  # a batch with 1 % invalid records: reported by index, the others scored
+            if (
+                size >= 1000 and not explain
+            ):  # a batch with 1 % invalid records: reported by index, the others scored
                 damaged = [dict(r, siret="123") if i % 100 == 0 else r for i, r in enumerate(records[:size])]
                 partial = orjson.dumps(
                     {"columns": {c: [r[c] for r in damaged] for c in columns}, "explain": False}
