@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -44,11 +45,31 @@ logger = logging.getLogger(__name__)
 FAMILIES_FILE = CONFIG_DIR / "families.yaml"
 
 
-def family_modules() -> dict[str, str]:
-    """Family name -> module, from `CMA_FAMILIES` (a YAML file) or `pipelines/configs/families.yaml`."""
+def _families() -> dict[str, dict[str, str]]:
+    """Family name -> {module, prepare?}: `CMA_FAMILIES` (a YAML file) or `pipelines/configs/families.yaml`."""
     path = Path(os.environ.get("CMA_FAMILIES", FAMILIES_FILE))
-    listed: dict[str, str] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(k): str(v) for k, v in listed.items()}
+    listed: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): {"module": v} if isinstance(v, str) else dict(v) for k, v in listed.items()}
+
+
+def family_modules() -> dict[str, str]:
+    """Family name -> the module holding its `FAMILY`."""
+    return {name: entry["module"] for name, entry in _families().items()}
+
+
+Prepare = Callable[[Any, Reference, Path], tuple[Any, str]]
+
+
+def preparation(name: str) -> Prepare | None:
+    """The pipeline step a family needs before training, if any (`prepare: module:function` in the
+    families file, e.g. the SIRENE ingestion of the site models): (config, reference, home) -> (config
+    ready to train, a summary to print)."""
+    target = _families().get(name, {}).get("prepare")
+    if target is None:
+        return None
+    module, _, function = target.partition(":")
+    step: Prepare = getattr(importlib.import_module(module), function)
+    return step
 
 
 def family(name: str) -> ModelFamily:

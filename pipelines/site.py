@@ -114,3 +114,14 @@ def load_survival_champions(suffix: str = "") -> dict[int, SurvivalModel]:
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
         out[horizon] = pyfunc.unwrap_python_model().model
     return out
+
+
+def prepare_site(
+    config: SitePipelineConfig, reference: Reference, home: Path
+) -> tuple[SitePipelineConfig, str]:
+    """The step before training the survival models: ingest (or simulate) SIRENE into `<home>`'s store and
+    aggregate it; returns the config pointing at the store, and the ingestion summary."""
+    out = site_dir(home)
+    report, _ = prepare_sirene(config, reference, out)
+    build_store(out, reference, config.extract_date(), synthetic=config.data.source == "simulate")
+    return config.model_copy(update={"store": out}), report.summary()
