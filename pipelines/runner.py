@@ -46,7 +46,7 @@ FAMILIES_FILE = CONFIG_DIR / "families.yaml"
 
 
 def _families() -> dict[str, dict[str, str]]:
-    """Family name -> {module, prepare?}: `CMA_FAMILIES` (a YAML file) or `pipelines/configs/families.yaml`."""
+    """Family name -> {module, prepare?}, from `CMA_FAMILIES` (a YAML file) or the families file."""
     path = Path(os.environ.get("CMA_FAMILIES", FAMILIES_FILE))
     listed: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(k): {"module": v} if isinstance(v, str) else dict(v) for k, v in listed.items()}
