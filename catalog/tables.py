@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -110,7 +111,7 @@ def decimal_points(values: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, _DECIMAL_COMMA, r"\1.\2")
 
 
-def normalize_values(table: pa.Table, kinds: dict[str, str]) -> pa.Table:
+def normalize_values(table: pa.Table, kinds: Mapping[str, str]) -> pa.Table:
     """The columns of `table` named in `kinds` read by their kind (`date`: French dates as ISO; `int`,
     `float`: decimal commas; `text`: stripped); the other columns left out (only what is read is kept)."""
     columns = {}

@@ -215,9 +215,17 @@ class Registration:
 class TrainingJob(Protocol):
     """One model to train, evaluate and register."""
 
-    registration: Registration
     tags: dict[str, str]
-    label: str
+
+    @property
+    def registration(self) -> Registration:
+        """Registered name, experiment, alias, promotion metric."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The label column of the dataset."""
+        ...
 
     def split(self) -> Split:
         """Train / validation / test (by time where the question is about the future)."""

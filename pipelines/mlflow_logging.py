@@ -20,7 +20,7 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PyFuncModel, PythonModel
-from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 
 import models
 from models.interface import Registration
@@ -94,7 +94,9 @@ def log_model_with_card(python_model: PythonModel, example: pd.DataFrame, card: 
         if contract is not None and contract.lenient:
             # A centre's own rows, as its export writes them (stray spaces in names, integer-coded
             # categories, Int64 or text numbers): the model reads them itself, MLflow checks no type.
-            columns = [ColSpec(AnyType(), f.name, required=False) for f in contract.fields]
+            columns: list[ColSpec | TensorSpec] = [
+                ColSpec(AnyType(), f.name, required=False) for f in contract.fields
+            ]
             signature = ModelSignature(Schema(columns), signature.outputs, signature.params)
         logged = mlflow.pyfunc.log_model(
             name="model",

@@ -86,7 +86,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     key = tuple(sorted((n, m.version) for n, m in served.items() if m is not None))
     cached = getattr(app.state, "openapi_cache", None)
     if cached is not None and cached[0] == key:
-        return cached[1]  # type: ignore[no-any-return]
+        return dict(cached[1])
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
@@ -107,10 +107,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         components.update(response.pop("$defs", {}))
         components[loaded.schemas.response.__name__] = response
         schemas.append({"$ref": f"#/components/schemas/{title}"})
-        examples[name] = {
-            "summary": name,
-            "value": request_schema.model_config["json_schema_extra"]["examples"][0],
-        }  # type: ignore[index]
+        examples[name] = {"summary": name, "value": request_schema.example}
     path = document.get("paths", {}).get("/v1/models/{name}/scores", {}).get("post")
     if path is not None and schemas:
         body = path["requestBody"]["content"]["application/json"]

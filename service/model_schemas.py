@@ -68,7 +68,7 @@ def _python_name(field: InputField, position: int) -> str | None:
 
 
 def _field(field: InputField, position: int) -> tuple[Any, Any]:
-    annotation: Any = Literal[tuple(field.allowed)] if field.allowed else _TYPES[field.kind]  # type: ignore[valid-type]
+    annotation: Any = Literal[tuple(field.allowed)] if field.allowed else _TYPES[field.kind]
     if field.nullable:
         annotation = annotation | None
     options: dict[str, Any] = {"description": field.description or None}
@@ -86,7 +86,9 @@ def _field(field: InputField, position: int) -> tuple[Any, Any]:
 def record_schema(contract: InputContract, title: str) -> type[BaseModel]:
     """The pydantic schema of one record of `contract` (`title`: its name in the API documentation)."""
     base: type[BaseModel] = LenientRecord if contract.lenient else StrictRecord
-    fields = {(_python_name(f, i) or f.name): _field(f, i) for i, f in enumerate(contract.fields)}
+    fields: dict[str, Any] = {
+        (_python_name(f, i) or f.name): _field(f, i) for i, f in enumerate(contract.fields)
+    }
     schema: type[BaseModel] = create_model(
         title, __base__=base, __doc__=contract.description or None, **fields
     )
@@ -130,6 +132,7 @@ def request_schema(
     )
     envelope.records_field = records_field
     envelope.related_fields = tuple(related)
+    envelope.example = example
     return envelope
 
 
@@ -143,7 +146,7 @@ def result_schema(contract: InputContract, outputs: tuple[OutputField, ...], tit
     for out in outputs:
         annotation: Any = {"float": float, "text": str, "texts": list[str]}[out.kind]
         if out.allowed:
-            annotation = Literal[tuple(out.allowed)]  # type: ignore[valid-type]
+            annotation = Literal[tuple(out.allowed)]
         options = {k: getattr(out, k) for k in ("ge", "le") if getattr(out, k) is not None}
         fields[out.name] = (annotation, Field(description=out.description or None, **options))
     fields["reasons"] = (list[str], Field(default=[], description="The 3 main reasons, in French"))

@@ -35,6 +35,7 @@ class ScoresRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     records_field: ClassVar[str] = "records"
     related_fields: ClassVar[tuple[str, ...]] = ()  # tables the model reads next to the records
+    example: ClassVar[dict[str, Any]] = {}  # one example request (OpenAPI)
 
     columns: dict[str, Any] | None = Field(
         default=None,

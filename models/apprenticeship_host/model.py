@@ -253,7 +253,11 @@ def with_history(companies: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFra
     out = companies.reset_index(drop=True)
     cutoffs = pd.to_datetime(out["cutoff_date"]).dt.date
     history = {name: np.zeros(len(out)) for name in HISTORY_FEATURES}
-    deals = contracts if "rupture_date" in contracts else contracts.assign(rupture_date=pd.NaT)
+    deals = (
+        contracts
+        if "rupture_date" in contracts
+        else contracts.assign(rupture_date=pd.Series(pd.NaT, index=contracts.index))
+    )
     start, end, rupture = (days_of(deals[c]) for c in ("contract_start", "planned_end", "rupture_date"))
     for cutoff in cutoffs.unique():
         rows = np.flatnonzero((cutoffs == cutoff).to_numpy())

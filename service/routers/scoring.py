@@ -312,19 +312,24 @@ def _csv_response(
 def csv_columns(loaded: LoadedModel) -> dict[str, Callable[[dict[str, Any]], Any]]:
     """The CSV answer's columns, from the model's contract: identifier, probability, outputs, reasons."""
     contract = loaded.schemas.contract
+
+    def value(name: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda result: result[name]
+
+    def joined(name: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda result: " | ".join(result[name])
+
     columns: dict[str, Callable[[dict[str, Any]], Any]] = {}
     if contract.id_field:
-        ident = contract.id_field
-        columns["contrat" if ident == "contract_id" else ident] = lambda r: r[ident]
-    columns["probabilite"] = lambda r: round(r["probability"], 4)
-    for field in loaded.schemas.outputs:
-        label = field.csv_name or field.name
-        columns[label] = (
-            (lambda r, f=field.name: " | ".join(r[f]))
-            if field.kind == "texts"
-            else (lambda r, f=field.name: r[f])
+        columns["contrat" if contract.id_field == "contract_id" else contract.id_field] = value(
+            contract.id_field
         )
-    columns["raisons"] = lambda r: " | ".join(r["reasons"])
+    columns["probabilite"] = lambda result: round(result["probability"], 4)
+    for field in loaded.schemas.outputs:
+        columns[field.csv_name or field.name] = (
+            joined(field.name) if field.kind == "texts" else value(field.name)
+        )
+    columns["raisons"] = joined("reasons")
     return columns
 
 
