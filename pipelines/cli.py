@@ -482,6 +482,9 @@ def diagnose(
     commune: Annotated[str, typer.Option(help="INSEE commune code, e.g. 69384")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnostic as JSON")] = False,
     pdf: Annotated[Path | None, typer.Option(help="Also write the report as an A4 PDF to this file")] = None,
+    suffix: Annotated[
+        str, typer.Option(help="Suffix of the registered survival models, e.g. _lyon4e (config model_suffix)")
+    ] = "",
     verbose: bool = False,
 ) -> None:
     """The flash diagnostic of opening an activity in a commune (indicators, survival odds, risk); with
@@ -489,9 +492,10 @@ def diagnose(
     _setup(verbose)
     import json
 
+    from catalog.contours import load_commune_contours
     from catalog.site import StoreNotFoundError, load_store, site_dir
     from models.site_potential.diagnose import UnknownCodeError
-    from models.site_potential.diagnose import diagnose as run_diagnostic
+    from models.site_potential.flash import compose
     from pipelines import site
     from pipelines.tracking import configure_tracking
 
@@ -502,29 +506,23 @@ def diagnose(
     except StoreNotFoundError as err:
         raise _fail(str(err)) from err
     try:
-        models = site.load_survival_models()
+        models = site.load_survival_champions(suffix)
     except Exception as err:
         raise _fail(
             f"survival models not found in the registry ({err}); run `cma-predict train-site`"
         ) from err
+    contours = load_commune_contours(REFERENCE_DIR, _home() / "cache") if pdf is not None else None
     try:
-        result = run_diagnostic(naf, commune, store, reference, models)
+        report = compose(naf, commune, store, reference, models, contours)
     except UnknownCodeError as err:
         raise _fail(str(err)) from err
     if pdf is not None:
-        from catalog.contours import load_commune_contours
-        from models.site_potential.geometry import diagnostic_map
-        from models.site_potential.narrative import narrative
-        from models.site_potential.report import report_pdf
-
-        contours = load_commune_contours(REFERENCE_DIR, _home() / "cache")
-        cmap = diagnostic_map(contours, store, result.naf_code, result.commune_code)
         pdf.parent.mkdir(parents=True, exist_ok=True)
-        pdf.write_bytes(report_pdf(result, narrative(result), cmap))
+        pdf.write_bytes(report.pdf())
     if as_json:
-        console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+        console.print_json(json.dumps(report.diagnostic.to_dict(), ensure_ascii=False))
     else:
-        _print_diagnostic(result)
+        _print_diagnostic(report.diagnostic)
     if pdf is not None:
         console.print(f"PDF : {pdf}")
 

@@ -13,16 +13,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Cookie, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from models.site_potential.diagnose import Diagnostic, UnknownCodeError, diagnose
-from models.site_potential.geometry import diagnostic_map
-from models.site_potential.narrative import narrative
-from models.site_potential.report import report_html, report_pdf
+from models.site_potential.diagnose import UnknownCodeError
+from models.site_potential.flash import FlashReport, compose
 from service import messages
 from service.audit import AuditEntry
 from service.keys import ApiKey
-from service.model_registry import ModelRegistry
 from service.sessions import COOKIE_NAME, Session
-from service.site_context import SiteContext
+from service.site_context import SiteChampions, SiteContext, site_champions
 from service.site_search import ActivityIndex, Choice, CommuneIndex
 
 router = APIRouter(prefix="/diagnostic", tags=["diagnostic page"], include_in_schema=False)
@@ -130,14 +127,15 @@ required><datalist id="communes"></datalist></div>
             form + _choose(activite, commune, naf, naf_choices, com, commune_choices), status_code=404
         )
     start = time.perf_counter()
+    champions = _champions(request)
     try:
-        result = _diagnose(request, context, naf, com)
+        report = _report(context, champions, naf, com)
     except UnknownCodeError as err:
         return _page(form + f'<p class="message" role="alert">{escape(str(err))}</p>', status_code=404)
-    cmap = _map(context, result)
+    result = report.diagnostic
     pdf_url = "/diagnostic/rapport.pdf?" + urlencode({"naf": result.naf_code, "commune": result.commune_code})
-    html = report_html(result, narrative(result), cmap, pdf_url)
-    _audit(request, session.key, "/diagnostic", start)
+    html = report.html(pdf_url)
+    _audit(request, session.key, "/diagnostic", start, champions)
     return _page(form + html)
 
 
@@ -181,33 +179,25 @@ def _choose(
     return "".join(parts)
 
 
-def _survival_models(registry: ModelRegistry) -> dict[int, Any]:
-    models = {h: registry.get(f"site_survival_{h}y") for h in (3, 5)}
-    if any(m is None for m in models.values()):
+def _champions(request: Request) -> SiteChampions:
+    champions = site_champions(request.app.state.registry, request.app.state.settings.site_model_suffix)
+    if champions is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, messages.MODEL_UNAVAILABLE)
-    return {h: m.model for h, m in models.items() if m is not None}
+    return champions
 
 
-def _diagnose(request: Request, context: SiteContext, naf: str, com: str) -> Diagnostic:
-    models = _survival_models(request.app.state.registry)
-    return diagnose(naf, com, context.store, context.reference, models)
+def _report(context: SiteContext, champions: SiteChampions, naf: str, com: str) -> FlashReport:
+    return compose(naf, com, context.store, context.reference, champions.models, context.contours())
 
 
-def _map(context: SiteContext, result: Diagnostic) -> Any:
-    return diagnostic_map(context.contours(), context.store, result.naf_code, result.commune_code)
-
-
-def _audit(request: Request, key: ApiKey, route: str, start: float) -> None:
-    versions = "+".join(
-        m.version for m in (request.app.state.registry.get(f"site_survival_{h}y") for h in (3, 5)) if m
-    )
+def _audit(request: Request, key: ApiKey, route: str, start: float, champions: SiteChampions) -> None:
     request.app.state.audit.record(
         AuditEntry(
             key.key_id,
             key.chamber,
             route,
             "site_survival",
-            versions,
+            champions.version(),
             1,
             200,
             (time.perf_counter() - start) * 1000,
@@ -229,12 +219,14 @@ def pdf(
     session = _require(request, token)
     context, _ = _context(request)
     start = time.perf_counter()
+    champions = _champions(request)
     try:
-        result = _diagnose(request, context, naf, commune)
+        report = _report(context, champions, naf, commune)
     except UnknownCodeError as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, messages.UNKNOWN_CODE) from err
-    document = report_pdf(result, narrative(result), _map(context, result))
-    _audit(request, session.key, "/diagnostic/rapport.pdf", start)
+    document = report.pdf()
+    _audit(request, session.key, "/diagnostic/rapport.pdf", start, champions)
+    result = report.diagnostic
     name = f"diagnostic_{result.naf_code.replace('.', '')}_{result.commune_code}.pdf"
     return Response(
         document,

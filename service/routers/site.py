@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from models.site_potential.diagnose import UnknownCodeError, diagnose
-from models.site_potential.narrative import narrative
+from models.site_potential.diagnose import UnknownCodeError
+from models.site_potential.flash import compose
 from service import messages
 from service.audit import AuditEntry
-from service.deps import AdvisorKey, AuditDep, RegistryDep
+from service.deps import AdvisorKey, AuditDep, RegistryDep, SettingsDep
 from service.schemas import DiagnosticRequest
+from service.site_context import site_champions
 
 router = APIRouter(prefix="/v1/site-potential", tags=["site_potential"])
 
@@ -28,42 +29,34 @@ class UnknownCode(HTTPException):
 
 @router.post("/diagnostics", summary="Flash diagnostic of an activity in a commune")
 def diagnostic(
-    body: DiagnosticRequest, request: Request, key: AdvisorKey, registry: RegistryDep, audit: AuditDep
+    body: DiagnosticRequest,
+    request: Request,
+    key: AdvisorKey,
+    registry: RegistryDep,
+    audit: AuditDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Indicators with their references, survival odds at 3 and 5 years, risk level, main reasons, and the
     report's text in French (strengths, risks, points to check, limits)."""
     start = time.perf_counter()
     context = request.app.state.site
-    models = {h: registry.get(f"site_survival_{h}y") for h in (3, 5)}
-    if context is None or any(m is None for m in models.values()):
+    champions = site_champions(registry, settings.site_model_suffix)
+    if context is None or champions is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, messages.MODEL_UNAVAILABLE)
-    loaded = {h: m.model for h, m in models.items() if m is not None}
     try:
-        result = diagnose(body.naf_code, body.commune_code, context.store, context.reference, loaded)
+        report = compose(body.naf_code, body.commune_code, context.store, context.reference, champions.models)
     except UnknownCodeError as err:
         raise UnknownCode(err) from err
-    version = "+".join(m.version for m in models.values() if m is not None)
     audit.record(
         AuditEntry(
             key.key_id,
             key.chamber,
             request.url.path,
             "site_survival",
-            version,
+            champions.version(),
             1,
             200,
             (time.perf_counter() - start) * 1000,
         )
     )
-    text = narrative(result)
-    return {
-        "model_versions": {f"site_survival_{h}y": m.version for h, m in models.items() if m},
-        **result.to_dict(),
-        "text": {
-            "summary": text.summary,
-            "strengths": [s.text for s in text.strengths],
-            "risks": [s.text for s in text.risks],
-            "checks": [s.text for s in text.checks],
-            "limits": text.limits,
-        },
-    }
+    return {"model_versions": champions.versions(), **report.to_dict()}

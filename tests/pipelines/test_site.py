@@ -79,3 +79,37 @@ def test_diagnose_without_store_explains(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("CMA_PREDICT_HOME", str(tmp_path))
     result = runner.invoke(app, ["diagnose", "--naf", "96.02A", "--commune", "69384"])
     assert result.exit_code == 2 and "train-site" in result.output
+
+
+def test_diagnose_uses_the_models_of_its_suffix(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--suffix _swapped` reads site_survival_3y_swapped and site_survival_5y_swapped: registered here as
+    the 5-year and the 3-year models, so the odds come out swapped."""
+    from mlflow import MlflowClient
+
+    from models.site_potential import survival_model_name
+
+    monkeypatch.setenv("CMA_PREDICT_HOME", str(trained_home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{trained_home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for horizon, source in ((3, 5), (5, 3)):
+        target = survival_model_name(horizon, "_swapped")
+        version = client.copy_model_version(f"models:/{survival_model_name(source)}@champion", target)
+        client.set_registered_model_alias(target, "champion", version.version)
+    args = ["diagnose", "--naf", "96.02A", "--commune", "69384", "--json"]
+    plain = runner.invoke(app, args)
+    swapped = runner.invoke(app, [*args, "--suffix", "_swapped"])
+    assert plain.exit_code == 0 and swapped.exit_code == 0, plain.output + swapped.output
+    odds = [s["probability"] for s in json.loads(plain.output)["survival"]]
+    assert [s["probability"] for s in json.loads(swapped.output)["survival"]] == odds[::-1]
+    absent = runner.invoke(app, [*args, "--suffix", "_absent"])
+    assert absent.exit_code == 2 and "survival models not found" in absent.output
+
+
+def test_diagnose_writes_the_pdf(trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CMA_PREDICT_HOME", str(trained_home))
+    target = tmp_path / "out" / "diagnostic.pdf"
+    result = runner.invoke(app, ["diagnose", "--naf", "96.02A", "--commune", "33063", "--pdf", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(b"%PDF") and "Niveau de risque" in result.output
+    assert (trained_home / "cache" / "communes_2018_contours.npz").exists(), "contours kept for the service"

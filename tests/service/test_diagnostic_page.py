@@ -4,18 +4,26 @@ checked against the diagnostic's own figures."""
 from __future__ import annotations
 
 import re
+import shutil
+import sqlite3
 import subprocess
+from html import escape
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 
 from catalog.contours import load_commune_contours
+from catalog.site import ACTIVITY_COMMUNE, ACTIVITY_SURVIVAL, STORE_META, site_dir
+from models.site_potential import SURVIVAL_MODELS, survival_model_name
 from models.site_potential.diagnose import Diagnostic, diagnose
 from models.site_potential.geometry import diagnostic_map
 from models.site_potential.narrative import Claim, narrative
 from models.site_potential.report import report_pdf
+from service.app import create_app
 from service.sessions import COOKIE_NAME
+from service.settings import ServiceSettings
 from service.site_context import load_site_context
 from tests.service.conftest import Served
 
@@ -180,3 +188,107 @@ def test_pdf_is_a4_with_embedded_fonts(diagnostics: list[tuple[Diagnostic, objec
     assert "595.44 x 841.68 pts" in info and re.search(r"Pages:\s+3", info)
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "page")], check=True)
     assert len(list(tmp_path.glob("page-*.png"))) == 3
+
+
+def test_json_page_and_pdf_tell_the_same_story(client: TestClient, served: Served, tmp_path: Path) -> None:
+    """The three faces of a diagnostic come from one composition: same figures, same sentences."""
+    project = {"naf_code": "96.02A", "commune_code": "33063"}
+    body = client.post(
+        "/v1/site-potential/diagnostics", json=project, headers={"X-API-Key": served.keys["advisor"]}
+    ).json()
+    _sign_in(client, served.keys["advisor"])
+    html = client.get(PAGE, params={"activite": "96.02A", "commune": "33063"}).text
+    text = body["text"]
+    sentences = [text["summary"], *text["strengths"], *text["risks"], *text["checks"], *text["limits"]]
+    missing = [s for s in sentences if escape(s) not in html]
+    assert sentences and missing == [], "every sentence of the JSON text is on the page"
+    assert body["commune_name"] in html and body["risk_summary"] in text["summary"]
+    pdf = client.get(f"{PAGE}/rapport.pdf", params={"naf": "96.02A", "commune": "33063"})
+    path = tmp_path / "rapport.pdf"
+    path.write_bytes(pdf.content)
+    pdf_text = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+    def bare(words: str) -> str:  # lines are wrapped at spaces and hyphens, which pdftotext drops
+        return "".join(words.split()).replace("-", "")
+
+    assert bare(text["summary"]) in bare(pdf_text), "the PDF carries the same summary"
+
+
+def _suffixed_home(served: Served, home: Path, suffix: str, copies: int) -> Path:
+    """A copy of the trained project (site store and registry; the artifacts stay where they are) whose
+    registry also holds the survival models under `suffix`, `copies` versions each with the last one
+    champion, as `train-site --set model_suffix=...` would leave it. A copy: the other tests' registry, whose
+    models the service discovers, stays as it is."""
+    store = site_dir(home)
+    store.mkdir(parents=True)
+    for name in (STORE_META, ACTIVITY_COMMUNE, ACTIVITY_SURVIVAL):
+        shutil.copy(site_dir(served.home) / name, store / name)
+    shutil.copy(served.home / "mlflow.db", home / "mlflow.db")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for horizon, name in SURVIVAL_MODELS.items():
+        target = survival_model_name(horizon, suffix)
+        for _ in range(copies):
+            version = client.copy_model_version(f"models:/{name}@champion", target)
+        client.set_registered_model_alias(target, "champion", version.version)
+    return home
+
+
+def _settings(served: Served, home: Path, suffix: str) -> ServiceSettings:
+    return ServiceSettings(
+        predict_home=home,
+        keys_db=served.settings.keys_path(),
+        audit_db=served.settings.audit_path(),
+        rate_limit_per_minute=10_000,
+        site_model_suffix=suffix,
+    )
+
+
+def test_a_suffix_routes_the_diagnostic_to_the_suffixed_models(served: Served, tmp_path: Path) -> None:
+    home = _suffixed_home(served, tmp_path / "home", "_lyon4e", copies=2)
+    headers = {"X-API-Key": served.keys["advisor"]}
+    with TestClient(create_app(_settings(served, home, "_lyon4e"))) as client:
+        ready = client.get("/ready", headers=headers).json()
+        assert ready["models"]["site_survival_3y_lyon4e"] == "2" == ready["models"]["site_survival_5y_lyon4e"]
+        body = client.post(
+            "/v1/site-potential/diagnostics",
+            json={"naf_code": "96.02A", "commune_code": "69384"},
+            headers=headers,
+        ).json()
+        assert body["model_versions"] == {"site_survival_3y_lyon4e": "2", "site_survival_5y_lyon4e": "2"}
+        _sign_in(client, served.keys["advisor"])
+        page = client.get(PAGE, params={"activite": "96.02A", "commune": "69384"})
+        assert page.status_code == 200 and 'id="rapport"' in page.text
+        pdf = client.get(f"{PAGE}/rapport.pdf", params={"naf": "96.02A", "commune": "69384"})
+        assert pdf.status_code == 200
+    rows = sqlite3.connect(served.settings.audit_path()).execute("SELECT * FROM audit").fetchall()
+    versions = {(r[3], r[5]) for r in rows}
+    for route in ("/v1/site-potential/diagnostics", "/diagnostic", "/diagnostic/rapport.pdf"):
+        assert (route, "2+2") in versions, route
+
+
+def test_a_suffix_without_its_models_is_unavailable(served: Served) -> None:
+    """No silent fall-back to the plain models when the suffixed ones are not registered."""
+    headers = {"X-API-Key": served.keys["advisor"]}
+    with TestClient(create_app(_settings(served, served.home, "_absent"))) as client:
+        answer = client.post(
+            "/v1/site-potential/diagnostics",
+            json={"naf_code": "96.02A", "commune_code": "69384"},
+            headers=headers,
+        )
+        assert answer.status_code == 503
+        _sign_in(client, served.keys["advisor"])
+        assert client.get(PAGE, params={"activite": "96.02A", "commune": "69384"}).status_code == 503
+
+
+def test_an_explicit_list_of_models_takes_the_suffixed_site_models() -> None:
+    settings = ServiceSettings(
+        discover_models=False,
+        models=("dropout_risk", "site_survival_3y", "site_survival_5y"),
+        site_model_suffix="_lyon4e",
+    )
+    assert settings.models == ("dropout_risk", "site_survival_3y_lyon4e", "site_survival_5y_lyon4e")
+    with pytest.raises(ValueError, match="site_model_suffix"):
+        ServiceSettings(site_model_suffix="_lyon 4e")
