@@ -99,16 +99,16 @@ def stage_diagnose(home: str) -> dict[str, float]:
     reference = load_reference()
     cfg = load_site_config(overrides=["simulation.creations_per_year=10000"])
     out = site_dir(Path(home))
-    _, oracle = site.prepare_sirene(cfg, reference, out)
+    site.prepare_sirene(cfg, reference, out)
     site.build_store(out, reference, cfg.extract_date())
     start = time.perf_counter()
     territory = load_territory(reference)
     territory_s = time.perf_counter() - start
-    import pandas as pd
+    from pipelines.runner import train_model
 
-    site.train_site_models(pd.read_parquet(out / "establishments.parquet"), oracle, territory, reference, cfg)
+    train_model("site_potential", cfg.model_copy(update={"store": out}), out)
     store = load_store(out, territory)
-    models = site.load_survival_models()
+    models = site.load_survival_champions()
     timings = []
     for _ in range(5):
         start = time.perf_counter()

@@ -268,6 +268,10 @@ class ModelFamily(Protocol):
         """The models of one training run on `dataset` (one, or one per horizon)."""
         ...
 
+    def registrations(self, config: Any) -> list[Registration]:
+        """Where the jobs of `config` register their models (known before any data is read)."""
+        ...
+
 
 def date_field(name: str, description: str, **options: Any) -> InputField:
     """A date field within the days a datetime64 column can hold."""

@@ -2,53 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
 import pandas as pd
 
+from catalog.tables import TableReadError, read_text_file
+from catalog.tables import as_text as as_text
 from models.contracts import ContractError, TableContract, ValidationReport, validate_table
 from models.reference import Reference
 
 logger = logging.getLogger(__name__)
 
 
-def _sniff_separator(path: Path) -> str:
-    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
-        sample = handle.read(64_000)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
-def as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """A typed frame as a CSV export would give it: dates as YYYY-MM-DD, everything text, missing = ""."""
-    out = {}
-    for name in frame.columns:
-        col = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(col):
-            out[name] = col.dt.strftime("%Y-%m-%d").fillna("")
-        else:
-            out[name] = col.astype("string").fillna("")
-    return pd.DataFrame(out)
-
-
 def read_raw_table(path: Path) -> pd.DataFrame:
-    """A CSV (any of `, ; tab |`, UTF-8 with or without BOM) or Parquet file, every column as text."""
+    """A CSV (`, ; tab |`, UTF-8 with or without BOM, optionally gzip) or Parquet file, every column as
+    text, by the one reading rule of the chambers' exports (`catalog.tables`, also used by the API)."""
     if not path.exists():
         raise ContractError(str(path), "file not found")
-    if path.suffix == ".parquet":
-        return as_text(pd.read_parquet(path))
-    frame = pd.read_csv(
-        path,
-        dtype=str,
-        keep_default_na=False,
-        sep=_sniff_separator(path),
-        encoding="utf-8-sig",
-        compression="infer",
-    )
+    try:
+        frame = read_text_file(path)
+    except TableReadError as err:
+        raise ContractError(str(path), str(err)) from err
     if frame.shape[1] == 0:
         raise ContractError(str(path), "no columns found (empty file?)")
     return frame

@@ -39,6 +39,9 @@ class TrainResult:
     best_iteration: int
     calibrated: bool
     model: Any = None  # the fitted model in process (the registry holds its copy)
+    name: str = ""  # the registered name
+    evaluation_method: str = ""  # how the rows were split (a sentence)
+    tables: dict[str, pd.DataFrame] | None = None  # the evaluation's tables (by group, by section...)
 
 
 def flatten(prefix: str, tree: Any) -> dict[str, Any]:

@@ -49,7 +49,15 @@ def _families() -> dict[str, dict[str, str]]:
     """Family name -> {module, prepare?}, from `CMA_FAMILIES` (a YAML file) or the families file."""
     path = Path(os.environ.get("CMA_FAMILIES", FAMILIES_FILE))
     listed: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(k): {"module": v} if isinstance(v, str) else dict(v) for k, v in listed.items()}
+    return {
+        str(k): {"module": v} if isinstance(v, str) else {a: str(b) for a, b in v.items()}
+        for k, v in listed.items()
+    }
+
+
+def run_families() -> list[str]:
+    """The families `cma-predict run` trains when they lack a champion (all but those marked `run: false`)."""
+    return [name for name, entry in _families().items() if str(entry.get("run", True)).lower() != "false"]
 
 
 def family_modules() -> dict[str, str]:
@@ -160,7 +168,13 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         result = register_logged_model(
             run.info.run_id, logged, info, evaluation.metrics, registration, new_score, score_champion, card
         )
-    return replace(result, model=model)
+    return replace(
+        result,
+        model=model,
+        name=registration.model_name,
+        evaluation_method=split.description,
+        tables=evaluation.tables,
+    )
 
 
 def _probabilities(model: ScoringModel, rows: pd.DataFrame) -> np.ndarray:
@@ -175,13 +189,17 @@ def train_family(
 
 
 def evaluate_registered(
-    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData, model_uri: str
-) -> dict[str, float]:
-    """Metrics of a registered model on the test split its family makes of `dataset` (next to the oracle
-    when simulated), through the model's own face."""
-    model: ScoringModel = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
-    job = family.jobs(config, dataset, data)[0]
-    return job.evaluate(model, job.split()).metrics
+    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData, model_uri: str | None = None
+) -> dict[str, dict[str, float]]:
+    """Registered name -> metrics of its champion (or of `model_uri`, for a family with one job) on the test
+    split the family makes of `dataset`, next to the oracle when simulated, through the model's own face."""
+    out = {}
+    for job in family.jobs(config, dataset, data):
+        registration = job.registration
+        uri = model_uri or f"models:/{registration.model_name}@{registration.alias}"
+        model: ScoringModel = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+        out[registration.model_name] = job.evaluate(model, job.split()).metrics
+    return out
 
 
 def load_family_config(name: str, path: Path | None = None, overrides: list[str] | None = None) -> Any:

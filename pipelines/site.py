@@ -18,7 +18,7 @@ from catalog.site import ACTIVITY_COMMUNE, ACTIVITY_SURVIVAL, STORE_META
 from catalog.site import site_dir as site_dir  # re-exported for the CLI's training and ingestion
 from models.reference import Reference
 from models.simulation.sirene import simulate_sirene
-from models.site_potential import SURVIVAL_MODELS, survival_model_names
+from models.site_potential import survival_model_names
 from models.site_potential.survival import (
     SurvivalModel,
 )
@@ -97,18 +97,9 @@ def build_store(out: Path, reference: Reference, reference_date: date, synthetic
     )
 
 
-def load_survival_models() -> dict[int, SurvivalModel]:
-    """The champion survival models, unwrapped (for predictions and contributions)."""
-    out = {}
-    for horizon, name in SURVIVAL_MODELS.items():
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-        out[horizon] = pyfunc.unwrap_python_model().model
-    return out
-
-
 def load_survival_champions(suffix: str = "") -> dict[int, SurvivalModel]:
     """The champion survival models registered with `suffix` (`site_survival_3y_lyon4e` for `_lyon4e`, the
-    pipeline's `model_suffix`), unwrapped; `load_survival_champions()` is `load_survival_models()`."""
+    pipeline's `model_suffix`), unwrapped (for predictions and contributions)."""
     out = {}
     for horizon, name in survival_model_names(suffix).items():
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")

@@ -183,5 +183,9 @@ class HostFamily:
         tags = {"model": config.registry.model_name, "data_source": config.data.source}
         return [HostJob(config, dataset, data.reference, tags=tags)]
 
+    def registrations(self, config: HostPipelineConfig) -> list[Registration]:
+        """One registered model."""
+        return [config.registry.registration()]
+
 
 FAMILY = HostFamily()

@@ -252,5 +252,9 @@ class ExtractFamily:
         tags = {"model": config.registry.model_name, "data_source": source}
         return [ExtractJob(config, dataset, tags=tags)]
 
+    def registrations(self, config: ExtractPipelineConfig) -> list[Registration]:
+        """One registered model."""
+        return [config.registry.registration()]
+
 
 FAMILY = ExtractFamily()

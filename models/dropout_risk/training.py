@@ -293,5 +293,9 @@ class DropoutFamily:
         tags = {"model": config.registry.model_name, "data_source": config.data.source, "label": config.label}
         return [DropoutJob(config, dataset, data.reference, tags=tags)]
 
+    def registrations(self, config: DropoutPipelineConfig) -> list[Registration]:
+        """One registered model."""
+        return [config.registry.registration()]
+
 
 FAMILY = DropoutFamily()

@@ -186,5 +186,14 @@ class SiteFamily:
             jobs.append(SurvivalJob(config, horizon, rows, builder, data.reference, tags=tags))
         return jobs
 
+    def registrations(self, config: SitePipelineConfig) -> list[Registration]:
+        """One registered model per horizon."""
+        return [
+            Registration(
+                config.model_name(h), config.experiment, config.champion_alias, config.promote_metric
+            )
+            for h in config.horizons
+        ]
+
 
 FAMILY = SiteFamily()

@@ -69,8 +69,8 @@ def test_run_trains_once_then_only_evaluates(mlflow_home: Path) -> None:
     assert "training on the embedded default" not in second.output
     assert "apprenticeship_host champion v1" in second.output
     assert "dropout_risk champion v1" in second.output
-    assert "No site-potential champions yet" in first.output
-    assert "No site-potential champions yet" not in second.output
+    assert "No site_potential champion yet" in first.output
+    assert "site_survival_5y champion v1" in second.output
     assert "Diagnostic flash" in second.output, "the main job ends with a sample diagnostic"
 
 

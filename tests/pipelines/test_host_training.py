@@ -58,7 +58,7 @@ def test_train_logs_registers_and_promotes(mlflow_home: Path) -> None:
         dataset,
         pipeline_data(mlflow_home),
         "models:/apprenticeship_host@champion",
-    )
+    )["apprenticeship_host"]
     assert reloaded["roc_auc"] == pytest.approx(first.metrics["roc_auc"], abs=1e-12)
     info = mlflow.models.get_model_info("models:/apprenticeship_host@champion")
     assert "naf_code" in info.signature.inputs.input_names()

@@ -23,7 +23,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = runner.invoke(app, ["train-site", "--set", "simulation.creations_per_year=2500"])
     assert result.exit_code == 0, result.output
     assert "site_survival_3y v1" in result.output and "site_survival_5y v1" in result.output
-    assert "Survival at 5 years by NAF section" in result.output
+    assert "site_survival_5y: by section" in result.output, "predicted vs observed survival by NAF section"
     return home
 
 

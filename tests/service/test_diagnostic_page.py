@@ -117,7 +117,7 @@ def test_unknown_activity_or_commune_gets_a_helpful_message(client: TestClient, 
 
 @pytest.fixture(scope="module")
 def diagnostics(trained_home: Path) -> list[tuple[Diagnostic, object]]:
-    from pipelines.site import load_survival_models
+    from pipelines.site import load_survival_champions
     from pipelines.tracking import configure_tracking
 
     context = load_site_context(trained_home)
@@ -127,7 +127,7 @@ def diagnostics(trained_home: Path) -> list[tuple[Diagnostic, object]]:
     os.environ["CMA_PREDICT_HOME"] = str(trained_home)
     try:
         configure_tracking()
-        models = load_survival_models()
+        models = load_survival_champions()
     finally:
         os.environ.pop("CMA_PREDICT_HOME", None)
     contours = load_commune_contours()

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 class NotAModel(PythonModel):
-    """A registered model the service cannot use (it has no `.model`)."""
+    """A registered model the service cannot use (it has no scoring face)."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         return model_input
@@ -51,7 +51,7 @@ def test_reload_keeps_the_last_good_version_and_picks_up_a_new_one(
         bad = mlflow.register_model(broken.model_uri, name)
         _set_champion(name, str(bad.version))
         outcome = client.post("/v1/admin/models/reload", headers=admin).json()["models"][name]
-        assert outcome.startswith("v1 kept: AttributeError")
+        assert outcome.startswith("v1 kept: TypeError") and "does not implement the scoring face" in outcome
         ready = client.get("/ready", headers=agent).json()
         assert ready["models"][name] == "1" and name in ready["errors"]
         scored = client.post(

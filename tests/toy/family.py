@@ -159,5 +159,8 @@ class ToyFamily:
     def jobs(self, config: ToyConfig, dataset: pd.DataFrame, data: DataAccess) -> list[TrainingJob]:
         return [ToyJob(config, dataset, tags={"model": "toy"})]
 
+    def registrations(self, config: ToyConfig) -> list[Registration]:
+        return [config.registry.registration()]
+
 
 FAMILY = ToyFamily()

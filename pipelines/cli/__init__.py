@@ -1,0 +1,23 @@
+"""`cma-predict`: the command line of the CMA predictive service, one module per job.
+
+- `data`: simulate, simulator-report, build-dataset;
+- `train`: train, train-extract, evaluate, run (the same for every model family);
+- `site`: ingest-sirene, train-site, diagnose;
+- the service's own commands (`keys`, `serve`) live with the service (`service/cli.py`), mounted here.
+"""
+
+from __future__ import annotations
+
+from pipelines.cli import data, site, train
+from pipelines.cli.common import app
+from service.cli import keys_app, serve
+
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
+
+__all__ = ["app", "data", "main", "site", "train"]
+
+
+def main() -> None:
+    """Entry point for `python -m pipelines` and `cma-predict`."""
+    app(prog_name="cma-predict")

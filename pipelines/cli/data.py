@@ -1,0 +1,198 @@
+"""Data commands: simulate a chamber or a training centre (SYNTHETIC, with the oracle), compare a simulator
+with the published figures, build the point-in-time dataset of a chamber's own files."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from models.contracts import ContractError
+from pipelines.cli.common import app, console, dataset_path, fail, progress, setup
+from pipelines.io import write_table
+from pipelines.reference import load_reference
+
+SIMULATORS: tuple[str, ...] = ("apprenticeship_host", "dropout_risk")
+
+
+def write_chamber(chamber: Any, directory: Path, fmt: str = "parquet") -> list[Path]:
+    """Write a simulated chamber (companies, contracts, oracle) as Parquet or CSV files."""
+    return [
+        write_table(chamber.companies, directory / f"companies.{fmt}"),
+        write_table(chamber.contracts, directory / f"contracts.{fmt}"),
+        write_table(chamber.company_years, directory / f"oracle.{fmt}"),
+    ]
+
+
+def write_centre(centre: Any, directory: Path, fmt: str = "parquet") -> list[Path]:
+    """Write a simulated training centre (learners, contracts, follow-up, employers, oracle)."""
+    return [
+        write_table(centre.learners, directory / f"learners.{fmt}"),
+        write_table(centre.contracts, directory / f"contracts.{fmt}"),
+        write_table(centre.follow_up, directory / f"follow_up.{fmt}"),
+        write_table(centre.companies, directory / f"companies.{fmt}"),
+        write_table(centre.oracle, directory / f"oracle.{fmt}"),
+    ]
+
+
+@app.command()
+def simulate(
+    model: Annotated[str, typer.Option("--model", "-m", help="apprenticeship_host or dropout_risk")] = (
+        "apprenticeship_host"
+    ),
+    companies: Annotated[int, typer.Option(help="apprenticeship_host: number of companies")] = 50_000,
+    years: Annotated[int, typer.Option(help="apprenticeship_host: observed cut-off years")] = 5,
+    first_year: Annotated[int, typer.Option(help="apprenticeship_host: first observed year")] = 2020,
+    contracts: Annotated[int, typer.Option(help="dropout_risk: number of contracts")] = 100_000,
+    prediction_weeks: Annotated[int, typer.Option(help="dropout_risk: weeks to the prediction date")] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default var/data/<model>)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    verbose: bool = False,
+) -> None:
+    """Simulate a chamber's or a training centre's records (SYNTHETIC, with the oracle)."""
+    setup(verbose)
+    if fmt not in ("parquet", "csv"):
+        raise fail("--format must be parquet or csv")
+    if model not in SIMULATORS:
+        raise fail(f"--model must be one of {', '.join(SIMULATORS)}")
+    target = out or dataset_path(model).parent
+    start = time.perf_counter()
+    if model == "dropout_risk":
+        from models.simulation.training_centre import TrainingCentreParams, simulate_training_centre
+
+        centre_params = TrainingCentreParams(
+            n_contracts=contracts, prediction_weeks=prediction_weeks, seed=seed
+        )
+        with progress() as bar:
+            task = bar.add_task(f"Simulating {contracts:,} contracts", total=2)
+            centre = simulate_training_centre(load_reference(), centre_params, lambda _: bar.advance(task))
+            paths = write_centre(centre, target, fmt)
+        console.print(
+            f"SYNTHETIC training centre: {len(centre.contracts):,} contracts, {len(centre.follow_up):,} "
+            f"follow-up weeks, {len(centre.companies):,} employers in {time.perf_counter() - start:.1f} s"
+        )
+    else:
+        from models.simulation.chamber import ChamberSimulationParams, simulate_chamber
+
+        params = ChamberSimulationParams(
+            n_companies=companies, n_years=years, first_year=first_year, seed=seed
+        )
+        with progress() as bar:
+            total = params.history_years + params.n_years
+            task = bar.add_task(f"Simulating {companies:,} companies x {total} years", total=total)
+            chamber = simulate_chamber(load_reference(), params, on_year=lambda _: bar.advance(task))
+            bar.update(task, description="Writing files")
+            paths = write_chamber(chamber, target, fmt)
+        console.print(
+            f"SYNTHETIC chamber: {len(chamber.companies):,} companies, {len(chamber.contracts):,} contracts, "
+            f"{len(chamber.company_years):,} company-years in {time.perf_counter() - start:.1f} s"
+        )
+    for path in paths:
+        console.print(f"  {path}")
+
+
+@app.command("simulator-report")
+def simulator_report(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="apprenticeship_host, dropout_risk or site_potential")
+    ] = "apprenticeship_host",
+    size: Annotated[
+        int, typer.Option(help="Companies (host), contracts (dropout) or creations over 20 years (site)")
+    ] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+    verbose: bool = False,
+) -> None:
+    """Print, as Markdown, each published figure a simulator is calibrated on next to its simulated rate."""
+    setup(verbose)
+    reference = load_reference()
+    with progress() as bar:
+        bar.add_task(f"Simulating {size:,} records", total=None)
+        if model == "site_potential":
+            from models.simulation.sirene import (
+                SireneSimulationParams,
+                simulate_sirene,
+                survival_calibration_report,
+            )
+
+            sim = simulate_sirene(reference, SireneSimulationParams(creations_per_year=size // 20, seed=seed))
+            report = survival_calibration_report(sim, reference)
+        elif model == "dropout_risk":
+            from models.simulation.training_centre import (
+                TrainingCentreParams,
+                rupture_calibration_report,
+                simulate_training_centre,
+            )
+
+            centre = simulate_training_centre(reference, TrainingCentreParams(n_contracts=size, seed=seed))
+            report = rupture_calibration_report(centre, national=True)
+        else:
+            from models.simulation.chamber import (
+                ChamberSimulationParams,
+                calibration_report,
+                simulate_chamber,
+            )
+
+            params = ChamberSimulationParams(n_companies=size, seed=seed)
+            report = calibration_report(simulate_chamber(reference, params), reference, params)
+    has_flag = "calibrated" in report
+    head = "| figure | published | simulated | gap (points) |" + (" calibrated |" if has_flag else "")
+    lines = [head + " source |", "|---|---|---|---|" + ("---|" if has_flag else "") + "---|"]
+    for row in report.to_dict("records"):
+        flag = (" yes |" if row["calibrated"] else " no (comparison) |") if has_flag else ""
+        lines.append(
+            f"| {row['figure']} | {row['published']:.1%} | {row['simulated']:.1%} "
+            f"| {row['gap_points']:+.1f} |"
+            f"{flag} {row['source']} |"
+        )
+    console.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command("build-dataset")
+def build_dataset_cmd(
+    companies: Annotated[Path, typer.Option(help="Companies file (CSV or Parquet, COMPANIES contract)")],
+    contracts: Annotated[Path, typer.Option(help="Contracts file (APPRENTICESHIP_CONTRACTS contract)")],
+    cutoff: Annotated[list[str], typer.Option(help="Cut-off date YYYY-MM-DD (repeat for several)")],
+    out: Annotated[Path, typer.Option(help="Output dataset (.parquet or .csv)")],
+    oracle: Annotated[
+        Path | None, typer.Option(help="Simulator oracle file to join (synthetic data)")
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Build the point-in-time dataset (features before each cut-off, label in the 12 months after)."""
+    setup(verbose)
+    from models.apprenticeship_host.dataset import build_host_datasets
+    from models.contracts import APPRENTICESHIP_CONTRACTS, COMPANIES
+    from pipelines.runner import pipeline_data
+
+    try:
+        cutoffs = [date.fromisoformat(c) for c in cutoff]
+    except ValueError as err:
+        raise fail(f"--cutoff: {err} (expected YYYY-MM-DD)") from err
+    quarantine = out.parent / "quarantine"
+    data = pipeline_data(quarantine)
+    try:
+        with progress() as bar:
+            task = bar.add_task("Validating companies", total=None)
+            firms, _ = data.read_validated(companies, COMPANIES)
+            bar.update(task, description="Validating contracts")
+            deals, _ = data.read_validated(contracts, APPRENTICESHIP_CONTRACTS)
+            bar.update(task, description=f"Building {len(cutoffs)} cut-off(s)")
+            dataset = build_host_datasets(firms, deals, cutoffs)
+            if oracle is not None:
+                known = data.read_table(oracle).assign(cutoff_date=lambda f: pd.to_datetime(f["cutoff_date"]))
+                known = known.assign(siret=known["siret"].astype(str))
+                columns = ["siret", "cutoff_date", "oracle_probability"]
+                dataset = dataset.merge(known[columns], on=columns[:2], how="left", validate="one_to_one")
+            write_table(dataset, out)
+    except ContractError as err:
+        raise fail(str(err)) from err
+    for report in data.reports:
+        console.print(report.summary(max_lines=5))
+        if report.n_invalid:
+            console.print(f"  quarantine: {quarantine / (report.source + '.quarantine.csv')}")
+    console.print(f"{len(dataset):,} company-years written to {out}")
