@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 GOLDEN = Path(__file__).with_name("golden_scores.json")
