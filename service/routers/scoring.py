@@ -26,12 +26,13 @@ from catalog.tables import TableReadError, normalize_values, read_text_table
 from service import messages
 from service.audit import AuditEntry
 from service.deps import AgentKey, AuditDep, RegistryDep
+from service.json_records import read_json_records
 from service.keys import ApiKey
 from service.model_registry import LoadedModel, ModelRegistry
 from service.results import JSON_MIN_ROWS, ScoredColumns
 from service.schemas import RecordError, ScoresRequest, ScoresResponse
 from service.scoring import score_batch
-from service.validation import read_json_records, validate, validate_records
+from service.validation import validate, validate_records
 
 
 @dataclass(frozen=True)
