@@ -7,6 +7,7 @@ with its features.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,28 @@ def top_reasons(
         label = labels.get(name, name)
         out.append(f"{label[:1].upper()}{label[1:]} ({describe(name, values.get(name))}) : {verb} {target}")
     return out
+
+
+class Contributing(Protocol):
+    """An estimator that gives per-feature contributions (last column: the bias)."""
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Contributions to the raw score, one row per matrix row."""
+        ...
+
+
+def model_reasons(
+    estimator: Contributing,
+    matrix: np.ndarray,
+    names: Sequence[str],
+    categories: Mapping[str, pd.Index],
+    labels: Mapping[str, str],
+    describe: Describe,
+    target: str,
+) -> list[list[str]]:
+    """The main reasons of every row of an encoded matrix, from the estimator's own contributions."""
+    contributions = estimator.contributions(matrix)[:, :-1]
+    return matrix_reasons(contributions, matrix, names, categories, labels, describe, target)
 
 
 def matrix_reasons(

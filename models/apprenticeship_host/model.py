@@ -23,7 +23,7 @@ from models.apprenticeship_host.features import (
 )
 from models.apprenticeship_host.history import HISTORY_FEATURES, history_features
 from models.estimator import CalibratedBooster
-from models.explain import matrix_reasons
+from models.explain import model_reasons
 from models.interface import InputContract, InputField, OutputField, Rows, date_field, empty_reasons
 from models.timeutils import days_of
 from models.vocabulary import HEAD_QUALIFICATIONS, HEADCOUNT_BANDS, LEGAL_CATEGORIES
@@ -48,6 +48,12 @@ PAST_CONTRACTS = InputContract(
     "every company's history is computed from them, as in training, instead of being read from the counts.",
 )
 
+
+def _count(name: str, description: str, le: int, example: int) -> InputField:
+    """A history count: a whole number, 0 when not given."""
+    return InputField(name, "int", description, required=False, default=0, ge=0, le=le, example=example)
+
+
 HOST_INPUT = InputContract(
     fields=(
         SIRET,
@@ -68,56 +74,11 @@ HOST_INPUT = InputContract(
             example="brevet_maitrise",
         ),
         date_field("cutoff_date", "Scoring date (default: today)", required=False, nullable=True),
-        InputField(
-            "contracts_last_12m",
-            "int",
-            "Contracts started in the 12 months before",
-            required=False,
-            default=0,
-            ge=0,
-            le=1000,
-            example=1,
-        ),
-        InputField(
-            "contracts_last_3y",
-            "int",
-            "Contracts started in the 3 years before",
-            required=False,
-            default=0,
-            ge=0,
-            le=1000,
-            example=2,
-        ),
-        InputField(
-            "contracts_total",
-            "int",
-            "Contracts started before",
-            required=False,
-            default=0,
-            ge=0,
-            le=10_000,
-            example=3,
-        ),
-        InputField(
-            "active_contracts",
-            "int",
-            "Apprentices under contract",
-            required=False,
-            default=0,
-            ge=0,
-            le=1000,
-            example=1,
-        ),
-        InputField(
-            "ruptures_last_3y",
-            "int",
-            "Ruptures in the 3 years before",
-            required=False,
-            default=0,
-            ge=0,
-            le=1000,
-            example=0,
-        ),
+        _count("contracts_last_12m", "Contracts started in the 12 months before", le=1_000, example=1),
+        _count("contracts_last_3y", "Contracts started in the 3 years before", le=1_000, example=2),
+        _count("contracts_total", "Contracts started before", le=10_000, example=3),
+        _count("active_contracts", "Apprentices under contract", le=1_000, example=1),
+        _count("ruptures_last_3y", "Ruptures in the 3 years before", le=1_000, example=0),
         InputField(
             "years_since_last_contract",
             "float",
@@ -197,9 +158,8 @@ class HostModel:
         probability = self.estimator.predict(matrix)
         reasons = empty_reasons(len(matrix))
         if explain:
-            contributions = self.estimator.contributions(matrix)[:, :-1]
-            reasons = matrix_reasons(
-                contributions,
+            reasons = model_reasons(
+                self.estimator,
                 matrix,
                 FEATURES,
                 self.encoder.categories_,

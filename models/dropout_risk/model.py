@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.estimator import CalibratedBooster
-from models.explain import matrix_reasons
+from models.explain import model_reasons
 from models.interface import InputContract, OutputField, Rows, empty_reasons
 from models.tabular import TabularEncoder
 
@@ -143,9 +143,8 @@ class DropoutModel:
         actions = {band: list(self.policy.actions[band]) for band in set(bands)}
         reasons = empty_reasons(len(matrix))
         if explain:
-            contributions = self.estimator.contributions(matrix)[:, :-1]
-            reasons = matrix_reasons(
-                contributions,
+            reasons = model_reasons(
+                self.estimator,
                 matrix,
                 self.encoder.feature_names,
                 self.encoder.categories_,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from models.reference import Reference, normalize_commune_code, normalize_naf_code
 from models.site_potential.indicators import Indicator, SiteStore, indicators_for
-from models.site_potential.survival import FEATURE_LABELS_FR, SurvivalModel
+from models.site_potential.survival import SurvivalModel
 
 # INSEE (Sine, generation 2014, hors micro-entrepreneurs): 61.3 % of new firms active after 5 years.
 NATIONAL_SURVIVAL_5Y = 0.613
@@ -131,23 +131,6 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:,.{digits}f}".replace(",", " ").replace(".", ",") + (f" {unit}" if unit else "")
 
 
-def _model_reasons(model: SurvivalModel, row: pd.DataFrame, limit: int = 3) -> list[str]:
-    contributions = model.contributions(row).iloc[0]
-    features = model.features.build(row).iloc[0]
-    top = contributions.abs().sort_values(ascending=False).index[:limit]
-    reasons = []
-    for name in top:
-        effect = "augmente" if contributions[name] > 0 else "diminue"
-        value = features[name]
-        shown = value if isinstance(value, str) else _fmt(float(value), "") if pd.notna(value) else "n.d."
-        if name.startswith("log_"):
-            shown = _fmt(float(10 ** float(value)), "") if pd.notna(value) else "n.d."
-        reasons.append(
-            f"{FEATURE_LABELS_FR.get(name, name).capitalize()} ({shown}) : {effect} les chances de survie"
-        )
-    return reasons
-
-
 def _indicator_remarks(indicators: list[Indicator]) -> list[str]:
     by_key = {i.key: i for i in indicators}
     remarks = []
@@ -216,7 +199,7 @@ def diagnose(
         else "modéré"
     )
     key_model = models.get(5) or models[max(models)]
-    reasons = _model_reasons(key_model, row) + _indicator_remarks(indicators)
+    reasons = list(key_model.score(row, explain=True)["reasons"][0]) + _indicator_remarks(indicators)
     warnings = []
     if not bool(info["relevant_artisanat"]):
         warnings.append(

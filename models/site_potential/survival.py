@@ -24,7 +24,7 @@ from models.estimator import (
     fit_calibrated_booster,
     split_by_period,
 )
-from models.explain import is_missing, matrix_reasons
+from models.explain import is_missing, model_reasons
 from models.interface import (
     InputContract,
     InputField,
@@ -238,8 +238,8 @@ class SurvivalModel:
         reasons = empty_reasons(len(matrix))
         if explain:
             names = self.encoder.feature_names
-            reasons = matrix_reasons(
-                self.estimator.contributions(matrix)[:, :-1],
+            reasons = model_reasons(
+                self.estimator,
                 matrix,
                 names,
                 self.encoder.categories_,

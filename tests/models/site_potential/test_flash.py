@@ -39,8 +39,11 @@ class _FixedModel:
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
         return np.full(len(rows), self.probability)
 
-    def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"competitors_at_creation": [-0.2] * len(rows)}, index=rows.index)
+    def score(self, rows: pd.DataFrame, explain: bool = False, related: Any = None) -> dict[str, Any]:
+        competitors = rows["competitors_at_creation"].iloc[0]
+        reason = f"Concurrents dans la commune ({competitors:.0f}) : diminue les chances de survie"
+        reasons = [[reason] if explain else [] for _ in range(len(rows))]
+        return {"probability": self.predict_proba(rows), "reasons": reasons}
 
 
 MODELS: dict[int, Any] = {3: _FixedModel(0.71), 5: _FixedModel(0.48)}
