@@ -81,3 +81,22 @@ def test_a_new_family_is_trained_discovered_and_scored(toy_home: Path, tmp_path:
         missing = client.post("/v1/models/nope/scores", json={"records": records}, headers=headers)
         assert missing.status_code == 404 and missing.json()["status"] == 404
         assert client.post("/v1/models/toy/scores", json={"records": records}).status_code == 401
+
+
+def test_a_setting_restricts_or_extends_the_served_models(toy_home: Path, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias("toy", "challenger", "1")
+    base = {"predict_home": toy_home, "keys_db": tmp_path / "k.db", "audit_db": tmp_path / "a.db"}
+    key = KeyStore(ServiceSettings(**base).keys_path()).create("agent", "CMA test")[0]
+    record = {"records": [{"row_id": "A", "size": 50.0, "colour": "red"}]}
+    only = ServiceSettings(**base, discover_models=False, models=("toy@challenger",))
+    with TestClient(create_app(only), headers={"X-API-Key": key}) as client:
+        assert client.get("/ready").json()["models"] == {"toy@challenger": "1"}
+        assert client.post("/v1/models/toy@challenger/scores", json=record).status_code == 200
+        assert client.post("/v1/models/toy/scores", json=record).status_code == 404
+    missing = ServiceSettings(**base, discover_models=False, models=("nothing_registered",))
+    with TestClient(create_app(missing), headers={"X-API-Key": key}) as client:
+        ready = client.get("/ready").json()
+        assert ready["ready"] is False and "nothing_registered" in ready["errors"]
+        assert client.post("/v1/models/nothing_registered/scores", json=record).status_code == 503
