@@ -164,7 +164,10 @@ class SiteFamily:
         """The ingested establishments (`config.store`), with the simulator's oracle when there is one."""
         if config.store is None:
             raise ValueError("site_potential: the store folder of the ingested establishments is not set")
-        establishments = data.read_table(config.store / ESTABLISHMENTS)
+        # Sorted: the ingestion writes its rows in an order that varies from run to run (DuckDB works in
+        # parallel), and the order of the training rows changes a LightGBM model.
+        establishments = data.read_table(config.store / ESTABLISHMENTS).sort_values("siret", kind="stable")
+        establishments = establishments.reset_index(drop=True)
         oracle_path = config.store / ORACLE_FILE
         if config.data.source == "simulate" and oracle_path.exists():
             oracle = data.read_table(oracle_path)
