@@ -172,6 +172,8 @@ def main() -> None:
             # With reasons: the request users send by default (the API and the pyfunc both explain by
             # default); without: the figures of the earlier benches.
             n = max(30, args.requests // (1 if size == 1 else 10 if size == 100 else 40))
+            if explain and size >= 10_000:  # seconds a request (the contributions of 10,000 rows): fewer
+                n = 8
             # The same rows as objects, as columns (ours) / split (mlflow), and as one CSV file for both.
             # Bodies are encoded once, as a client sending a prepared file would: the servers' timings.
             csv = snapshots.head(size).to_csv(index=False, date_format="%Y-%m-%d").encode()
@@ -229,7 +231,7 @@ def main() -> None:
                 def call_mlflow(b: bytes = mlflow_body, t: str = mlflow_type) -> None:
                     client.post(mlflow_url, content=b, headers={"Content-Type": t}).raise_for_status()
 
-                for _ in range(3):  # warm-up
+                for _ in range(1 if n < 30 else 3):  # warm-up
                     call_api()
                     call_mlflow()
                 ours, theirs, raw = _time([call_api, call_mlflow, call_raw], n)

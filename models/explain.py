@@ -81,18 +81,25 @@ def matrix_reasons(
     labels: Mapping[str, str],
     describe: Describe,
     target: str,
+    limit: int = 3,
 ) -> list[list[str]]:
-    """`top_reasons` of every row of an encoded matrix: categorical codes read back through `categories`
-    (the encoder's fitted categories), numbers as they are. `contributions` has no bias column."""
+    """`top_reasons` of every row of an encoded matrix (the same sentences): categorical codes read back
+    through `categories` (the encoder's fitted categories), numbers as they are. `contributions` has no
+    bias column. The top features of all rows are found at once; only those are read back."""
+    order = np.argsort(-np.abs(contributions), axis=1)[:, :limit]
+    heads = [labels.get(name, name) for name in names]
+    heads = [f"{head[:1].upper()}{head[1:]}" for head in heads]
+    levels = [categories.get(name) for name in names]
     reasons = []
-    for i in range(len(matrix)):
-        row = matrix[i]
-        values: dict[str, object] = {}
-        for j, name in enumerate(names):
-            value = row[j]
-            if name in categories:
-                values[name] = None if np.isnan(value) else str(categories[name][int(value)])
-            else:
-                values[name] = float(value)
-        reasons.append(top_reasons(contributions[i], names, values, labels, describe, target))
+    for i, top in enumerate(order.tolist()):
+        row = []
+        for j in top:
+            value = matrix[i, j]
+            index = levels[j]
+            shown: object = (
+                (None if np.isnan(value) else str(index[int(value)])) if index is not None else float(value)
+            )
+            verb = "augmente" if contributions[i, j] > 0 else "diminue"
+            row.append(f"{heads[j]} ({describe(names[j], shown)}) : {verb} {target}")
+        reasons.append(row)
     return reasons
