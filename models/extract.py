@@ -2,7 +2,8 @@
 
 Roles: an identifier, a target with its positive values (a multi-class outcome becomes binary), an
 optional date to split on, categorical and numeric features, and sensitive attributes that are never
-features but feed the report by group. Everything here is pure: the file is read by `pipelines.extract`.
+features but feed the report by group. Everything here is pure: the file is read through the `DataAccess` the
+pipeline hands to the extract family (`models/dropout_risk/extract.py`).
 """
 
 from __future__ import annotations

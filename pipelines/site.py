@@ -1,5 +1,5 @@
-"""The site-potential jobs: ingest SIRENE (or simulate it), build the territorial store, train and register
-the survival models, and load what a diagnostic needs."""
+"""The site-potential jobs: ingest SIRENE (or simulate it) and build the territorial store (the step before
+the runner trains the survival models, `prepare_site`), and load the survival champions a diagnostic needs."""
 
 from __future__ import annotations
 
