@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", default="var")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--reasons", choices=("both", "on", "off"), default="both")
     args = parser.parse_args()
     home = Path(args.home).resolve()
     uri = f"sqlite:///{home / 'mlflow.db'}"
@@ -168,7 +169,11 @@ def main() -> None:
         headers = {"X-API-Key": key}
         print(f"service resident memory with every champion loaded: {_rss_mb(api.pid):,.0f} MB")
         columns = list(SNAPSHOT_COLUMNS)
-        for explain, size in [(e, n) for e in (True, False) for n in (1, 100, 10_000)]:
+        for explain, size in [
+            (e, n)
+            for e in {"both": (True, False), "on": (True,), "off": (False,)}[args.reasons]
+            for n in (1, 100, 10_000)
+        ]:
             # With reasons: the request users send by default (the API and the pyfunc both explain by
             # default); without: the figures of the earlier benches.
             n = max(30, args.requests // (1 if size == 1 else 10 if size == 100 else 40))

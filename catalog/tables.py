@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -111,19 +112,35 @@ def decimal_points(values: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, _DECIMAL_COMMA, r"\1.\2")
 
 
-def normalize_values(table: pa.Table, kinds: Mapping[str, str]) -> pa.Table:
+def normalize_values(table: pa.Table, kinds: Mapping[str, str], raw: bytes | None = None) -> pa.Table:
     """The columns of `table` named in `kinds` read by their kind (`date`: French dates as ISO; `int`,
-    `float`: decimal commas; `text`: stripped); the other columns left out (only what is read is kept)."""
+    `float`: decimal commas; `text`: stripped); the other columns left out (only what is read is kept).
+
+    With the `raw` bytes the table was read from, a rewrite no byte could need is skipped (no `/`: no
+    French date; no `,` inside a value: no decimal comma; no space or tab beside a separator or a line
+    end: nothing to strip), so a plain export costs no pass over its values."""
+    dates = raw is None or b"/" in raw
+    commas = raw is None or _DECIMAL_COMMA_BYTES.search(raw) is not None
+    spaces = raw is None or _EDGE_SPACE_BYTES.search(raw) is not None
     columns = {}
     for name, kind in kinds.items():
         if name not in table.column_names:
             continue
         values = table[name].combine_chunks()
-        if kind == "date":
+        if kind == "date" and dates:
             values = iso_dates(values)
-        elif kind in ("int", "float"):
+        elif kind in ("int", "float") and commas:
             values = decimal_points(values)
-        else:
+        elif spaces:
             values = pc.utf8_trim_whitespace(values.cast(pa.string()))
+        else:
+            columns[name] = values
+            continue
         columns[name] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
     return pa.table(columns) if columns else table.select([])
+
+
+# A digit, a comma, a digit: a decimal comma (or a `,` separator between numbers: rewriting is then a no-op
+# on each value, which holds no comma). Spaces or tabs next to a separator or a line end.
+_DECIMAL_COMMA_BYTES = re.compile(rb"[0-9],[0-9]|[;|\t\n\"],[0-9]")
+_EDGE_SPACE_BYTES = re.compile(rb'[ \t][,;|\t\r\n"]|[,;|\t\n"][ \t]|^[ \t]')

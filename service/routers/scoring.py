@@ -188,7 +188,7 @@ def csv_records(raw: bytes, loaded: LoadedModel, max_rows: int) -> pa.Table:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV)
     contract = loaded.schemas.contract
     kinds = {f.name: f.kind for f in contract.fields}
-    return normalize_values(table, kinds)
+    return normalize_values(table, kinds, raw)
 
 
 def _read_body(
