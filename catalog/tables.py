@@ -120,7 +120,9 @@ def normalize_values(table: pa.Table, kinds: Mapping[str, str], raw: bytes | Non
     French date; no `,` inside a value: no decimal comma; no space or tab beside a separator or a line
     end: nothing to strip), so a plain export costs no pass over its values."""
     dates = raw is None or b"/" in raw
-    commas = raw is None or _DECIMAL_COMMA_BYTES.search(raw) is not None
+    comma_separated = raw is not None and separator_of(_header(raw)) == ","
+    # In a `,` file a decimal comma can only stand in a quoted value.
+    commas = raw is None or (b'"' in raw if comma_separated else _DECIMAL_COMMA_BYTES.search(raw) is not None)
     spaces = raw is None or _EDGE_SPACE_BYTES.search(raw) is not None
     columns = {}
     for name, kind in kinds.items():
@@ -138,6 +140,10 @@ def normalize_values(table: pa.Table, kinds: Mapping[str, str], raw: bytes | Non
             continue
         columns[name] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
     return pa.table(columns) if columns else table.select([])
+
+
+def _header(raw: bytes) -> str:
+    return raw.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
 
 
 # A digit, a comma, a digit: a decimal comma (or a `,` separator between numbers: rewriting is then a no-op

@@ -200,11 +200,12 @@ def _read_body(
     if csv:
         return csv_records(raw, loaded, max_batch), explain, {}
     request_schema = loaded.schemas.request(records_field)
-    if not request_schema.related_fields:
-        read = read_json_records(raw, records_field, loaded.schemas.record, request_schema.max_records())
-        if read is not None:
-            batch, given = read
-            return batch, request_schema.model_fields["explain"].default if given is None else given, {}
+    # A body with a related table (e.g. past contracts) holds a field this reader does not know: it goes
+    # the usual way.
+    read = read_json_records(raw, records_field, loaded.schemas.record, request_schema.max_records())
+    if read is not None:
+        batch, given = read
+        return batch, request_schema.model_fields["explain"].default if given is None else given, {}
     body = _envelope(raw, request_schema)
     related = {name: getattr(body, name) for name in request_schema.related_fields}
     return body.batch(), body.explain, related

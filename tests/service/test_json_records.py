@@ -177,3 +177,12 @@ def test_json_columns_left_to_the_usual_reader_otherwise() -> None:
     }
     for reason, content in refused.items():
         assert read_json_records(content, "companies", HostCompany, 10_000) is None, reason
+
+
+def test_a_body_with_a_related_table_goes_the_usual_way() -> None:
+    records = [host_record(np.random.default_rng(i)) for i in range(1500)]
+    body = orjson.dumps({"companies": records, "explain": False})
+    assert read_json_records(body, "companies", HostCompany, 10_000) is not None
+    past = [{"siret": "73282932000074", "contract_start": "2020-09-01", "planned_end": "2022-08-31"}]
+    with_contracts = orjson.dumps({"companies": records, "contracts": past, "explain": False})
+    assert read_json_records(with_contracts, "companies", HostCompany, 10_000) is None
