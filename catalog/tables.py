@@ -28,13 +28,11 @@ class TableReadError(ValueError):
 
 
 def separator_of(header: str) -> str:
-    """The separator of a CSV export, found in its header line (`,` when it names a single column)."""
-    try:
-        return csv.Sniffer().sniff(header, delimiters=SEPARATORS).delimiter
-    except csv.Error:
-        counts = {sep: header.count(sep) for sep in SEPARATORS}
-        best = max(counts, key=lambda sep: counts[sep])
-        return best if counts[best] else ","
+    """The separator of a CSV export, found in its header line: the one of `, ; tab |` it holds most (`,`
+    when it names a single column)."""
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
 
 
 def read_text_table(raw: bytes) -> pa.Table:
@@ -124,6 +122,8 @@ def normalize_values(table: pa.Table, kinds: Mapping[str, str], raw: bytes | Non
     # In a `,` file a decimal comma can only stand in a quoted value.
     commas = raw is None or (b'"' in raw if comma_separated else _DECIMAL_COMMA_BYTES.search(raw) is not None)
     spaces = raw is None or _EDGE_SPACE_BYTES.search(raw) is not None
+    if not (dates or commas or spaces):  # nothing to rewrite: the model's columns as they were read
+        return table.select([name for name in kinds if name in table.column_names])
     columns = {}
     for name, kind in kinds.items():
         if name not in table.column_names:
