@@ -115,13 +115,16 @@ def normalize_values(table: pa.Table, kinds: Mapping[str, str], raw: bytes | Non
     `float`: decimal commas; `text`: stripped); the other columns left out (only what is read is kept).
 
     With the `raw` bytes the table was read from, a rewrite no byte could need is skipped (no `/`: no
-    French date; no `,` inside a value: no decimal comma; no space or tab beside a separator or a line
-    end: nothing to strip), so a plain export costs no pass over its values."""
+    French date; no `,` inside a value: no decimal comma; no space: nothing to strip), so a plain export
+    costs no pass over its values."""
     dates = raw is None or b"/" in raw
-    comma_separated = raw is not None and separator_of(_header(raw)) == ","
+    separator = separator_of(_header(raw)).encode() if raw is not None else b","
     # In a `,` file a decimal comma can only stand in a quoted value.
-    commas = raw is None or (b'"' in raw if comma_separated else _DECIMAL_COMMA_BYTES.search(raw) is not None)
-    spaces = raw is None or _EDGE_SPACE_BYTES.search(raw) is not None
+    commas = raw is None or (
+        b'"' in raw if separator == b"," else b"," in raw and _DECIMAL_COMMA_BYTES.search(raw) is not None
+    )
+    # Any space (or a tab that is not the separator) may be one to strip: one byte search (memchr).
+    spaces = raw is None or b" " in raw or (separator != b"\t" and b"\t" in raw)
     if not (dates or commas or spaces):  # nothing to rewrite: the model's columns as they were read
         return table.select([name for name in kinds if name in table.column_names])
     columns = {}
@@ -146,7 +149,5 @@ def _header(raw: bytes) -> str:
     return raw.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
 
 
-# A digit, a comma, a digit: a decimal comma (or a `,` separator between numbers: rewriting is then a no-op
-# on each value, which holds no comma). Spaces or tabs next to a separator or a line end.
+# A digit, a comma, a digit, or a comma opening a value: a decimal comma (in a `;`, tab or `|` file).
 _DECIMAL_COMMA_BYTES = re.compile(rb"[0-9],[0-9]|[;|\t\n\"],[0-9]")
-_EDGE_SPACE_BYTES = re.compile(rb'[ \t][,;|\t\r\n"]|[,;|\t\n"][ \t]|^[ \t]')
