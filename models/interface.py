@@ -200,6 +200,7 @@ class Evaluation:
     holdout_labels: np.ndarray
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: str = ""
+    holdout_scores: np.ndarray | None = None  # the new model's scores of `holdout`, when already computed
 
 
 @dataclass(frozen=True)

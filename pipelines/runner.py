@@ -159,7 +159,10 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         card = job.card(model, evaluation, split, info, run.info.run_id)
         logged = log_model_with_card(ScoringPyfunc(model), job.input_example(split), card)
         holdout, labels = evaluation.holdout, evaluation.holdout_labels
-        new_score = job.comparison_metric(labels, _probabilities(model, holdout))
+        scored = evaluation.holdout_scores
+        new_score = job.comparison_metric(
+            labels, _probabilities(model, holdout) if scored is None else scored
+        )
 
         def score_champion(champion: PyFuncModel) -> float:
             scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]

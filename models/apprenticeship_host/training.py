@@ -130,7 +130,8 @@ class HostJob:
         labels = test[LABEL].to_numpy()
         oracle = oracle_of(test)
         metrics = evaluate_against_oracle(labels, scores, oracle)
-        return Evaluation(metrics, labels, scores, oracle, snapshot_example(test, len(test)), labels)
+        holdout = snapshot_example(test, len(test))
+        return Evaluation(metrics, labels, scores, oracle, holdout, labels, holdout_scores=scores)
 
     def comparison_metric(self, labels: np.ndarray, scores: np.ndarray) -> float:
         """The promotion metric of the config."""

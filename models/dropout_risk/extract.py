@@ -131,21 +131,23 @@ class ExtractJob:
         if split.folds is not None:
             metrics, frame, scores = self._cross_validate(split)
             holdout_scores = np.asarray(model.score(self.rows(split.test))["probability"], dtype=float)
-            held = evaluate_alerts_against_oracle(
+            on_holdout = evaluate_alerts_against_oracle(
                 split.test[TARGET].to_numpy(), holdout_scores, None, capacity
             )
-            metrics.update({f"holdout_{k}": v for k, v in held.items() if k in ("roc_auc", "pr_auc")})
+            metrics.update({f"holdout_{k}": v for k, v in on_holdout.items() if k in ("roc_auc", "pr_auc")})
         else:
             frame = split.test
             scores = np.asarray(model.score(self.rows(frame))["probability"], dtype=float)
+            holdout_scores = scores
             metrics = evaluate_alerts_against_oracle(frame[TARGET].to_numpy(), scores, None, capacity)
         labels = frame[TARGET].to_numpy()
         groups = group_report(labels, scores, self._groups(frame), threshold=model.thresholds[1])
         metrics["groups_flagged"] = float((groups["flags"] != "").sum())
         notes = "\n".join(self.dataset.attrs.get("notes", [])) or "no data issue"
         holdout = self.rows(split.test)
+        held = split.test[TARGET].to_numpy()
         return Evaluation(
-            metrics, labels, scores, None, holdout, split.test[TARGET].to_numpy(), {"groups": groups}, notes
+            metrics, labels, scores, None, holdout, held, {"groups": groups}, notes, holdout_scores
         )
 
     def rows(self, frame: pd.DataFrame) -> pd.DataFrame:

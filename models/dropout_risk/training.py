@@ -224,7 +224,8 @@ class DropoutJob:
         )
         metrics["groups_flagged"] = float((groups["flags"] != "").sum())
         holdout = test[list(SNAPSHOT_COLUMNS)].reset_index(drop=True)
-        return Evaluation(metrics, labels, scores, oracle, holdout, labels, tables={"groups": groups})
+        tables = {"groups": groups}
+        return Evaluation(metrics, labels, scores, oracle, holdout, labels, tables, holdout_scores=scores)
 
     def comparison_metric(self, labels: np.ndarray, scores: np.ndarray) -> float:
         """The promotion metric of the config."""

@@ -97,7 +97,8 @@ class SurvivalJob:
             by_section.loc[by_section["n"] >= MIN_SECTION_ROWS, "gap_points"].abs().max()
         )
         holdout = test[list(INPUT_COLUMNS)].reset_index(drop=True)
-        return Evaluation(metrics, labels, scores, oracle, holdout, labels, {"by_section": by_section})
+        tables = {"by_section": by_section}
+        return Evaluation(metrics, labels, scores, oracle, holdout, labels, tables, holdout_scores=scores)
 
     def comparison_metric(self, labels: np.ndarray, scores: np.ndarray) -> float:
         """The promotion metric."""
