@@ -8,6 +8,7 @@ one here wrote, is served with a schema of its own and no code change.
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -19,6 +20,7 @@ from models.interface import InputContract, InputField, OutputField, ScoringMode
 from service.schemas import RecordError, ScoresMeta, ScoresRequest
 
 _TYPES: dict[str, type] = {"text": str, "date": date, "int": int, "float": float}
+_FRENCH_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 
 
 class StrictRecord(BaseModel):
@@ -55,6 +57,9 @@ def _lenient_value(kind: str, value: Any) -> Any:
             return None
         if kind == "float":
             return value.replace(",", ".", 1) if value.count(",") == 1 and "." not in value else value
+        if kind == "date" and (french := _FRENCH_DATE.fullmatch(value)) is not None:
+            day, month, year = french.groups()
+            return f"{year}-{int(month):02d}-{int(day):02d}"
         return value
     if kind == "text" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(int(value)) if float(value).is_integer() else str(value)

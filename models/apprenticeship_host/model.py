@@ -44,6 +44,7 @@ PAST_CONTRACTS = InputContract(
         ),
     ),
     id_field="siret",
+    lenient=True,  # rows of the contracts file as they are: its other columns (contract_id, diploma) ignored
     description="Past apprenticeship contracts of the companies (the chamber's contracts file): when given, "
     "every company's history is computed from them, as in training, instead of being read from the counts.",
 )

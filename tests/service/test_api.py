@@ -288,38 +288,24 @@ def test_audit_log_has_no_identifiers(client: TestClient, served: Served) -> Non
 
 
 def test_host_route_takes_past_contracts_and_derives_the_history(client: TestClient, served: Served) -> None:
+    from models.apprenticeship_host.history import HISTORY_FEATURES
+    from models.apprenticeship_host.model import with_history
+
     headers = {"X-API-Key": served.keys["agent"]}
     records = company_records(served.host_rows, 3)
-    bare = [
-        {k: v for k, v in r.items() if not k.startswith(("contracts_", "active_", "ruptures_", "years_"))}
-        for r in records
-    ]
+    bare = [{k: v for k, v in r.items() if k not in HISTORY_FEATURES} for r in records]
+    siret = records[0]["siret"]
     past = [
-        {"siret": records[0]["siret"], "contract_start": "2019-09-02", "planned_end": "2021-08-31"},
-        {
-            "siret": records[0]["siret"],
-            "contract_start": "2022-09-05",
-            "planned_end": "2024-08-30",
-            "rupture_date": None,
-        },
+        {"siret": siret, "contract_start": "2019-09-02", "planned_end": "2021-08-31"},
+        {"siret": siret, "contract_start": "2022-09-05", "planned_end": "2024-08-30", "rupture_date": None},
     ]
     derived = client.post(HOST, json={"companies": bare, "contracts": past}, headers=headers)
     assert derived.status_code == 200, derived.text
     # The same history given as counts (as of each record's cut-off date) scores the same.
-    from models.apprenticeship_host.model import with_history
-
     frame = with_history(pd.DataFrame(bare), pd.DataFrame(past))
-    counted = [
-        {**r, **{k: frame.iloc[i][k] for k in r if k.startswith("contracts_")}} for i, r in enumerate(records)
-    ]
+    counted = [dict(r) for r in bare]
     for i, record in enumerate(counted):
-        for name in (
-            "contracts_last_12m",
-            "contracts_last_3y",
-            "contracts_total",
-            "active_contracts",
-            "ruptures_last_3y",
-        ):
+        for name in HISTORY_FEATURES[:-1]:
             record[name] = int(frame.iloc[i][name])
         years = frame.iloc[i]["years_since_last_contract"]
         record["years_since_last_contract"] = None if years != years else float(years)
@@ -327,10 +313,15 @@ def test_host_route_takes_past_contracts_and_derives_the_history(client: TestCli
     assert [r["probability"] for r in derived.json()["results"]] == [
         r["probability"] for r in given["results"]
     ]
+    # Rows of the contracts file as they are: its other columns are ignored, French dates read.
+    exported = [
+        {**past[0], "contract_id": "C1", "diploma": "CAP", "contract_start": "02/09/2019"},
+        {**past[1], "contract_id": "C2", "diploma": "BP"},
+    ]
+    as_exported = client.post(HOST, json={"companies": bare, "contracts": exported}, headers=headers)
+    assert as_exported.status_code == 200 and as_exported.json()["results"] == derived.json()["results"]
 
-    bad = client.post(
-        HOST,
-        json={"companies": bare, "contracts": [{**past[0], "planned_end": "2019-13-01"}]},
-        headers=headers,
-    )
-    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "contracts[0].planned_end"
+    bad = {"companies": bare, "contracts": [{**past[0], "planned_end": "2019-13-01"}]}
+    answer = client.post(HOST, json=bad, headers=headers)
+    assert answer.status_code == 422 and answer.json()["details"][0]["field"] == "contracts[0].planned_end"
+    assert "2019-13-01" not in answer.text
