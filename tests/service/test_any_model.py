@@ -100,3 +100,28 @@ def test_a_setting_restricts_or_extends_the_served_models(toy_home: Path, tmp_pa
         ready = client.get("/ready").json()
         assert ready["ready"] is False and "nothing_registered" in ready["errors"]
         assert client.post("/v1/models/nothing_registered/scores", json=record).status_code == 503
+
+
+def test_the_command_line_trains_and_evaluates_a_new_family(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    families = tmp_path / "families.yaml"
+    families.write_text(
+        FAMILIES_FILE.read_text(encoding="utf-8") + "toy: tests.toy.family\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("CMA_FAMILIES", str(families))
+    monkeypatch.setenv("CMA_PREDICT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--model", "toy", "--set", "rows=1500"])
+    assert trained.exit_code == 0, trained.output
+    assert "toy v1 (test set)" in trained.output and "no champion yet" in trained.output
+    evaluated = runner.invoke(app, ["evaluate", "--model", "toy", "--set", "rows=1500"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "toy@champion" in evaluated.output and "ROC AUC" in evaluated.output
+    unknown = runner.invoke(app, ["train", "--model", "nope"])
+    assert unknown.exit_code == 2 and "unknown model 'nope'" in unknown.output
