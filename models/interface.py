@@ -100,12 +100,6 @@ class OutputField:
     le: float | None = None
 
 
-PROBABILITY = OutputField(
-    "probability", "float", "Calibrated probability", csv_name="probabilite", ge=0, le=1
-)
-REASONS = OutputField("reasons", "texts", "The 3 main reasons of the score, in French", csv_name="raisons")
-
-
 @runtime_checkable
 class ScoringModel(Protocol):
     """A fitted model, as the registry holds it and every caller uses it."""

@@ -9,14 +9,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel
 
-from models.apprenticeship_host.config import HostDataConfig as HostDataConfig
-from models.apprenticeship_host.config import HostPipelineConfig as HostPipelineConfig
-from models.config import RegistryConfig as RegistryConfig
-from models.dropout_risk.config import DropoutDataConfig as DropoutDataConfig
-from models.dropout_risk.config import DropoutPipelineConfig as DropoutPipelineConfig
-from models.dropout_risk.extract import ExtractPipelineConfig as ExtractPipelineConfig
-from models.site_potential.config import SiteDataConfig as SiteDataConfig
-from models.site_potential.config import SitePipelineConfig as SitePipelineConfig
+from models.apprenticeship_host.config import HostPipelineConfig
+from models.site_potential.config import SitePipelineConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 C = TypeVar("C", bound=BaseModel)
@@ -56,18 +50,6 @@ def default_config_path(family_name: str) -> Path:
 def load_host_config(path: Path | None = None, overrides: list[str] | None = None) -> HostPipelineConfig:
     """The `apprenticeship_host` config (default: `pipelines/configs/apprenticeship_host.yaml`)."""
     return load_config(HostPipelineConfig, path or default_config_path("apprenticeship_host"), overrides)
-
-
-def load_dropout_config(
-    path: Path | None = None, overrides: list[str] | None = None
-) -> DropoutPipelineConfig:
-    """The `dropout_risk` config (default: `pipelines/configs/dropout_risk.yaml`)."""
-    return load_config(DropoutPipelineConfig, path or default_config_path("dropout_risk"), overrides)
-
-
-def load_extract_config(path: Path, overrides: list[str] | None = None) -> ExtractPipelineConfig:
-    """An extract's config (see `data_samples/dropout_risk/extract_example.yaml`)."""
-    return load_config(ExtractPipelineConfig, path, overrides)
 
 
 def load_site_config(path: Path | None = None, overrides: list[str] | None = None) -> SitePipelineConfig:

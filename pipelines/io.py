@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from catalog.tables import TableReadError, read_text_file
-from catalog.tables import as_text as as_text
 from models.contracts import ContractError, TableContract, ValidationReport, validate_table
 from models.reference import Reference
 

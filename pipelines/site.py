@@ -19,10 +19,10 @@ from catalog.site import site_dir as site_dir  # re-exported for the CLI's train
 from models.reference import Reference
 from models.simulation.sirene import simulate_sirene
 from models.site_potential import survival_model_names
+from models.site_potential.config import SitePipelineConfig
 from models.site_potential.survival import (
     SurvivalModel,
 )
-from pipelines.config import SitePipelineConfig
 from pipelines.ingest import IngestReport, ingest_sirene
 from pipelines.io import write_table
 

@@ -24,7 +24,16 @@ from models.apprenticeship_host.features import (
 from models.apprenticeship_host.history import HISTORY_FEATURES, history_features
 from models.estimator import CalibratedBooster
 from models.explain import model_reasons
-from models.interface import InputContract, InputField, OutputField, Rows, date_field, empty_reasons
+from models.interface import (
+    InputContract,
+    InputField,
+    OutputField,
+    Rows,
+    date_field,
+    empty_reasons,
+    rows_frame,
+    with_defaults,
+)
 from models.timeutils import days_of
 from models.vocabulary import HEAD_QUALIFICATIONS, HEADCOUNT_BANDS, LEGAL_CATEGORIES
 
@@ -143,7 +152,9 @@ class HostModel:
         `related["contracts"]`, the history counts are computed from those contracts (`history.py`)."""
         cutoff = today or date.today()
         if related is not None and related.get("contracts") is not None:
-            return self.encoder.transform(with_history(_frame(rows, cutoff), _frame_of(related["contracts"])))
+            return self.encoder.transform(
+                with_history(_frame(rows, cutoff), rows_frame(related["contracts"]))
+            )
         if isinstance(rows, pd.DataFrame):
             return self.encoder.transform(_frame(rows, cutoff))
         if isinstance(rows, Mapping):  # columns (lists or Arrow arrays)
@@ -180,21 +191,9 @@ class HostModel:
         return pd.Series(gain, index=list(FEATURES)).sort_values(ascending=False)
 
 
-def _frame_of(rows: Rows) -> pd.DataFrame:
-    if isinstance(rows, pd.DataFrame):
-        return rows
-    if isinstance(rows, Mapping):
-        return pd.DataFrame(
-            {k: v.to_pylist() if isinstance(v, pa.Array) else list(v) for k, v in rows.items()}
-        )
-    return pd.DataFrame(list(rows))
-
-
 def _frame(rows: Rows, cutoff: date) -> pd.DataFrame:
     """Snapshot rows as a frame, scoring date filled, absent optional columns at their default."""
-    frame = _frame_of(rows)
-    defaults = {f.name: f.default for f in HOST_INPUT.fields if not f.required and f.name not in frame}
-    frame = frame.assign(**defaults) if defaults else frame
+    frame = with_defaults(rows_frame(rows), HOST_INPUT)
     dates = pd.to_datetime(frame["cutoff_date"])
     if dates.isna().any():
         frame = frame.assign(cutoff_date=dates.fillna(pd.Timestamp(cutoff)))

@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from catalog.tables import as_text
 from models.apprenticeship_host.history import history_features
 from models.contracts import APPRENTICESHIP_CONTRACTS, COMPANIES, luhn_valid, validate_table
 from models.reference import Reference
@@ -18,7 +19,6 @@ from models.simulation.chamber import (
     static_logit,
 )
 from models.timeutils import days_of
-from pipelines.io import as_text
 
 
 def test_simulated_records_satisfy_their_contracts(
