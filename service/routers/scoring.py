@@ -8,23 +8,19 @@ the record schema, the outputs and the CSV columns come from the model's own con
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pandas as pd
-import pyarrow as pa
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from catalog.tables import TableReadError, normalize_values, read_text_table
 from service import messages
 from service.audit import AuditEntry
+from service.csv_io import csv_records, score_csv_upload
 from service.deps import AgentKey, AuditDep, RegistryDep
 from service.json_records import read_json_records
 from service.keys import ApiKey
@@ -177,20 +173,6 @@ def _envelope(body: bytes, schema: type[ScoresRequest]) -> ScoresRequest:
         raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
 
 
-def csv_records(raw: bytes, loaded: LoadedModel, max_rows: int) -> pa.Table:
-    """A CSV body (or upload) read by the one reading rule (`catalog.tables`), its values read by the kind
-    of the model's fields (French dates, decimal commas); columns the model does not read are left out."""
-    try:
-        table = read_text_table(raw)
-    except TableReadError as err:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV) from err
-    if table.num_rows == 0 or table.num_rows > max_rows:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV)
-    contract = loaded.schemas.contract
-    kinds = {f.name: f.kind for f in contract.fields}
-    return normalize_values(table, kinds, raw)
-
-
 def _read_body(
     loaded: LoadedModel, records_field: str, raw: bytes, csv: bool, max_batch: int, explain: bool
 ) -> tuple[Any, bool, dict[str, list[Any] | None]]:
@@ -288,54 +270,7 @@ async def score_records(
     return await score_request(name, "records", request, key, registry, audit, explain)
 
 
-def _csv_response(
-    scored: dict[str, Any], columns: dict[str, Callable[[dict[str, Any]], Any]], name: str
-) -> Response:
-    """The answer as a `;` CSV, one row per input line (header = line 1): the scores of the valid rows, the
-    reason of the others. `columns` maps each CSV column to how it is read from a result."""
-    rows = [
-        {"ligne": r["index"] + 2, **{c: get(r) for c, get in columns.items()}, "erreur": ""}
-        for r in scored["results"]
-    ]
-    rows += [
-        {"ligne": e["index"] + 2, **dict.fromkeys(columns, ""), "erreur": f"{e['field']}: {e['reason']}"}
-        for e in scored["errors"]
-    ]
-    out = io.StringIO()
-    rows.sort(key=lambda row: int(row["ligne"]))
-    pd.DataFrame(rows).to_csv(out, index=False, sep=";")
-    return Response(
-        out.getvalue().encode("utf-8-sig"),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-def csv_columns(loaded: LoadedModel) -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """The CSV answer's columns, from the model's contract: identifier, probability, outputs, reasons."""
-    contract = loaded.schemas.contract
-
-    def value(name: str) -> Callable[[dict[str, Any]], Any]:
-        return lambda result: result[name]
-
-    def joined(name: str) -> Callable[[dict[str, Any]], Any]:
-        return lambda result: " | ".join(result[name])
-
-    columns: dict[str, Callable[[dict[str, Any]], Any]] = {}
-    if contract.id_field:
-        columns["contrat" if contract.id_field == "contract_id" else contract.id_field] = value(
-            contract.id_field
-        )
-    columns["probabilite"] = lambda result: round(result["probability"], 4)
-    for field in loaded.schemas.outputs:
-        columns[field.csv_name or field.name] = (
-            joined(field.name) if field.kind == "texts" else value(field.name)
-        )
-    columns["raisons"] = joined("reasons")
-    return columns
-
-
-def score_csv_upload(
+def _score_upload(
     name: str,
     file_name: str,
     request: Request,
@@ -345,11 +280,15 @@ def score_csv_upload(
     file: UploadFile,
     explain: bool,
 ) -> Response:
-    """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
+    """A `.csv` upload scored as the JSON route scores a batch, answered as a CSV (`service.csv_io`)."""
     loaded = _served(registry, name)
-    records = csv_records(file.file.read(), loaded, request.app.state.settings.max_batch)
-    scored = _score_batch(loaded, records, explain, {}, request, key, audit, rows=True)
-    return _csv_response(scored, csv_columns(loaded), file_name)
+    return score_csv_upload(
+        loaded,
+        file.file.read(),
+        request.app.state.settings.max_batch,
+        file_name,
+        lambda records: _score_batch(loaded, records, explain, {}, request, key, audit, rows=True),
+    )
 
 
 @router.post("/{name}/scores.csv", summary="Score a CSV export with a served model; returns a CSV")
@@ -363,7 +302,7 @@ def score_csv(
     explain: bool = Query(default=False),
 ) -> Response:
     """One row per input line: the scores of the valid rows, the reason of the others."""
-    return score_csv_upload(name, f"scores_{name}.csv", request, key, registry, audit, file, explain)
+    return _score_upload(name, f"scores_{name}.csv", request, key, registry, audit, file, explain)
 
 
 def named_router(route: NamedRoute) -> APIRouter:
@@ -392,7 +331,7 @@ def named_router(route: NamedRoute) -> APIRouter:
         explain: bool = Query(default=False),
     ) -> Response:
         """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
-        return score_csv_upload(route.model, route.csv_file, request, key, registry, audit, file, explain)
+        return _score_upload(route.model, route.csv_file, request, key, registry, audit, file, explain)
 
     return named
 
