@@ -3,16 +3,37 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency (runtime and dev) pinned with its hashes: two fresh installs get the same packages.
+LOCK := requirements.lock
+LOCK_COMMAND := $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	--custom-compile-command "make lock" --quiet -o $(LOCK)
 
-.PHONY: run test install lint typecheck bench clean system-deps
+.PHONY: run test install lint typecheck bench clean system-deps lock lock-upgrade audit
 
-$(STAMP): pyproject.toml
+## The locked packages first (hashes required), then the project itself without resolving anything again;
+## `pip check` fails when pyproject.toml asks for a package the lock does not hold (run `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Regenerate the lock from pyproject.toml, keeping today's pins where they still fit (uv, from the dev extra).
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }
+	$(LOCK_COMMAND)
+
+## The same, moving every pin to the newest release allowed by pyproject.toml.
+lock-upgrade:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }
+	$(LOCK_COMMAND) --upgrade
+
+## Known vulnerabilities in the locked packages (pip-audit); says so and passes when no service answers.
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_dependencies.py $(LOCK)
 
 ## Set up, train what has no champion, print the evaluations, then start the API on 127.0.0.1:8000.
 run: $(STAMP)
@@ -34,7 +55,8 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy models pipelines service catalog bench
+	$(BIN)/mypy models pipelines service catalog bench scripts
+	$(BIN)/python scripts/audit_dependencies.py $(LOCK)
 	SE_OFFLINE=true $(BIN)/pytest -q
 
 lint: $(STAMP)
