@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -21,6 +22,23 @@ class ServiceSettings(BaseSettings):
     audit_db: Path | None = Field(default=None, description="Audit log (default: <home>/service/audit.db)")
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="Requests per minute and key")
     max_batch: int = Field(default=10_000, ge=1, le=100_000)
+    max_concurrent_per_key: int = Field(
+        default=2,
+        ge=1,
+        description="Scoring requests of one key computed at once; the others wait their turn",
+    )
+    max_concurrent_large: int = Field(
+        default=max(1, (os.cpu_count() or 2) - 1),
+        ge=1,
+        description="Large scoring requests computed at once across keys (default: one core fewer than the "
+        "machine has, so small requests always find one)",
+    )
+    large_request_bytes: int = Field(
+        default=100_000, ge=1, description="Body size from which a request is large"
+    )
+    admission_wait_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait for a scoring slot before a 429"
+    )
     session_minutes: int = Field(default=480, ge=1, description="Sign-in duration of the diagnostic page")
     cookie_secure: bool | None = Field(
         default=None, description="Secure flag of the session cookie (default: when served over HTTPS)"

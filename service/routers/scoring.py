@@ -8,6 +8,7 @@ the record schema, the outputs and the CSV columns come from the model's own con
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from service import messages
+from service.admission import admission_of, watch_disconnect
 from service.audit import AuditEntry
 from service.csv_io import csv_records, score_csv_upload
 from service.deps import AgentKey, AuditDep, RegistryDep
@@ -27,7 +29,7 @@ from service.keys import ApiKey
 from service.model_registry import LoadedModel, ModelRegistry
 from service.results import JSON_MIN_ROWS, ScoredColumns
 from service.schemas import RecordError, ScoresRequest, ScoresResponse
-from service.scoring import score_batch
+from service.scoring import ClientGone, score_batch
 from service.validation import validate, validate_records
 
 
@@ -55,6 +57,7 @@ NAMED_ROUTES: tuple[NamedRoute, ...] = (
 )
 
 router = APIRouter(prefix="/v1/models", tags=["scoring"])
+CLIENT_GONE = 499  # "client closed request" (nginx's code): audited, never read by anyone
 
 
 def _served(registry: ModelRegistry, name: str) -> LoadedModel:
@@ -144,14 +147,20 @@ def _score_batch(
     key: ApiKey,
     audit: Any,
     rows: bool = False,
+    cancelled: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Validate, score, count and audit one batch; 422 when no record is valid."""
+    """Validate, score, count and audit one batch; 422 when no record is valid; `ClientGone` (audited with
+    status 499) when `cancelled` is set while it is scored."""
     start = time.perf_counter()
     batch = validate(records, loaded.schemas.record)
     if not len(batch):
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(batch.errors)
-    results = score_batch(loaded.model, batch, explain, _related(loaded, related))
+    try:
+        results = score_batch(loaded.model, batch, explain, _related(loaded, related), cancelled)
+    except ClientGone:
+        _audit(request, audit, key, loaded, 0, CLIENT_GONE, start)
+        raise
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, batch.errors, rows)
@@ -202,12 +211,15 @@ def _read_and_score(
     request: Request,
     key: ApiKey,
     audit: Any,
+    cancelled: threading.Event,
 ) -> dict[str, Any]:
-    """Read, validate and score a request body (off the event loop)."""
+    """Read, validate and score a request body (off the event loop); stops when `cancelled` is set."""
     settings = request.app.state.settings
     batch, explain, related = _read_body(loaded, records_field, raw, csv, settings.max_batch, explain)
+    if cancelled.is_set():
+        raise ClientGone
     try:
-        return _score_batch(loaded, batch, explain, related, request, key, audit)
+        return _score_batch(loaded, batch, explain, related, request, key, audit, cancelled=cancelled)
     except orjson.JSONDecodeError as err:  # records read by Arrow, judged by pydantic as orjson reads them
         raise _json_invalid() from err
 
@@ -225,12 +237,29 @@ async def score_request(
     audit: Any,
     explain: bool,
 ) -> Response:
-    """A scoring request of the served model `name`: read, validated and scored off the event loop."""
+    """A scoring request of the served model `name`: read, validated and scored off the event loop, within
+    the key's and the large requests' bounds (`service.admission`), stopped if the client goes away."""
     loaded = _served(registry, name)
     raw = await request.body()
-    scored = await run_in_threadpool(
-        _read_and_score, loaded, records_field, raw, _is_csv(request), explain, request, key, audit
-    )
+    async with admission_of(request).slot(key.key_id, len(raw)), watch_disconnect(request) as gone:
+        try:
+            scored = await run_in_threadpool(
+                _read_and_score,
+                loaded,
+                records_field,
+                raw,
+                _is_csv(request),
+                explain,
+                request,
+                key,
+                audit,
+                gone,
+            )
+        except ClientGone:
+            cancelled = getattr(request.app.state.metrics, "cancelled", None)
+            if cancelled is not None:
+                cancelled.labels(loaded.name).inc()
+            return Response(status_code=CLIENT_GONE)  # nobody reads it: the connection is closed
     return FastJSON(scored)
 
 
