@@ -1,16 +1,21 @@
-"""Registry rules: register a logged model, move `champion` only when the new version is better."""
+"""Registry rules: register a logged model with the digest of its artifacts, move `champion` only when the
+new version is better."""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
+
+from service.model_registry import DIGEST_TAG, artifact_digest, download_model
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,14 @@ def current_champion(name: str, alias: str = "champion") -> ModelVersion | None:
         return None
 
 
+def register_version(model_uri: str, name: str) -> ModelVersion:
+    """Register `model_uri` as a new version of `name`, created with the digest of its artifacts as the tag
+    `DIGEST_TAG` (the service loads no version whose artifacts no longer match it, nor one without it)."""
+    with tempfile.TemporaryDirectory(prefix="cma-register-") as tmp:
+        digest = artifact_digest(download_model(model_uri, Path(tmp)))
+    return mlflow.register_model(model_uri, name, tags={DIGEST_TAG: digest})
+
+
 def register_and_promote(
     model_uri: str,
     name: str,
@@ -51,7 +64,7 @@ def register_and_promote(
     """
     client = MlflowClient()
     champion = current_champion(name, alias)
-    version = mlflow.register_model(model_uri, name)
+    version = register_version(model_uri, name)
     if description:
         client.update_model_version(name, version.version, description=description)
     champion_score: float | None = None
