@@ -94,7 +94,7 @@ class CalibratedBooster:
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-feature contributions to the raw log-odds (last column: the bias), by path attribution
         (`models.attribution`): the cost of one prediction, where LightGBM's SHAP costs about 100."""
-        return self.paths.contributions(self.booster.predict(matrix, pred_leaf=True))
+        return self.paths.contributions(np.asarray(self.booster.predict(matrix, pred_leaf=True)))
 
     @cached_property
     def paths(self) -> PathTable:
