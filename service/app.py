@@ -17,13 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import messages
-from service.audit import AuditLog
-from service.keys import KeyStore
+from service.deps import open_stores
 from service.metrics import ServiceMetrics
 from service.model_registry import ModelRegistry
 from service.routers import admin, diagnostic_page, scoring, site
-from service.security import RateLimiter, RateLimitExceeded
-from service.sessions import SessionStore
+from service.security import RateLimitExceeded
 from service.settings import ServiceSettings
 from service.site_context import load_site_context
 
@@ -138,10 +136,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         mlflow.set_tracking_uri(settings.resolved_tracking_uri())
         mlflow.set_registry_uri(settings.resolved_tracking_uri())
         app.state.settings = settings
-        app.state.keys = KeyStore(settings.keys_path())
-        app.state.audit = AuditLog(settings.audit_path())
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
         app.state.metrics = ServiceMetrics()
+        open_stores(app.state, settings)
         app.state.registry = ModelRegistry(
             names=settings.models, alias=settings.model_alias, discover=settings.discover_models
         )
@@ -150,7 +146,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             app.state.metrics.version.labels(name).set(float(loaded.version))
         logger.info("models: %s", outcome)
         app.state.site = load_site_context(settings.predict_home)
-        app.state.sessions = SessionStore(settings.keys_path(), settings.session_minutes * 60)
         if app.state.site is not None:  # the map's contours (about 1.5 s to read), before the freeze below
             app.state.site.contours()
         # The models and reference tables live as long as the process: keep them out of the garbage

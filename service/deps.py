@@ -1,16 +1,23 @@
-"""Dependency aliases of the routes (async: attribute look-ups need no worker thread)."""
+"""Dependency aliases of the routes (async: attribute look-ups need no worker thread), and the opening of
+the stores they depend on."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 
 from service.audit import AuditLog
-from service.keys import ApiKey
+from service.keys import ApiKey, KeyStore
+from service.metrics import ServiceMetrics
 from service.model_registry import ModelRegistry
-from service.security import require_role
+from service.security import RateLimiter, require_role
+from service.sessions import SessionStore
 from service.settings import ServiceSettings
+from service.stores import StoreHealth
+
+STORE_THREADS = 16
 
 
 async def get_registry(request: Request) -> ModelRegistry:
@@ -35,3 +42,27 @@ AgentKey = Annotated[ApiKey, Depends(require_role("agent"))]
 AdvisorKey = Annotated[ApiKey, Depends(require_role("advisor"))]
 AdminKey = Annotated[ApiKey, Depends(require_role("admin"))]
 AnyKey = Annotated[ApiKey, Depends(require_role("any"))]
+
+
+def open_stores(state: Any, settings: ServiceSettings) -> None:
+    """Open the keys, sessions, audit and rate-limit stores on `state` (the app's), with their shared health
+    record (`state.stores`, read by /ready; failures counted in `state.metrics`) and the worker-thread pool of
+    their blocking calls (`state.store_limiter`: key checks never wait behind a full pool of scoring work).
+    Called from the lifespan, inside the event loop."""
+    metrics: ServiceMetrics = state.metrics
+    health = StoreHealth(on_error=lambda store, kind: metrics.store_errors.labels(store, kind).inc())
+    state.stores = health
+    state.store_limiter = anyio.CapacityLimiter(STORE_THREADS)
+    state.keys = KeyStore(settings.keys_path(), settings.store_busy_seconds, health)
+    state.sessions = SessionStore(
+        settings.keys_path(), settings.session_minutes * 60, settings.store_busy_seconds, health
+    )
+    state.audit = AuditLog(
+        settings.audit_path(),
+        settings.audit_busy_seconds,
+        health,
+        on_denied_dropped=metrics.audit_denied_dropped.inc,
+    )
+    state.rate_limiter = RateLimiter(
+        settings.ratelimit_path(), settings.rate_limit_per_minute, settings.store_busy_seconds, health
+    )

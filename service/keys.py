@@ -1,20 +1,41 @@
-"""API keys: created with a role and a chamber, stored hashed (SHA-256) in SQLite, shown once."""
+"""API keys: created with a role, a chamber and an optional expiry, stored hashed (SHA-256) in SQLite, shown
+once.
+
+The service checks a key against a short-lived cache first: a known key for a few seconds (so a key revoked
+from the CLI, another process, stops working promptly), an unknown one too (keyed by its hash, never the
+key, bounded in size), so that a flood of wrong keys does not reach SQLite. A look-up that does reach SQLite
+waits at most `busy_seconds` for a lock, then raises `StoreUnavailable` (503): a locked keys.db never
+stalls the service.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
+
+from service.stores import KEYS, StoreHealth, StoreUnavailable, failure_kind, owner_only
 
 Role = Literal["agent", "advisor", "admin"]
 ROLES: tuple[str, ...] = ("agent", "advisor", "admin")
 PREFIX = "cma_"
 CACHE_SECONDS = 5.0
+NEGATIVE_CACHE_SECONDS = 5.0
+NEGATIVE_CACHE_SIZE = 10_000
+# After a failed look-up, answer 503 at once for this long instead of queueing more look-ups on the lock.
+FAIL_FAST_SECONDS = 1.0
+# Keys minted by `serve --admin-key` (revoked when the next one is minted, and at shutdown).
+SERVE_ORIGIN = "serve"
+COLUMNS = "key_id, role, chamber, created_at, revoked_at, expires_at"
 
 
 @dataclass(frozen=True)
@@ -26,76 +47,162 @@ class ApiKey:
     chamber: str
     created_at: str
     revoked_at: str | None
+    expires_at: str | None = None
 
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class KeyStore:
-    """SQLite-backed key store. The plain key is returned once by `create` and never stored."""
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+def expired(record: ApiKey, now: str | None = None) -> bool:
+    """Whether the key's expiry has passed (ISO-8601 UTC dates compare as text)."""
+    return record.expires_at is not None and record.expires_at <= (now or _now())
+
+
+class KeyStore:
+    """SQLite-backed key store. The plain key is returned once by `create` and never stored.
+
+    `busy_seconds`: how long a statement waits for another process's lock (the CLI waits a few seconds, the
+    service a fraction of one). `health`: where the service records a failure (absent for the CLI).
+    """
+
+    def __init__(self, path: Path, busy_seconds: float = 5.0, health: StoreHealth | None = None) -> None:
+        owner_only(path)
         self.path = path
-        with self._connect() as con:
+        self.busy_seconds = busy_seconds
+        self.health = health
+        with self._connect(max(busy_seconds, 5.0)) as con:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT UNIQUE NOT NULL, "
-                "role TEXT NOT NULL, chamber TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"
+                "role TEXT NOT NULL, chamber TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT, "
+                "expires_at TEXT, origin TEXT)"
             )
+            present = {row[1] for row in con.execute("PRAGMA table_info(api_keys)")}
+            for column in ("expires_at", "origin"):  # key files written before keys could expire
+                if column not in present:
+                    con.execute(f"ALTER TABLE api_keys ADD COLUMN {column} TEXT")
+        if health is not None:
+            health.register(KEYS, self.probe)
         self._cache: dict[str, tuple[ApiKey, float]] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self._fail_until = 0.0
+        self._fail_kind = "locked"
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+    @contextmanager
+    def _connect(self, busy_seconds: float | None = None) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction (committed on success), closed after use."""
+        con = sqlite3.connect(self.path, timeout=self.busy_seconds if busy_seconds is None else busy_seconds)
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
 
-    def create(self, role: str, chamber: str) -> tuple[str, ApiKey]:
-        """A new key for `role` at `chamber`: (the plain key, to show once; its record)."""
+    def create(
+        self, role: str, chamber: str, expires_in: timedelta | None = None, origin: str = "cli"
+    ) -> tuple[str, ApiKey]:
+        """A new key for `role` at `chamber`, valid for `expires_in` (None: until revoked): (the plain key,
+        to show once; its record)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValueError("the expiry must be in the future")
         key_id = secrets.token_hex(6)
         key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
-        record = ApiKey(key_id, role, chamber.strip(), datetime.now(UTC).isoformat(timespec="seconds"), None)
+        created = datetime.now(UTC).replace(microsecond=0)
+        expires = (created + expires_in).isoformat() if expires_in is not None else None
+        record = ApiKey(key_id, role, chamber.strip(), created.isoformat(), None, expires)
         with self._connect() as con:
             con.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
-                (record.key_id, _hash(key), record.role, record.chamber, record.created_at),
+                "INSERT INTO api_keys (key_id, key_hash, role, chamber, created_at, revoked_at, expires_at, "
+                "origin) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+                (record.key_id, _hash(key), record.role, record.chamber, record.created_at, expires, origin),
             )
         return key, record
 
     def list(self) -> list[ApiKey]:
         """Every key's record, oldest first."""
         with self._connect() as con:
-            rows = con.execute(
-                "SELECT key_id, role, chamber, created_at, revoked_at FROM api_keys ORDER BY created_at"
-            ).fetchall()
+            rows = con.execute(f"SELECT {COLUMNS} FROM api_keys ORDER BY created_at").fetchall()
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key by id; False when no active key has that id."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._connect() as con:
             cur = con.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (now, key_id)
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (_now(), key_id)
             )
         self._cache.clear()
         return cur.rowcount > 0
 
-    def verify(self, key: str | None) -> ApiKey | None:
-        """The active key's record, or None (unknown, malformed or revoked)."""
-        if not key or not key.startswith(PREFIX):
-            return None
-        digest = _hash(key)
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
+    def revoke_origin(self, origin: str) -> int:
+        """Revoke every active key minted by `origin` (the local admin keys of `serve`); how many."""
         with self._connect() as con:
-            row = con.execute(
-                "SELECT key_id, role, chamber, created_at, revoked_at FROM api_keys WHERE key_hash = ?",
-                (digest,),
-            ).fetchone()
-        if row is None or row[4] is not None:
+            cur = con.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE origin = ? AND revoked_at IS NULL", (_now(), origin)
+            )
+        self._cache.clear()
+        return cur.rowcount
+
+    def probe(self) -> None:
+        """Read keys.db once (raises `sqlite3.Error` while it cannot be read)."""
+        with self._connect() as con:
+            con.execute("SELECT count(*) FROM api_keys").fetchone()
+        self._fail_until = 0.0
+
+    def cached(self, key: str | None) -> tuple[bool, ApiKey | None]:
+        """(answered, record) without touching SQLite: a malformed key, a key seen a moment ago (known or
+        unknown). `answered` False means the key must be looked up (`verify`, in a worker thread)."""
+        if not key or not key.startswith(PREFIX):
+            return True, None
+        digest = _hash(key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > now:
+            return True, hit[0]
+        unknown = self._unknown.get(digest)
+        if unknown is not None and unknown > now:
+            return True, None
+        return False, None
+
+    def verify(self, key: str | None) -> ApiKey | None:
+        """The active key's record, or None (unknown, malformed, revoked or expired). Blocking (SQLite) when
+        the key is not cached: call it from a worker thread. Raises `StoreUnavailable` when keys.db cannot
+        be read within the busy timeout."""
+        answered, record = self.cached(key)
+        if answered or key is None:
+            return record
+        digest = _hash(key)
+        if time.monotonic() < self._fail_until:
+            raise StoreUnavailable(KEYS, self._fail_kind)
+        try:
+            with self._connect() as con:
+                row = con.execute(f"SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?", (digest,)).fetchone()
+        except sqlite3.Error as err:
+            kind = self._fail_kind = failure_kind(err)
+            self._fail_until = time.monotonic() + FAIL_FAST_SECONDS
+            if self.health is not None:
+                self.health.failed(KEYS, kind, f"{type(err).__name__}: {err}")
+            raise StoreUnavailable(KEYS, kind) from err
+        if self.health is not None:
+            self.health.ok(KEYS)
+        now = time.monotonic()
+        found = None if row is None else ApiKey(*row)
+        if found is None or found.revoked_at is not None or expired(found):
+            with self._lock:
+                self._unknown[digest] = now + NEGATIVE_CACHE_SECONDS
+                self._unknown.move_to_end(digest)
+                while len(self._unknown) > NEGATIVE_CACHE_SIZE:
+                    self._unknown.popitem(last=False)
             return None
-        record = ApiKey(*row)
-        # Kept a few seconds only: a key revoked from the CLI (another process) stops working promptly.
-        self._cache[digest] = (record, time.monotonic() + CACHE_SECONDS)
-        return record
+        until = now + CACHE_SECONDS
+        if found.expires_at is not None:  # never trusted past its expiry
+            left = (datetime.fromisoformat(found.expires_at) - datetime.now(UTC)).total_seconds()
+            until = min(until, now + left)
+        self._cache[digest] = (found, until)
+        return found

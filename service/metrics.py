@@ -1,4 +1,5 @@
-"""Prometheus metrics of the service: requests, latency, rows scored, errors, model versions."""
+"""Prometheus metrics of the service: requests, latency, rows scored, errors, model versions, store
+failures, cancelled requests."""
 
 from __future__ import annotations
 
@@ -25,3 +26,20 @@ class ServiceMetrics:
             "cma_rows_rejected_total", "Records rejected", ["model"], registry=self.registry
         )
         self.version = Gauge("cma_model_version", "Serving model version", ["model"], registry=self.registry)
+        self.store_errors = Counter(
+            "cma_store_errors_total",
+            "Store failures (locked, full, io, unreadable) and incidents (deleted)",
+            ["store", "kind"],
+            registry=self.registry,
+        )
+        self.cancelled = Counter(
+            "cma_requests_cancelled_total",
+            "Scoring requests stopped because their client went away",
+            ["model"],
+            registry=self.registry,
+        )
+        self.audit_denied_dropped = Counter(
+            "cma_audit_denied_dropped_total",
+            "Refused requests (401, 403, 429) past the audit budget: counted, not written",
+            registry=self.registry,
+        )

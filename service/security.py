@@ -1,17 +1,33 @@
-"""Authentication (API keys), roles and per-key rate limiting."""
+"""Authentication (API keys), roles, and rate limits shared by every worker process.
+
+The limits are token buckets in one SQLite file beside keys.db (WAL, one short transaction per request, off
+the event loop), so that N worker processes give the limit once, not N times:
+- per key: `rate_limit_per_minute` requests a minute, bursts up to the same number;
+- per client address: `auth_failures_per_minute` failed authentications (an unknown, revoked or expired key),
+  beyond which the address gets 429 before its keys are even looked up;
+- per client address: `sign_in_attempts_per_minute` sign-in attempts of the diagnostic page
+  (`limit_sign_in`, for its POST /diagnostic/connexion).
+Addresses are kept as a hash, never in clear. Every 401, 403 and 429 leaves an audit entry (route template,
+status, key id when the key is known; never the submitted key), itself rate-limited by the audit log.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 from fastapi import HTTPException, Request, status
 
 from service import messages
 from service.keys import ApiKey
+from service.stores import RATE_LIMIT, StoreHealth, StoreUnavailable, failure_kind, owner_only
 
 # Which roles may call which family of routes (admin may call everything).
 ROLE_RIGHTS: dict[str, set[str]] = {
@@ -19,55 +35,177 @@ ROLE_RIGHTS: dict[str, set[str]] = {
     "advisor": {"advisor", "any"},
     "admin": {"agent", "advisor", "admin", "any"},
 }
+PRUNE_EVERY = 1000  # transactions between two purges of idle buckets
+IDLE_SECONDS = 3600.0
 
 
 class RateLimitExceeded(Exception):
-    """Raised when a key exceeds its budget; carries the seconds to wait."""
+    """Raised when a key or an address exceeds its budget; carries the seconds to wait."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
 class RateLimiter:
-    """Token bucket per key: `per_minute` requests a minute, bursts up to the same number."""
+    """Token buckets in SQLite, shared by the processes serving the same keys.db.
 
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._buckets: dict[str, _Bucket] = {}
-        self._lock = threading.Lock()
+    `per_minute`: the per-key budget of `check`; `take` serves any other bucket. `busy_seconds`: the longest
+    wait for another process's transaction (they last microseconds; beyond it the store is failing: 503).
+    """
+
+    def __init__(
+        self, path: Path, per_minute: int, busy_seconds: float = 0.25, health: StoreHealth | None = None
+    ) -> None:
+        owner_only(path)
+        self.path = path
+        self.per_minute = per_minute
+        self.busy_seconds = busy_seconds
+        self.health = health
+        self._local = threading.local()
+        self._count = 0
+        con = self._connection()
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, "
+            "updated REAL NOT NULL) WITHOUT ROWID"
+        )
+        if health is not None:
+            health.register(RATE_LIMIT, self.probe)
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:  # one connection per worker thread, kept (opening one costs more than a check)
+            con = sqlite3.connect(self.path, timeout=max(self.busy_seconds, 0.01), isolation_level=None)
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    def take(self, name: str, per_minute: int, spend: bool = True) -> int | None:
+        """Spend one token of bucket `name` (capacity and refill `per_minute`); None when allowed, else the
+        seconds to wait. `spend=False` only asks whether a token is left. Blocking: a worker thread's job."""
+        capacity, rate = float(per_minute), per_minute / 60.0
+        now = time.time()
+        con = self._connection()
+        try:
+            con.execute("BEGIN IMMEDIATE" if spend else "BEGIN")
+            try:
+                row = con.execute("SELECT tokens, updated FROM buckets WHERE name = ?", (name,)).fetchone()
+                tokens = capacity if row is None else min(capacity, row[0] + max(0.0, now - row[1]) * rate)
+                wait = None if tokens >= 1 else max(1, math.ceil((1 - tokens) / rate))
+                if spend:
+                    left = tokens - 1 if wait is None else tokens
+                    con.execute(
+                        "INSERT INTO buckets VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                        "tokens = excluded.tokens, updated = excluded.updated",
+                        (name, left, now),
+                    )
+                    self._count += 1
+                    if self._count % PRUNE_EVERY == 0:
+                        con.execute("DELETE FROM buckets WHERE updated < ?", (now - IDLE_SECONDS,))
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as err:
+            kind = failure_kind(err)
+            if self.health is not None:
+                self.health.failed(RATE_LIMIT, kind, f"{type(err).__name__}: {err}")
+            raise StoreUnavailable(RATE_LIMIT, kind) from err
+        if self.health is not None:
+            self.health.ok(RATE_LIMIT)
+        return wait
+
+    def probe(self) -> None:
+        """Read the buckets once (raises `StoreUnavailable` while they cannot be read)."""
+        self.take("probe", 1, spend=False)
 
     def check(self, key_id: str) -> None:
-        """Spend one token or raise `RateLimitExceeded` with the wait in seconds."""
-        now = time.monotonic()
-        with self._lock:
-            bucket = self._buckets.setdefault(key_id, _Bucket(self.capacity, now))
-            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
-            bucket.updated = now
-            if bucket.tokens < 1:
-                raise RateLimitExceeded(max(1, math.ceil((1 - bucket.tokens) / self.rate)))
-            bucket.tokens -= 1
+        """Spend one request of the key's budget or raise `RateLimitExceeded` with the wait in seconds."""
+        wait = self.take(f"key:{key_id}", self.per_minute)
+        if wait is not None:
+            raise RateLimitExceeded(wait)
+
+
+def _address(request: Request) -> str:
+    """The client's address as a hash (an address is personal data: it is never stored in clear)."""
+    host = request.client.host if request.client else "unknown"
+    return hashlib.sha256(host.encode()).hexdigest()[:24]
+
+
+def _route(request: Request) -> str:
+    """The matched route's template (never a submitted path segment), else the path."""
+    return str(getattr(request.scope.get("route"), "path", request.url.path))
+
+
+def _deny(state: Any, request: Request, code: int, key: ApiKey | None = None) -> None:
+    audit = getattr(state, "audit", None)
+    if audit is not None:
+        audit.record_denied(_route(request), code, key.key_id if key else "", key.chamber if key else "")
+
+
+def _failed_authentication(state: Any, request: Request, address: str) -> HTTPException:
+    """Count a failed authentication against the address: 401, or 429 beyond its budget."""
+    wait = state.rate_limiter.take(f"auth:{address}", state.settings.auth_failures_per_minute)
+    if wait is not None:
+        _deny(state, request, status.HTTP_429_TOO_MANY_REQUESTS)
+        raise RateLimitExceeded(wait)
+    _deny(state, request, status.HTTP_401_UNAUTHORIZED)
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, messages.MISSING_KEY)
+
+
+def authenticate(request: Request, role: str) -> ApiKey:
+    """The caller's key: valid (else 401, or 429 once the address has failed too often), allowed for `role`
+    (403), within its rate (429). Blocking (SQLite): run it in a worker thread."""
+    state = request.app.state
+    given = request.headers.get("X-API-Key")
+    answered, key = state.keys.cached(given)
+    address = _address(request)
+    if not answered:
+        # An uncached key costs a look-up: refused outright to an address that has failed too often.
+        budget = state.settings.auth_failures_per_minute
+        wait = state.rate_limiter.take(f"auth:{address}", budget, spend=False)
+        if wait is not None:
+            _deny(state, request, status.HTTP_429_TOO_MANY_REQUESTS)
+            raise RateLimitExceeded(wait)
+        key = state.keys.verify(given)
+    if key is None:
+        raise _failed_authentication(state, request, address)
+    if role not in ROLE_RIGHTS.get(key.role, set()):
+        _deny(state, request, status.HTTP_403_FORBIDDEN, key)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, messages.FORBIDDEN)
+    try:
+        state.rate_limiter.check(key.key_id)
+    except RateLimitExceeded:
+        _deny(state, request, status.HTTP_429_TOO_MANY_REQUESTS, key)
+        raise
+    return key
+
+
+def limit_sign_in(request: Request) -> None:
+    """Spend one sign-in attempt of the client's address (`sign_in_attempts_per_minute`); raises
+    `RateLimitExceeded` (429, audited) beyond it. Blocking (SQLite): call it from a plain `def` route, first
+    thing in POST /diagnostic/connexion."""
+    state = request.app.state
+    wait = state.rate_limiter.take(f"sign-in:{_address(request)}", state.settings.sign_in_attempts_per_minute)
+    if wait is not None:
+        _deny(state, request, status.HTTP_429_TOO_MANY_REQUESTS)
+        raise RateLimitExceeded(wait)
+
+
+async def off_loop(request: Request, function: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking store call in a worker thread of the stores' own pool (so that a full pool of scoring
+    requests never delays a key check, and a key check never blocks the event loop)."""
+    limiter = getattr(request.app.state, "store_limiter", None)
+    return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
 
 
 def require_role(role: str) -> Callable[[Request], Awaitable[ApiKey]]:
-    """Dependency: the caller's key: valid (else 401), allowed for `role` (403), within its rate (429).
-    Async: a cached look-up (SQLite at most every few seconds) needs no worker thread."""
+    """Dependency: the caller's key (see `authenticate`), checked in a worker thread."""
 
     async def dependency(request: Request) -> ApiKey:
-        state = request.app.state
-        key = state.keys.verify(request.headers.get("X-API-Key"))
-        if key is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, messages.MISSING_KEY)
-        if role not in ROLE_RIGHTS.get(key.role, set()):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, messages.FORBIDDEN)
-        state.rate_limiter.check(key.key_id)
+        key: ApiKey = await off_loop(request, authenticate, request, role)
         request.state.api_key = key
         return key
 

@@ -21,6 +21,21 @@ class ServiceSettings(BaseSettings):
     keys_db: Path | None = Field(default=None, description="API keys store (default: <home>/service/keys.db)")
     audit_db: Path | None = Field(default=None, description="Audit log (default: <home>/service/audit.db)")
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="Requests per minute and key")
+    ratelimit_db: Path | None = Field(
+        default=None, description="Rate limits shared by the workers (default: beside keys.db, ratelimit.db)"
+    )
+    auth_failures_per_minute: int = Field(
+        default=30, ge=1, description="Failed authentications per minute and client address (then 429)"
+    )
+    sign_in_attempts_per_minute: int = Field(
+        default=10, ge=1, description="Sign-in attempts of the diagnostic page per minute and client address"
+    )
+    store_busy_seconds: float = Field(
+        default=0.25, gt=0, le=5, description="Longest wait for a lock on keys.db or ratelimit.db (then 503)"
+    )
+    audit_busy_seconds: float = Field(
+        default=0.5, gt=0, le=5, description="Longest wait for a lock on the audit log (then 503)"
+    )
     max_batch: int = Field(default=10_000, ge=1, le=100_000)
     max_concurrent_per_key: int = Field(
         default=2,
@@ -79,6 +94,10 @@ class ServiceSettings(BaseSettings):
     def keys_path(self) -> Path:
         """API keys database file."""
         return self.keys_db or self.predict_home / "service" / "keys.db"
+
+    def ratelimit_path(self) -> Path:
+        """Rate-limit database file (shared by every worker process)."""
+        return self.ratelimit_db or self.keys_path().with_name("ratelimit.db")
 
     def audit_path(self) -> Path:
         """Audit log database file."""

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from service.deps import AdminKey, AnyKey, RegistryDep
 from service.schemas import ModelInfo
+from service.stores import StoreHealth
 
 router = APIRouter(tags=["operations"])
+
+NOT_READY = "Service pas prêt : un modèle ou un magasin de données est en défaut (voir le détail)."
+MODEL_LOAD_FAILED = "Le dernier chargement du champion a échoué (détail réservé aux clés d'administration)."
+MODEL_NOT_LOADED = "Aucune version de ce modèle n'est chargée."
 
 
 @router.get("/health", summary="Liveness (open)")
@@ -19,13 +26,68 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Which models are loaded, which versions, which failed")
-def ready(registry: RegistryDep, key: AnyKey) -> dict[str, Any]:
-    """Readiness: every served model with its version, and the last load error of each."""
+class Readiness(BaseModel):
+    """Which models serve which version, the last load error of each, and the state of every store."""
+
+    ready: bool
+    models: dict[str, str | None]
+    errors: dict[str, str] = Field(
+        description="Last load error per model: the raw error for admin keys, a short reason for others"
+    )
+    stores: dict[str, dict[str, Any]] = Field(
+        description="Per store (keys, sessions, audit, rate_limit): status ok or failing, the reason, and "
+        "incidents the store recovered from (an audit file deleted while serving)"
+    )
+
+
+class NotReady(Readiness):
+    """Not ready (503): the readiness document and the error contract, one detail per failing model or
+    store."""
+
+    status: int
+    message: str
+    details: list[dict[str, Any]]
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    summary="Which models are loaded, which versions, which failed; which stores fail",
+    responses={
+        503: {
+            "model": NotReady,
+            "description": "Not ready: a served model has no version loaded or its last champion failed to "
+            "load (an older version may still serve), or a store (keys, sessions, audit, rate_limit) fails",
+        }
+    },
+)
+def ready(request: Request, registry: RegistryDep, key: AnyKey) -> Any:
+    """Readiness: every served model with its version, the last load error of each, every store's state;
+    503 when a model or a store fails (raw errors shown to admin keys only)."""
+    admin = key.role == "admin"
+    stores: StoreHealth | None = getattr(request.app.state, "stores", None)
+    if stores is not None:
+        stores.probe_failing()
+    report = stores.report(admin) if stores is not None else {}
     models = {
         name: (loaded.version if (loaded := registry.get(name)) else None) for name in registry.served()
     }
-    return {"ready": all(v is not None for v in models.values()), "models": models, "errors": registry.errors}
+    raw = dict(registry.errors)
+    errors = raw if admin else {name: MODEL_LOAD_FAILED for name in raw}
+    body: dict[str, Any] = {"models": models, "errors": errors, "stores": report}
+    details: list[dict[str, Any]] = [
+        {"model": name, "version": version, "reason": errors.get(name, MODEL_NOT_LOADED)}
+        for name, version in models.items()
+        if version is None or name in errors
+    ]
+    details += [
+        {"store": name, "reason": state["reason"]} for name, state in report.items() if "reason" in state
+    ]
+    if not details:
+        return {"ready": True, **body}
+    return JSONResponse(
+        {"status": 503, "message": NOT_READY, "details": details, "ready": False, **body}, status_code=503
+    )
 
 
 @router.get("/v1/models", response_model=list[ModelInfo], summary="Served models: versions, metrics, cards")
@@ -56,7 +118,18 @@ def reload_models(request: Request, registry: RegistryDep, key: AdminKey) -> dic
     return {"models": outcome}
 
 
-@router.get("/metrics", summary="Prometheus metrics (admin)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (admin)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format (text/plain; version=0.0.4), not JSON",
+        }
+    },
+)
 def metrics(request: Request, key: AdminKey) -> Response:
-    """Requests, latency histograms, rows scored and rejected, model versions."""
+    """Requests, latency histograms, rows scored and rejected, model versions, store failures, cancelled
+    requests."""
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
