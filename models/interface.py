@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from models.site_potential.territory import Territory
 
 FieldKind = Literal["text", "date", "int", "float"]
+CodeKind = Literal["siret", "naf", "commune"]
+"""An official identifier a text field holds, checked beyond its pattern: a SIRET by its Luhn key (La Poste's
+own rule for SIREN 356000000), a NAF rev.2 sub-class or an INSEE COG commune code by being one of the
+reference's codes (the service resolves the reference; a model holds no file)."""
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Any]
 """What `score` takes: a frame, a few records (mappings), or columns (a mapping of equal-length sequences
 or Arrow arrays), with the fields of the model's `input_contract` (dates as dates or ISO strings)."""
@@ -57,6 +61,26 @@ class InputField:
     ge: float | date | None = None
     le: float | date | None = None
     example: Any = None
+    code: CodeKind | None = None  # an identifier checked beyond its pattern (`CodeKind`)
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """Two date fields of one record in the order the facts they record must follow: `earlier` before
+    `later` (`strict`), or not after it. A record out of that order is impossible (a contract ending before
+    it starts, a company created after its scoring date) and is refused, its error on the field `blame`
+    (default: `later`). `later_default_today`: a missing `later` is today (the scoring date's default)."""
+
+    earlier: str
+    later: str
+    strict: bool = True
+    later_default_today: bool = False
+    blame: str | None = None
+
+    @property
+    def field(self) -> str:
+        """The field a record out of order is reported on."""
+        return self.blame or self.later
 
 
 @dataclass(frozen=True)
@@ -67,7 +91,7 @@ class InputContract:
     stands in. `lenient` records come from a centre's own extract: column names compared without stray
     spaces, columns the model does not read ignored (and never kept), numbers with a decimal comma, dates
     DD/MM/YYYY. `related` names tables a request may add next to the records (e.g. a company's past
-    contracts), each with its own contract.
+    contracts), each with its own contract. `order`: the date fields whose order a real record follows.
     """
 
     fields: tuple[InputField, ...]
@@ -75,6 +99,7 @@ class InputContract:
     lenient: bool = False
     related: Mapping[str, InputContract] = field(default_factory=dict)
     description: str = ""
+    order: tuple[DateOrder, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:

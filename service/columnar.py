@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from models.timeutils import day_number, iso_day_numbers
+from service.model_schemas import NO_RULES, RecordRules, rules_of
 from service.schemas import RecordColumns
 
 COLUMNAR_MIN = 1000  # from this many records, batches are validated column-wise (measured crossover)
@@ -206,10 +207,12 @@ def _column(name: str, info: FieldInfo) -> _Column:
 
 @dataclass(frozen=True)
 class ColumnarSchema:
-    """The column-wise rules of a record schema (a pydantic model with `extra="forbid"`)."""
+    """The column-wise rules of a record schema (a pydantic model with `extra="forbid"`), and the rules of
+    its contract beyond the fields (`RecordRules`: identifiers, order of dates), checked on the columns."""
 
     schema: type[BaseModel]
     columns: tuple[_Column, ...]
+    rules: RecordRules = NO_RULES
 
     @classmethod
     def of(cls, schema: type[BaseModel]) -> ColumnarSchema:
@@ -218,7 +221,8 @@ class ColumnarSchema:
             raise TypeError(f"{schema.__name__} must forbid extra fields")
         if any(info.alias is not None for info in schema.model_fields.values()):
             raise TypeError(f"{schema.__name__}: fields under another name are read by pydantic")
-        return cls(schema, tuple(_column(name, info) for name, info in schema.model_fields.items()))
+        columns = tuple(_column(name, info) for name, info in schema.model_fields.items())
+        return cls(schema, columns, rules_of(schema))
 
     def columns_of_records(self, records: list[Any]) -> tuple[np.ndarray, dict[str, list[Any]]]:
         """The raw values of each column (defaults filled) and which records are objects without unknown
@@ -319,7 +323,27 @@ class ColumnarSchema:
                 arrays[column.name] = arr
             else:
                 arrays = None
+        if self.rules:  # a record the rules refuse goes to pydantic and the rules, which explain
+            ok = ok & self.rules.accepts_columns(self._rule_columns(values, arrays, ok))
         return ok, arrays
+
+    def _rule_columns(
+        self,
+        values: dict[str, list[Any]] | dict[str, pa.Array],
+        arrays: dict[str, pa.Array] | None,
+        ok: np.ndarray,
+    ) -> dict[str, pa.Array]:
+        """The columns the rules read, as Arrow texts (a column of mixed types: its accepted values, which
+        are plain texts, the others null)."""
+        out: dict[str, pa.Array] = {}
+        for name in self.rules.fields:
+            given = arrays[name] if arrays is not None else values[name]
+            if not isinstance(given, pa.Array):
+                given = pa.array(
+                    [v if keep else None for v, keep in zip(given, ok, strict=True)], pa.string()
+                )
+            out[name] = given
+        return out
 
     def typed_frame(self, values: dict[str, list[Any]]) -> pd.DataFrame:
         """Validated columns as a typed frame (text: object, dates: datetime64, numbers: int64/float64)."""

@@ -15,3 +15,28 @@ UNKNOWN_MODEL = "Modèle inconnu : la liste des modèles servis est donnée par 
 INVALID_RELATED = "Table associée invalide (par exemple les contrats passés) : voir les erreurs par ligne."
 NOT_FOUND = "Ressource introuvable."
 SIGN_IN_REQUIRED = "Connexion requise : ouvrez /diagnostic et saisissez votre clé."
+
+# Impossible records (reasons of a record's error: the field is named beside them, never its value).
+SIRET_SHAPE = "SIRET invalide : 14 chiffres de 0 à 9 attendus."
+SIRET_KEY = "SIRET invalide : sa clé de contrôle (Luhn) est fausse."
+NAF_SHAPE = "Code NAF invalide : une sous-classe NAF rév. 2 est attendue (par exemple 43.22A)."
+UNKNOWN_NAF = "Code NAF inconnu : ce n'est pas une sous-classe de la NAF rév. 2 (par exemple 43.22A)."
+COMMUNE_SHAPE = "Code commune invalide : un code INSEE à 5 caractères est attendu (par exemple 69384)."
+UNKNOWN_COMMUNE = "Code commune inconnu : ce n'est pas un code INSEE du COG (par exemple 69384)."
+DATE_NOT_AFTER = "Date impossible : elle doit être postérieure à {other}"
+DATE_BEFORE = "Date impossible : elle ne peut pas être antérieure à {other}"
+DATE_NOT_BEFORE = "Date impossible : elle doit être antérieure à {other}"
+DATE_AFTER = "Date impossible : elle ne peut pas être postérieure à {other}"
+OR_TODAY = " (ou à la date du jour quand elle est absente)"
+
+# CSV bodies and uploads.
+CSV_TOO_MANY_ROWS = (
+    "Fichier CSV trop long : {rows} lignes de données pour {limit} au plus ({over} de trop) ; "
+    "découpez-le en plusieurs fichiers."
+)
+CSV_NOT_UTF8 = "le fichier n'est pas du texte UTF-8 (enregistrez-le en CSV UTF-8)"
+CSV_NO_HEADER = "la première ligne (l'en-tête des colonnes) est vide"
+CSV_REPEATED_NAME = "un nom de colonne est répété dans l'en-tête"
+CSV_NO_ROWS = "aucune ligne de données sous l'en-tête"
+CSV_UNPARSABLE = "lignes illisibles (guillemets non refermés ou caractères de contrôle)"
+CSV_RAGGED = "la ligne compte {fields} champs quand l'en-tête en nomme {expected}"

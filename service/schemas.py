@@ -3,11 +3,19 @@ schemas are derived from its own contract in `service.model_schemas`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import pyarrow as pa
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,34 @@ class ScoresRequest(BaseModel):
 
 
 class RecordError(BaseModel):
-    """Why one record of a batch was not scored (never its values)."""
+    """Why one record of a batch was not scored (never its values); a row of a CSV body also says its line
+    as a spreadsheet numbers it (the header is line 1)."""
 
     index: int
     field: str
     reason: str
+    line: int | None = Field(default=None, description="Line of a CSV body (header = line 1)")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_line(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("line") is None:
+            dumped.pop("line", None)
+        return dumped
+
+
+@dataclass
+class CsvRows:
+    """The data rows of a CSV body: those read into `table` (all texts), at their `positions` among every
+    data row, and the errors of the rows that could not be read (a line with more or fewer fields than the
+    header names), quarantined so that the other rows are still scored."""
+
+    table: pa.Table
+    positions: list[int]
+    errors: list[RecordError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.positions) + len(self.errors)
 
 
 class ScoresMeta(BaseModel):

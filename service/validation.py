@@ -21,7 +21,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from service.columnar import COLUMNAR_MIN, columnar_schema, merged
 from service.json_records import ArrowRecords
-from service.schemas import RecordColumns, RecordError
+from service.model_schemas import RecordRules, rules_of
+from service.schemas import CsvRows, RecordColumns, RecordError
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -29,23 +30,46 @@ T = TypeVar("T", bound=BaseModel)
 def validate_records(records: list[Any], schema: type[T]) -> tuple[list[tuple[int, T]], list[RecordError]]:
     """Validate a batch with the record schema: the valid records with their index, the errors by index and
     field. One pydantic call validates the whole batch; when some records fail, the others are validated
-    again in one call. Reasons describe the expectation, never the submitted value.
+    again in one call. The schema's `RecordRules` (identifiers, order of dates) then judge the records
+    pydantic accepted. Reasons describe the expectation, never the submitted value.
     """
     adapter = _adapter(schema)
+    rules = rules_of(schema)
     try:
-        return list(enumerate(adapter.validate_python(records))), []
+        valid = list(enumerate(adapter.validate_python(records)))
     except ValidationError as err:
         problems = err.errors(include_input=False, include_url=False)
+    else:
+        return _ruled(valid, [], rules)
     errors: list[RecordError] = []
     bad: set[int] = set()
     for problem in problems:
         index, *path = problem["loc"]
         bad.add(int(index))
         field = ".".join(str(part) for part in path) or "(record)"
-        errors.append(RecordError(index=int(index), field=field, reason=problem["msg"]))
+        reason = problem["msg"]
+        if problem["type"] == "string_pattern_mismatch":  # an identifier: say which form, in French
+            reason = rules.shape_reason(field) or reason
+        errors.append(RecordError(index=int(index), field=field, reason=reason))
     keep = [i for i in range(len(records)) if i not in bad]
-    valid = adapter.validate_python([records[i] for i in keep]) if keep else []
-    return list(zip(keep, valid, strict=True)), sorted(errors, key=lambda e: e.index)
+    checked = adapter.validate_python([records[i] for i in keep]) if keep else []
+    return _ruled(list(zip(keep, checked, strict=True)), errors, rules)
+
+
+def _ruled(
+    valid: list[tuple[int, T]], errors: list[RecordError], rules: RecordRules
+) -> tuple[list[tuple[int, T]], list[RecordError]]:
+    """The records pydantic accepted, less those the rules refuse (their errors added)."""
+    if rules:
+        kept: list[tuple[int, T]] = []
+        for index, item in valid:
+            refused = rules.errors(index, item)
+            if refused:
+                errors.extend(refused)
+            else:
+                kept.append((index, item))
+        valid = kept
+    return valid, sorted(errors, key=lambda e: e.index)
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
@@ -114,7 +138,7 @@ class ValidBatch:
         return self._frame
 
 
-Batch: TypeAlias = list[Any] | RecordColumns | pa.Table | ArrowRecords
+Batch: TypeAlias = list[Any] | RecordColumns | pa.Table | ArrowRecords | CsvRows
 
 
 def _checked(
@@ -140,7 +164,10 @@ def _checked(
 def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
     """Validate a batch (a list of records, columns, records read by Arrow, or a CSV body read as a table of
     strings): pydantic per record below `COLUMNAR_MIN` records, column-wise from there. Either way the
-    valid records, their indices and the errors are those pydantic gives."""
+    valid records, their indices and the errors are those pydantic gives (and the schema's rules). The
+    errors of a CSV body's rows name their line."""
+    if isinstance(batch, CsvRows):
+        return _csv_validated(batch, schema)
     n = batch.num_rows if isinstance(batch, pa.Table) else len(batch)
     columnar = columnar_schema(schema) if n >= COLUMNAR_MIN else None
     if columnar is None:
@@ -167,3 +194,17 @@ def validate(batch: Batch, schema: type[BaseModel]) -> ValidBatch:
     late = columnar.values_of([item.model_dump() for _, item in checked])
     indices, columns, arrow = merged(values, arrays, accepted, late, [i for i, _ in checked])
     return ValidBatch(schema, indices, errors, columns=columns, arrow=arrow)
+
+
+def _csv_validated(rows: CsvRows, schema: type[BaseModel]) -> ValidBatch:
+    """`validate` of the rows read from a CSV body, numbered among every data row (the unreadable ones
+    quarantined with their error), each error with its line (header = line 1)."""
+    read = validate(rows.table, schema)
+    positions = rows.positions
+    read.indices = [positions[i] for i in read.indices]
+    for error in read.errors:
+        error.index = positions[error.index]
+    read.errors = sorted([*read.errors, *rows.errors], key=lambda e: e.index)
+    for error in read.errors:
+        error.line = error.index + 2
+    return read

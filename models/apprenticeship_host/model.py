@@ -25,6 +25,7 @@ from models.apprenticeship_host.history import HISTORY_FEATURES, history_feature
 from models.estimator import CalibratedBooster
 from models.explain import model_reasons
 from models.interface import (
+    DateOrder,
     InputContract,
     InputField,
     OutputField,
@@ -37,10 +38,16 @@ from models.interface import (
 from models.timeutils import days_of
 from models.vocabulary import HEAD_QUALIFICATIONS, HEADCOUNT_BANDS, LEGAL_CATEGORIES
 
-NAF_PATTERN = r"^\d{2}\.?\d{2}[A-Za-z]$"
-COMMUNE_PATTERN = r"^(\d{5}|2[ABab]\d{3})$"
+# ASCII digits only ([0-9]: `\d` also reads Arabic-Indic and other Unicode digits).
+NAF_PATTERN = r"^[0-9]{2}\.?[0-9]{2}[A-Za-z]$"
+COMMUNE_PATTERN = r"^([0-9]{5}|2[ABab][0-9]{3})$"
 SIRET = InputField(
-    "siret", "text", "SIRET of the establishment", pattern=r"^\d{14}$", example="73282932000074"
+    "siret",
+    "text",
+    "SIRET of the establishment (14 digits, Luhn key)",
+    pattern=r"^[0-9]{14}$",
+    example="73282932000074",
+    code="siret",
 )
 
 PAST_CONTRACTS = InputContract(
@@ -56,6 +63,7 @@ PAST_CONTRACTS = InputContract(
     lenient=True,  # rows of the contracts file as they are: its other columns (contract_id, diploma) ignored
     description="Past apprenticeship contracts of the companies (the chamber's contracts file): when given, "
     "every company's history is computed from them, as in training, instead of being read from the counts.",
+    order=(DateOrder("contract_start", "planned_end"),),
 )
 
 
@@ -67,8 +75,17 @@ def _count(name: str, description: str, le: int, example: int) -> InputField:
 HOST_INPUT = InputContract(
     fields=(
         SIRET,
-        InputField("naf_code", "text", "NAF rev.2 sub-class", pattern=NAF_PATTERN, example="43.22A"),
-        InputField("commune_code", "text", "INSEE commune code", pattern=COMMUNE_PATTERN, example="69384"),
+        InputField(
+            "naf_code", "text", "NAF rev.2 sub-class", pattern=NAF_PATTERN, example="43.22A", code="naf"
+        ),
+        InputField(
+            "commune_code",
+            "text",
+            "INSEE commune code (COG)",
+            pattern=COMMUNE_PATTERN,
+            example="69384",
+            code="commune",
+        ),
         date_field("creation_date", "Creation date of the establishment", example="2012-03-01"),
         InputField(
             "legal_category", "text", "INSEE legal category", allowed=tuple(LEGAL_CATEGORIES), example="5499"
@@ -103,6 +120,11 @@ HOST_INPUT = InputContract(
     id_field="siret",
     related={"contracts": PAST_CONTRACTS},
     description="A company as the chamber sees it on the scoring date.",
+    order=(
+        DateOrder(
+            "creation_date", "cutoff_date", strict=False, later_default_today=True, blame="creation_date"
+        ),
+    ),
 )
 HOST_OUTPUTS: tuple[OutputField, ...] = (
     OutputField(

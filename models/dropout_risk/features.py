@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 
 from models.explain import is_missing, plain_value
-from models.interface import InputContract, InputField, Rows, date_field, rows_frame, with_defaults
+from models.interface import (
+    DateOrder,
+    InputContract,
+    InputField,
+    Rows,
+    date_field,
+    rows_frame,
+    with_defaults,
+)
 from models.reference import Reference, normalize_naf_code
 from models.vocabulary import (
     DIPLOMAS,
@@ -95,8 +103,9 @@ def dropout_input(prediction_weeks: int) -> InputContract:
                 "naf_code",
                 "text",
                 "NAF rev.2 sub-class of the employer",
-                pattern=r"^\d{2}\.?\d{2}[A-Za-z]$",
+                pattern=r"^[0-9]{2}\.?[0-9]{2}[A-Za-z]$",
                 example="96.02A",
+                code="naf",
             ),
             InputField(
                 "birth_year", "int", "Year of birth of the apprentice", ge=1940, le=2015, example=2008
@@ -215,6 +224,7 @@ def dropout_input(prediction_weeks: int) -> InputContract:
         ),
         id_field="contract_id",
         description="An apprenticeship contract N weeks after its start.",
+        order=(DateOrder("contract_start", "planned_end"),),
     )
 
 

@@ -24,10 +24,24 @@ HostScoresRequest = request_schema(HostCompany, "companies", {}, "HostScoresRequ
 Record = dict[str, Any]
 
 
+def luhn_siret(rng: np.random.Generator) -> str:
+    """A random SIRET with a valid Luhn key (outside La Poste's SIREN), as the simulators write them."""
+    body = [int(d) for d in rng.integers(0, 10, size=13)]
+    body[0] = body[0] or 1
+    for check in range(10):
+        digits = [*body, check]
+        doubled = [d * 2 - 9 if d * 2 > 9 else d * 2 for d in digits[0::2]]
+        if (sum(doubled) + sum(digits[1::2])) % 10 == 0 and not "".join(map(str, digits)).startswith(
+            "356000000"
+        ):
+            return "".join(map(str, digits))
+    return luhn_siret(rng)
+
+
 def host_record(rng: np.random.Generator) -> Record:
     cutoff = date(2025, 1, 1) - timedelta(days=int(rng.integers(0, 800)))
     record: Record = {
-        "siret": f"{int(rng.integers(10**13, 10**14)):014d}",
+        "siret": luhn_siret(rng),
         "naf_code": str(rng.choice(["43.22A", "4322A", "96.02a", "10.71C", "45.20A"])),
         "commune_code": str(rng.choice(["69384", "2A004", "2b033", "33063", "01001"])),
         "creation_date": (cutoff - timedelta(days=int(rng.integers(1, 20_000)))).isoformat(),
@@ -87,6 +101,13 @@ VALUE_MUTATIONS: list[Any] = [
     "3",
     [1],
     {"a": 1},
+    # Of the right form, yet impossible (the contract's rules refuse them) or rare but real.
+    "73282932000075",
+    "35600000049837",
+    "99.99Z",
+    "00000",
+    "2099-01-01",
+    "1990-01-01",
 ]
 
 
@@ -124,8 +145,14 @@ def assert_same(got: ValidBatch, expected: ValidBatch) -> None:
 
 
 SAME_TYPE_MUTATIONS: dict[str, list[Any]] = {
-    "text": [None, "", "abc", "1" * 200, "12345678901234\n", "١٢٣٤٥٦٧٨٩٠١٢٣٤", "43.22a", " 69384"],
-    "date": [None, "2023-02-30", "2023-2-3", "1650-01-01", "2024-01-01T00:00:00", "２０２４-01-01", ""],
+    "text": [
+        *[None, "", "abc", "1" * 200, "12345678901234\n", "١٢٣٤٥٦٧٨٩٠١٢٣٤", "43.22a", " 69384"],
+        *["73282932000075", "35600000049837", "99.99Z", "00000", "2a004"],
+    ],
+    "date": [
+        *[None, "2023-02-30", "2023-2-3", "1650-01-01", "2024-01-01T00:00:00", "２０２４-01-01", ""],
+        *["2099-01-01", "1990-01-01"],
+    ],
     "int": [None, -1, 5000, 10**6, 0],
     "float": [None, -1.0, 2, 1000.5, 0.0],
 }
