@@ -3,8 +3,8 @@
 The limits are token buckets in one SQLite file beside keys.db (WAL, one short transaction per request, off
 the event loop), so that N worker processes give the limit once, not N times:
 - per key: `rate_limit_per_minute` requests a minute, bursts up to the same number;
-- per client address: `auth_failures_per_minute` failed authentications (an unknown, revoked or expired key),
-  beyond which the address gets 429 before its keys are even looked up;
+- per client address: `auth_failures_per_minute` failed authentications (no key, an unknown, revoked or
+  expired key), beyond which the address's failures answer 429 (with Retry-After) instead of 401;
 - per client address: `sign_in_attempts_per_minute` sign-in attempts of the diagnostic page
   (`limit_sign_in`, for its POST /diagnostic/connexion).
 Addresses are kept as a hash, never in clear. Every 401, 403 and 429 leaves an audit entry (route template,
@@ -157,21 +157,15 @@ def _failed_authentication(state: Any, request: Request, address: str) -> HTTPEx
 
 def authenticate(request: Request, role: str) -> ApiKey:
     """The caller's key: valid (else 401, or 429 once the address has failed too often), allowed for `role`
-    (403), within its rate (429). Blocking (SQLite): run it in a worker thread."""
+    (403), within its rate (429). Blocking (SQLite): run it in a worker thread.
+
+    A valid key is never refused for its address's failures (a chamber's agents may share one address behind
+    a NAT): the look-up of an unknown key is one indexed read, off the event loop, and the same wrong key
+    sent again is answered from the negative cache."""
     state = request.app.state
-    given = request.headers.get("X-API-Key")
-    answered, key = state.keys.cached(given)
-    address = _address(request)
-    if not answered:
-        # An uncached key costs a look-up: refused outright to an address that has failed too often.
-        budget = state.settings.auth_failures_per_minute
-        wait = state.rate_limiter.take(f"auth:{address}", budget, spend=False)
-        if wait is not None:
-            _deny(state, request, status.HTTP_429_TOO_MANY_REQUESTS)
-            raise RateLimitExceeded(wait)
-        key = state.keys.verify(given)
+    key = state.keys.verify(request.headers.get("X-API-Key"))
     if key is None:
-        raise _failed_authentication(state, request, address)
+        raise _failed_authentication(state, request, _address(request))
     if role not in ROLE_RIGHTS.get(key.role, set()):
         _deny(state, request, status.HTTP_403_FORBIDDEN, key)
         raise HTTPException(status.HTTP_403_FORBIDDEN, messages.FORBIDDEN)
