@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +26,38 @@ SEPARATORS = ",;\t|"
 
 
 class TableReadError(ValueError):
-    """A file or body that cannot be read as a table at all (not UTF-8, no header, ragged lines...)."""
+    """A file or body that cannot be read as a table at all (not UTF-8, no header, ragged lines...); its
+    message says why in French, without any value of the file."""
+
+
+@dataclass(frozen=True)
+class RaggedRow:
+    """A data row holding more or fewer fields than the header names: its position among the data rows
+    (line `position + 2` of the file, the header being line 1) and its field count."""
+
+    position: int
+    fields: int
+
+
+@dataclass(frozen=True)
+class TextRows:
+    """A CSV export read as a table of texts, but for its ragged rows: `table` holds the other rows, in
+    order, and `ragged` the rows set aside (so that one bad line never hides the others)."""
+
+    table: pa.Table
+    ragged: list[RaggedRow] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """Every data row of the file, ragged ones included."""
+        return int(self.table.num_rows) + len(self.ragged)
+
+    def positions(self) -> list[int]:
+        """The position among the data rows of each row of `table`."""
+        if not self.ragged:
+            return list(range(self.table.num_rows))
+        skipped = {row.position for row in self.ragged}
+        return [i for i in range(self.count) if i not in skipped]
 
 
 def separator_of(header: str) -> str:
@@ -37,30 +70,92 @@ def separator_of(header: str) -> str:
 
 def read_text_table(raw: bytes) -> pa.Table:
     """A CSV export as a table of texts (see the module's rule); `TableReadError` when it cannot be read.
-    Header names are stripped of spaces and BOM; a repeated header name is an error."""
+    Header names are stripped of spaces and BOM; a repeated header name is an error, as is a ragged row
+    (`read_text_rows` sets those aside instead)."""
+    rows = read_text_rows(raw)
+    if rows.ragged:
+        first = rows.ragged[0]
+        raise TableReadError(
+            f"la ligne {first.position + 2} compte {first.fields} champs quand l'en-tête en nomme "
+            f"{rows.table.num_columns}"
+        )
+    return rows.table
+
+
+def read_text_rows(raw: bytes) -> TextRows:
+    """A CSV export as a table of texts, its ragged rows (more or fewer fields than the header) set aside
+    with their positions; `TableReadError` when the file cannot be read at all."""
     raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
         header = raw.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
     except UnicodeDecodeError as err:
-        raise TableReadError("not UTF-8 text") from err
+        raise TableReadError("le fichier n'est pas du texte UTF-8") from err
     if not header.strip():
-        raise TableReadError("no header line")
+        raise TableReadError("la première ligne (l'en-tête des colonnes) est vide")
+    if b"\x00" in raw:  # valid UTF-8, yet no text export holds a NUL byte: a binary file
+        raise TableReadError("le fichier contient des octets nuls : ce n'est pas un fichier texte")
     delimiter = separator_of(header)
     names = next(csv.reader([header], delimiter=delimiter))
     names = [name.strip().lstrip("\ufeff").strip() for name in names]
     if len(set(names)) != len(names):
-        raise TableReadError("a column name is repeated in the header")
+        raise TableReadError("un nom de colonne est répété dans l'en-tête")
+    ragged = 0
+
+    def set_aside(row: object) -> str:
+        nonlocal ragged
+        ragged += 1
+        return "skip"
+
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             pa.BufferReader(raw),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=set_aside),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, null_values=[""]
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-        raise TableReadError("lines that do not fit the header (separator, quotes or column count)") from err
+        raise TableReadError(_unreadable(err)) from err
+    if not ragged:
+        return TextRows(table)
+    return _rows_with_positions(raw, names, delimiter)
+
+
+def _unreadable(err: Exception) -> str:
+    """Why Arrow could not read a file, in French (Arrow's own message may quote the file's values)."""
+    if isinstance(err, UnicodeDecodeError) or "UTF8" in str(err) or "UTF-8" in str(err):
+        return "le fichier n'est pas du texte UTF-8"
+    return "lignes illisibles (guillemets non refermés ou caractères de contrôle)"
+
+
+def _rows_with_positions(raw: bytes, names: list[str], delimiter: str) -> TextRows:
+    """The rows of a file with ragged rows, read again record by record (Python's reader counts records
+    as a spreadsheet does, a quoted line break inside one), so that each ragged row has its position."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise TableReadError("le fichier n'est pas du texte UTF-8") from err
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    next(records, None)  # the header
+    kept: list[list[str]] = []
+    ragged: list[RaggedRow] = []
+    position = 0
+    try:
+        for record in records:
+            if not record:  # an empty line: no row (as Arrow reads it)
+                continue
+            if len(record) == len(names):
+                kept.append(record)
+            else:
+                ragged.append(RaggedRow(position, len(record)))
+            position += 1
+    except csv.Error as err:
+        raise TableReadError("lignes illisibles (guillemets non refermés ou caractères de contrôle)") from err
+    columns = {
+        name: pa.array([row[i] or None for row in kept], type=pa.string()) for i, name in enumerate(names)
+    }
+    return TextRows(pa.table(columns), ragged)
 
 
 def read_text_file(path: Path) -> pd.DataFrame:

@@ -34,9 +34,11 @@ CSV_TOO_MANY_ROWS = (
     "Fichier CSV trop long : {rows} lignes de données pour {limit} au plus ({over} de trop) ; "
     "découpez-le en plusieurs fichiers."
 )
-CSV_NOT_UTF8 = "le fichier n'est pas du texte UTF-8 (enregistrez-le en CSV UTF-8)"
-CSV_NO_HEADER = "la première ligne (l'en-tête des colonnes) est vide"
-CSV_REPEATED_NAME = "un nom de colonne est répété dans l'en-tête"
 CSV_NO_ROWS = "aucune ligne de données sous l'en-tête"
-CSV_UNPARSABLE = "lignes illisibles (guillemets non refermés ou caractères de contrôle)"
-CSV_RAGGED = "la ligne compte {fields} champs quand l'en-tête en nomme {expected}"
+CSV_RAGGED = "Ligne illisible : elle compte {fields} champs quand l'en-tête en nomme {expected}."
+BAD_UPLOAD = (
+    "Envoi illisible : un formulaire multipart/form-data portant le fichier CSV dans le champ `file` "
+    "est attendu."
+)
+UNKNOWN_NAF_CODE = "Code NAF (activité) inconnu : voir les codes proches."
+UNKNOWN_COMMUNE_CODE = "Code commune INSEE inconnu : voir les codes proches."

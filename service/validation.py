@@ -142,7 +142,7 @@ Batch: TypeAlias = list[Any] | RecordColumns | pa.Table | ArrowRecords | CsvRows
 
 
 def _checked(
-    batch: Batch, indices: Sequence[int], schema: type[T]
+    batch: list[Any] | RecordColumns | pa.Table | ArrowRecords, indices: Sequence[int], schema: type[T]
 ) -> tuple[list[tuple[int, T]], list[RecordError]]:
     """`validate_records` of the records at `indices`, with indices in the batch's numbering."""
     if isinstance(batch, RecordColumns):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from service import messages
 from service.admission import admission_of, watch_disconnect
 from service.audit import AuditEntry
-from service.csv_io import csv_records, score_csv_upload
+from service.csv_io import UPLOAD_BODY, csv_records, score_csv_upload, uploaded_csv
 from service.deps import AgentKey, AuditDep, RegistryDep
 from service.json_records import read_json_records
 from service.keys import ApiKey
@@ -306,32 +306,38 @@ def _score_upload(
     key: ApiKey,
     registry: ModelRegistry,
     audit: Any,
-    file: UploadFile,
+    raw: bytes,
     explain: bool,
 ) -> Response:
     """A `.csv` upload scored as the JSON route scores a batch, answered as a CSV (`service.csv_io`)."""
     loaded = _served(registry, name)
     return score_csv_upload(
         loaded,
-        file.file.read(),
+        raw,
         request.app.state.settings.max_batch,
         file_name,
         lambda records: _score_batch(loaded, records, explain, {}, request, key, audit, rows=True),
     )
 
 
-@router.post("/{name}/scores.csv", summary="Score a CSV export with a served model; returns a CSV")
-def score_csv(
+@router.post(
+    "/{name}/scores.csv",
+    summary="Score a CSV export with a served model; returns a CSV",
+    openapi_extra=UPLOAD_BODY,
+)
+async def score_csv(
     name: str,
     request: Request,
     key: AgentKey,
     registry: RegistryDep,
     audit: AuditDep,
-    file: UploadFile = File(description="CSV export (`,` `;` tab or `|`, UTF-8, French or ISO dates)"),
     explain: bool = Query(default=False),
 ) -> Response:
     """One row per input line: the scores of the valid rows, the reason of the others."""
-    return _score_upload(name, f"scores_{name}.csv", request, key, registry, audit, file, explain)
+    raw = await uploaded_csv(request)  # after the key: its form is read here, not before the dependencies
+    return await run_in_threadpool(
+        _score_upload, name, f"scores_{name}.csv", request, key, registry, audit, raw, explain
+    )
 
 
 def named_router(route: NamedRoute) -> APIRouter:
@@ -350,17 +356,23 @@ def named_router(route: NamedRoute) -> APIRouter:
         """The generic scoring route of this model, with the records under the name agents know."""
         return await score_request(route.model, route.records_field, request, key, registry, audit, explain)
 
-    @named.post("/scores.csv", summary=f"Score a CSV export with {route.model}; returns a CSV")
-    def score_named_csv(
+    @named.post(
+        "/scores.csv",
+        summary=f"Score a CSV export with {route.model}; returns a CSV",
+        openapi_extra=UPLOAD_BODY,
+    )
+    async def score_named_csv(
         request: Request,
         key: AgentKey,
         registry: RegistryDep,
         audit: AuditDep,
-        file: UploadFile = File(description="CSV export (`,` `;` tab or `|`, UTF-8, French or ISO dates)"),
         explain: bool = Query(default=False),
     ) -> Response:
         """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
-        return _score_upload(route.model, route.csv_file, request, key, registry, audit, file, explain)
+        raw = await uploaded_csv(request)
+        return await run_in_threadpool(
+            _score_upload, route.model, route.csv_file, request, key, registry, audit, raw, explain
+        )
 
     return named
 

@@ -5,31 +5,68 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from models.site_potential.diagnose import UnknownCodeError
 from models.site_potential.flash import compose
 from service import messages
 from service.audit import AuditEntry
 from service.deps import AdvisorKey, AuditDep, RegistryDep, SettingsDep
+from service.keys import ApiKey
 from service.schemas import DiagnosticRequest
+from service.settings import ServiceSettings
 from service.site_context import site_champions
 
 router = APIRouter(prefix="/v1/site-potential", tags=["site_potential"])
 
 
 class UnknownCode(HTTPException):
-    """422 with the closest known codes."""
+    """422 with the closest known codes (reference codes); the reason never repeats the submitted code
+    (`str(err)` of `UnknownCodeError` quotes it, so it is not used)."""
 
     def __init__(self, err: UnknownCodeError) -> None:
         super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.UNKNOWN_CODE)
-        field = "naf_code" if err.kind == "naf" else "commune_code"
-        self.details = [{"field": field, "reason": str(err), "suggestions": [c for c, _ in err.suggestions]}]
+        naf = err.kind == "naf"
+        self.details = [
+            {
+                "field": "naf_code" if naf else "commune_code",
+                "reason": messages.UNKNOWN_NAF_CODE if naf else messages.UNKNOWN_COMMUNE_CODE,
+                "suggestions": [c for c, _ in err.suggestions],
+            }
+        ]
 
 
-@router.post("/diagnostics", summary="Flash diagnostic of an activity in a commune")
-def diagnostic(
-    body: DiagnosticRequest,
+DIAGNOSTIC_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DiagnosticRequest.model_json_schema()}},
+    }
+}
+"""The OpenAPI body of the route, which reads its body itself (after the key is checked)."""
+
+
+def diagnostic_request(raw: bytes) -> DiagnosticRequest:
+    """The body of a diagnostic, read in the route after its key and role were checked (a declared body
+    parameter would be parsed before them). Errors as FastAPI's own: under `body`, no submitted value."""
+    try:
+        return DiagnosticRequest.model_validate(orjson.loads(raw))
+    except orjson.JSONDecodeError as err:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
+        ) from err
+    except ValidationError as err:
+        problems = err.errors(include_input=False, include_url=False)
+        raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
+
+
+@router.post(
+    "/diagnostics", summary="Flash diagnostic of an activity in a commune", openapi_extra=DIAGNOSTIC_BODY
+)
+async def diagnostic(
     request: Request,
     key: AdvisorKey,
     registry: RegistryDep,
@@ -38,6 +75,18 @@ def diagnostic(
 ) -> dict[str, Any]:
     """Indicators with their references, survival odds at 3 and 5 years, risk level, main reasons, and the
     report's text in French (strengths, risks, points to check, limits)."""
+    body = diagnostic_request(await request.body())
+    return await run_in_threadpool(_diagnose, body, request, key, registry, audit, settings)
+
+
+def _diagnose(
+    body: DiagnosticRequest,
+    request: Request,
+    key: ApiKey,
+    registry: Any,
+    audit: Any,
+    settings: ServiceSettings,
+) -> dict[str, Any]:
     start = time.perf_counter()
     context = request.app.state.site
     champions = site_champions(registry, settings.site_model_suffix)
