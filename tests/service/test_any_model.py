@@ -67,7 +67,9 @@ def test_a_new_family_is_trained_discovered_and_scored(toy_home: Path, tmp_path:
         )
         got = answer.json()
         assert got["scored"] == 2 and got["results"] == body["results"]
-        assert got["errors"] == [{"index": 2, "field": "colour", "reason": "Input should be 'blue' or 'red'"}]
+        assert got["errors"] == [
+            {"index": 2, "field": "colour", "reason": "Input should be 'blue' or 'red'", "line": 4}
+        ]
 
         # Its request schema is the model's own, documented with an example.
         document = client.get("/openapi.json").json()
