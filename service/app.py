@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import csv
 import gc
+import io
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from html import escape
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import mlflow
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import messages
 from service.deps import open_stores
 from service.metrics import ServiceMetrics
+from service.middleware import (
+    BodySizeLimit,
+    SecurityHeaders,
+    UnexpectedErrors,
+    error_response,
+    http_error_message,
+)
 from service.model_registry import ModelRegistry
 from service.routers import admin, diagnostic_page, scoring, site
 from service.security import RateLimitExceeded
@@ -38,11 +51,9 @@ Every route but `/health` needs an API key in the `X-API-Key` header (`cma-predi
 
 
 def _error(
-    status: int, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+    status: int, message: str, details: list[Any] | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        {"status": status, "message": message, "details": details or []}, status_code=status, headers=headers
-    )
+    return error_response(status, message, details, headers)
 
 
 class MetricsMiddleware:
@@ -76,6 +87,15 @@ class MetricsMiddleware:
                 metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
+def csv_example(record: dict[str, Any]) -> str:
+    """A record example as the CSV body its route reads: a header of its own fields, `;`, one line."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(record)
+    writer.writerow("" if value is None else value for value in record.values())
+    return out.getvalue()
+
+
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with the record schema and an example of every served model on the scoring
     routes (derived from each model's contract; rebuilt after a reload)."""
@@ -89,7 +109,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas, examples = [], {}
+    schemas, examples, csv_examples = [], {}, {}
     for name, loaded in served.items():
         if loaded is None:
             continue
@@ -106,11 +126,17 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         components[loaded.schemas.response.__name__] = response
         schemas.append({"$ref": f"#/components/schemas/{title}"})
         examples[name] = {"summary": name, "value": request_schema.example}
+        csv_examples[name] = {"summary": name, "value": csv_example(request_schema.example["records"][0])}
+    for post in (p.get("post", {}) for p in document.get("paths", {}).values()):
+        # The static placeholder of the routes that read their body themselves: each route gets its
+        # models' own examples below, or none.
+        post.get("requestBody", {}).get("content", {}).get("text/csv", {}).pop("example", None)
     path = document.get("paths", {}).get("/v1/models/{name}/scores", {}).get("post")
     if path is not None and schemas:
         body = path["requestBody"]["content"]["application/json"]
         body["schema"] = {"oneOf": schemas}
         body["examples"] = examples
+        path["requestBody"]["content"]["text/csv"]["examples"] = csv_examples
     for named in scoring.NAMED_ROUTES:
         loaded = served.get(named.model)
         route = document.get("paths", {}).get(f"{named.prefix}/scores", {}).get("post")
@@ -123,8 +149,42 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         route["requestBody"]["content"]["application/json"]["schema"] = {
             "$ref": f"#/components/schemas/{request_schema.__name__}"
         }
+        route["requestBody"]["content"]["text/csv"]["example"] = csv_example(
+            request_schema.example[named.records_field][0]
+        )
     app.state.openapi_cache = (key, document)
     return document
+
+
+DOCS_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} · documentation</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"><link rel="icon" href="/docs/static/favicon.png">
+</head><body><div id="swagger-ui" data-openapi="/openapi.json"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script><script src="/docs/static/swagger-init.js"></script>
+</body></html>"""
+SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_FILES = {
+    "swagger-ui.css": (SWAGGER_UI / "swagger-ui.css", "text/css; charset=utf-8"),
+    "swagger-ui-bundle.js": (SWAGGER_UI / "swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+    "favicon.png": (SWAGGER_UI / "favicon.png", "image/png"),
+    "swagger-init.js": (diagnostic_page.WEB / "swagger-init.js", "text/javascript; charset=utf-8"),
+}
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """`/docs` from the service's own copy of Swagger UI (the `fastapi-offline` package ships it): an
+    advisor's browser makes no request to a public CDN, and the page needs no inline script."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE.format(title=escape(app.title)))
+
+    @app.get("/docs/static/{name}", include_in_schema=False)
+    async def docs_file(name: str) -> FileResponse:
+        if name not in DOCS_FILES:
+            raise HTTPException(404, messages.NOT_FOUND)
+        path, media_type = DOCS_FILES[name]
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -160,6 +220,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the service's own files below: no public CDN
+        redoc_url=None,  # ReDoc needs inline styles and a web font service: not served
         responses={
             401: {"description": messages.MISSING_KEY},
             403: {"description": messages.FORBIDDEN},
@@ -172,13 +234,20 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.include_router(scoring.named_router(named))
     app.include_router(site.router)
     app.include_router(diagnostic_page.router)
+    _offline_docs(app)
 
+    # Innermost first: the body limit sits next to the routes, the security headers stamp every answer.
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1_000_000))
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "details", None))
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own errors too (unknown path, method, unreadable form), their headers kept (Allow,
+        # Retry-After).
+        return _error(exc.status_code, http_error_message(exc), getattr(exc, "details", None), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

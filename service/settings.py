@@ -58,6 +58,15 @@ class ServiceSettings(BaseSettings):
     cookie_secure: bool | None = Field(
         default=None, description="Secure flag of the session cookie (default: when served over HTTPS)"
     )
+    hsts: bool | None = Field(
+        default=None, description="Send Strict-Transport-Security (default: when served over HTTPS; CMA_HSTS)"
+    )
+    max_body_mb: float = Field(
+        default=16,
+        gt=0,
+        le=1024,
+        description="Largest request body in MB (10,000 records with all their fields: about 6 MB); then 413",
+    )
     site_model_suffix: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9_.-]*$",

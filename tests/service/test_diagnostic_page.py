@@ -30,8 +30,17 @@ from tests.service.conftest import Served
 PAGE = "/diagnostic"
 
 
+def _csrf(client: TestClient) -> str:
+    """The CSRF token of the page's forms (its cookie is kept by the client)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(PAGE).text)
+    assert found is not None
+    return found.group(1)
+
+
 def _sign_in(client: TestClient, key: str) -> None:
-    response = client.post(f"{PAGE}/connexion", data={"cle": key}, follow_redirects=False)
+    response = client.post(
+        f"{PAGE}/connexion", data={"cle": key, "csrf": _csrf(client)}, follow_redirects=False
+    )
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/diagnostic" in cookie
@@ -51,9 +60,9 @@ def test_nobody_reads_a_diagnostic_without_signing_in(client: TestClient) -> Non
 
 
 def test_sign_in_refuses_unknown_keys_and_wrong_roles(client: TestClient, served: Served) -> None:
-    unknown = client.post(f"{PAGE}/connexion", data={"cle": "cma_not_a_key"})
+    unknown = client.post(f"{PAGE}/connexion", data={"cle": "cma_not_a_key", "csrf": _csrf(client)})
     assert unknown.status_code == 401 and "Clé inconnue" in unknown.text
-    agent = client.post(f"{PAGE}/connexion", data={"cle": served.keys["agent"]})
+    agent = client.post(f"{PAGE}/connexion", data={"cle": served.keys["agent"], "csrf": _csrf(client)})
     assert agent.status_code == 403 and "rôle conseiller" in agent.text
     assert served.keys["agent"] not in agent.text, "the submitted key is never echoed"
 
@@ -90,7 +99,7 @@ def test_advisor_searches_and_reads_the_report(client: TestClient, served: Serve
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert "attachment" in pdf.headers["content-disposition"]
 
-    client.post(f"{PAGE}/deconnexion")
+    client.post(f"{PAGE}/deconnexion", data={"csrf": _csrf(client)})
     assert 'id="cle"' in client.get(PAGE).text
 
 
