@@ -107,9 +107,11 @@ def test_locked_keys_db_answers_503_fast_and_health_stays_fast(server: Server, l
     assert server.get("/ready").status_code == 200
     locked(server.folder / "keys.db")
     unknown = [f"cma_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}" for _ in range(4)]
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda key: _timed(lambda: server.score(key)), unknown))
-        health = [_timed(lambda: server.get("/health", role=None))[0] for _ in range(5)]
+    with ThreadPoolExecutor(4) as pool, httpx.Client(base_url=server.base) as kept_alive:
+        pending = pool.map(lambda key: _timed(lambda: server.score(key)), unknown)
+        # One connection kept open: the time measured is the server's, not a new client's set-up.
+        health = [_timed(lambda: kept_alive.get("/health"))[0] for _ in range(5)]
+        answers = list(pending)
     for elapsed, response in answers:
         assert response.status_code == 503, response.text
         assert elapsed < 1.0, f"a locked keys.db answered after {elapsed:.2f} s"
