@@ -294,6 +294,12 @@ def reference_codes() -> dict[CodeKind, frozenset[str]]:
     }
 
 
+@lru_cache(maxsize=8)
+def _value_set(codes: frozenset[str]) -> pa.Array:
+    """The known codes as an Arrow array (built once per code set, not once per batch)."""
+    return pa.array(sorted(codes), type=pa.string())
+
+
 @dataclass(frozen=True)
 class CodeRule:
     """One identifier field: its name in the record, its attribute on a validated record, its kind and the
@@ -320,7 +326,7 @@ class CodeRule:
         code = (
             _canonical_naf_array(text) if self.kind == "naf" else pc.utf8_upper(pc.utf8_trim_whitespace(text))
         )
-        known = pc.is_in(code, value_set=pa.array(sorted(self.known or ()), type=pa.string()))
+        known = pc.is_in(code, value_set=_value_set(self.known or frozenset()))
         return np.asarray(pc.fill_null(known, False), dtype=bool) | nulls
 
     @property
