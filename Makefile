@@ -63,10 +63,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## The load bench's clients are `hey` (Debian package), installed when missing.
 bench: $(STAMP)
+	@command -v hey >/dev/null || { echo "Installing Debian hey (load bench clients)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq hey >/dev/null; }
 	$(BIN)/python bench/bench_apprenticeship_host.py
 	$(BIN)/python bench/bench_site_potential.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_diagnostic.py
 
 clean:

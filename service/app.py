@@ -34,6 +34,7 @@ from service.middleware import (
 )
 from service.model_registry import ModelRegistry
 from service.routers import admin, diagnostic_page, scoring, site
+from service.schemas import ErrorBody
 from service.security import RateLimitExceeded
 from service.settings import ServiceSettings
 from service.site_context import load_site_context
@@ -222,10 +223,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from the service's own files below: no public CDN
         redoc_url=None,  # ReDoc needs inline styles and a web font service: not served
+        # Every route may answer these, always in the error contract (`ErrorBody`).
         responses={
-            401: {"description": messages.MISSING_KEY},
-            403: {"description": messages.FORBIDDEN},
-            429: {"description": messages.RATE_LIMITED},
+            status: {"model": ErrorBody, "description": description}
+            for status, description in (
+                (400, "Corps de requête illisible"),
+                (401, messages.MISSING_KEY),
+                (403, messages.FORBIDDEN),
+                (404, messages.NOT_FOUND),
+                (413, "Corps de requête trop volumineux"),
+                (429, messages.RATE_LIMITED),
+                (503, "Service momentanément indisponible (un modèle ou un stockage) : voir Retry-After"),
+            )
         },
     )
     app.include_router(admin.router)
