@@ -13,20 +13,22 @@ that same verified copy (no second download, so nothing can be swapped between t
 version whose artifacts changed, or that carries no digest, is refused and the serving version stays.
 
 The registry is a SQLite file that another process may lock, and MLflow waits 20 s per call on a locked
-file: a reload runs in a worker thread and is abandoned when no step of it has finished for
-`RELOAD_STALL_SECONDS` (a 503 `RegistryUnavailable`, the serving versions kept); two reloads never run at
-the same time.
+file: a reload runs in a worker thread and is abandoned when one of its calls to the model store has not
+answered for `RELOAD_STALL_SECONDS` (a 503 `RegistryUnavailable`, the serving versions kept); two reloads
+never run at the same time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,9 +47,9 @@ DIGEST_TAG = "cma.artifact_sha256"
 # Written by MLflow into every downloaded copy of a registered version (its name and number): not an
 # artifact, and different for a copy of the same artifacts under another name.
 _DOWNLOAD_META = "registered_model_meta"
-# A reload is abandoned when none of its steps (one registry call, one download, one model read) has
-# finished for this long: a healthy registry answers each in well under a second, a locked SQLite file
-# makes MLflow wait 20 s per call.
+# A reload is abandoned when one of its calls to the model store (a registry query, a download of
+# artifacts) has not answered for this long: a healthy registry answers each in well under a second, a
+# locked SQLite file makes MLflow wait 20 s per call. Hashing and unpickling, CPU work, are not timed.
 RELOAD_STALL_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 10
 # The `errors` entry that says the registry could not be read when no served model is known yet (a start
@@ -95,15 +97,14 @@ def artifact_manifest(folder: Path) -> list[tuple[str, str]]:
     """(relative POSIX path, SHA-256) of every file under `folder`, sorted by path; MLflow's download
     marker at the top is left out."""
     entries = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder).as_posix()
-        if relative == _DOWNLOAD_META or not path.is_file():
-            continue
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-        entries.append((relative, digest.hexdigest()))
+    for root, _, files in os.walk(folder):
+        for file in files:
+            path = Path(root, file)
+            relative = path.relative_to(folder).as_posix()
+            if relative == _DOWNLOAD_META:
+                continue
+            with path.open("rb") as stream:
+                entries.append((relative, hashlib.file_digest(stream, "sha256").hexdigest()))
     return sorted(entries)
 
 
@@ -155,17 +156,23 @@ def _load_verified(folder: Path) -> object:
 
 @dataclass
 class _Reload:
-    """One reload run by a worker thread: when its last step finished, what it found, whether the caller
-    gave up on it."""
+    """One reload run by a worker thread: since when it waits on the registry (None while it computes),
+    what it found, whether the caller gave up on it."""
 
-    progress: float = field(default_factory=time.monotonic)
+    waiting_since: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
     abandoned: bool = False
     outcome: dict[str, str] = field(default_factory=dict)
     error: BaseException | None = None
 
-    def tick(self) -> None:
-        self.progress = time.monotonic()
+    @contextmanager
+    def registry_call(self) -> Iterator[None]:
+        """Time one call to the model store (a registry query, a download): the caller's watchdog."""
+        self.waiting_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self.waiting_since = None
 
 
 @dataclass
@@ -202,39 +209,38 @@ class ModelRegistry:
                 out.append(registered.name)
         return sorted(out)
 
-    def load(self, name: str, progress: Callable[[], None] | None = None) -> LoadedModel:
+    def load(
+        self, name: str, registry_call: Callable[[], AbstractContextManager[None]] = nullcontext
+    ) -> LoadedModel:
         """Load the served entry `name` from the registry, from a local copy of its artifacts checked
         against the digest recorded at registration before anything is unpickled.
 
         Raises `ModelRefused` for a version without a digest or whose artifacts changed, `TypeError` for a
-        model that does not implement the scoring face, MLflow's errors otherwise. `progress` is called
-        after each step (the reload's watchdog).
+        model that does not implement the scoring face, MLflow's errors otherwise. Each call to the model
+        store runs inside `registry_call()` (the reload's watchdog); hashing and unpickling do not.
         """
-        tick = progress or (lambda: None)
         registered, alias = _entry(name, self.alias)
         client = MlflowClient()
-        version = client.get_model_version_by_alias(registered, alias)
-        tick()
+        with registry_call():
+            version = client.get_model_version_by_alias(registered, alias)
         expected = (version.tags or {}).get(DIGEST_TAG)
         if not expected:
             raise ModelRefused(NO_DIGEST.format(version=version.version))
         with tempfile.TemporaryDirectory(prefix="cma-model-") as tmp:
-            local = download_model(f"models:/{registered}/{version.version}", Path(tmp))
-            tick()
+            with registry_call():
+                local = download_model(f"models:/{registered}/{version.version}", Path(tmp))
             if artifact_digest(local) != expected:
                 logger.warning(
                     "%s v%s refused: its artifacts do not match their digest", name, version.version
                 )
                 raise ModelRefused(CHANGED.format(version=version.version))
-            tick()
             model = getattr(_load_verified(local), "model", None)
-        tick()
         if not isinstance(model, ScoringModel):
             raise TypeError(
                 f"{registered} v{version.version} does not implement the scoring face (retrain it)"
             )
-        run = client.get_run(version.run_id) if version.run_id else None
-        tick()
+        with registry_call():
+            run = client.get_run(version.run_id) if version.run_id else None
         metrics = {k: v for k, v in (run.data.metrics.items() if run else []) if k.startswith("test_")}
         return LoadedModel(
             name=name,
@@ -250,10 +256,11 @@ class ModelRegistry:
         """Load every served model; keep the serving version of any name whose new one fails to load.
 
         Returns name -> outcome ("vN loaded", "vN kept: <reason>", "unavailable: <reason>"). The work runs
-        in a worker thread watched by this one: when a step of it stalls past `stall_seconds` (a locked
-        registry), or another reload is still running, raises `RegistryUnavailable` and changes nothing
-        that serves. The first load (at start-up) does not raise: it reports the models unavailable, and
-        an abandoned reload that finishes later still fills the names that had no serving version.
+        in a worker thread watched by this one: when one of its calls to the model store has not answered
+        for `stall_seconds` (a locked registry), or another reload is still running, raises
+        `RegistryUnavailable` and changes nothing that serves. The first load (at start-up) does not raise:
+        it reports the models unavailable, and an abandoned reload that finishes later still fills the
+        names that had no serving version.
         """
         first = not self._started
         self._started = True
@@ -266,7 +273,8 @@ class ModelRegistry:
             self._reloading.release()
             raise
         while not job.done.wait(0.05):
-            if time.monotonic() - job.progress <= self.stall_seconds:
+            since = job.waiting_since
+            if since is None or time.monotonic() - since <= self.stall_seconds:
                 continue
             with self._lock:
                 if job.done.is_set():
@@ -315,20 +323,19 @@ class ModelRegistry:
         found = True
         if self.discover:
             try:
-                wanted = [*self.discovered(), *wanted]
+                with job.registry_call():
+                    wanted = [*self.discovered(), *wanted]
             except Exception as err:  # the registry is unreachable: keep serving what is loaded
                 logger.warning("discovering models failed: %s", err)
                 wanted = [*self.models, *wanted]
                 found = False
-            job.tick()
         results: dict[str, LoadedModel | str] = {}
         for name in dict.fromkeys(wanted):
             try:
-                results[name] = self.load(name, job.tick)
+                results[name] = self.load(name, job.registry_call)
             except Exception as err:
                 results[name] = _reason(err)
                 logger.warning("loading %s failed: %s", name, results[name])
-            job.tick()
         if not found and not results:
             results[REGISTRY_ENTRY] = NOT_LOADED.format(reason="découverte des modèles impossible")
         return found, results

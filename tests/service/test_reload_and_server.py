@@ -18,6 +18,7 @@ from mlflow.pyfunc import PythonModel
 from typer.testing import CliRunner
 
 from pipelines.cli import app as cli
+from pipelines.registry import register_version
 from service.app import create_app
 from tests.service.conftest import Served, company_records
 
@@ -48,7 +49,7 @@ def test_reload_keeps_the_last_good_version_and_picks_up_a_new_one(
         assert experiment is not None
         with mlflow.start_run(experiment_id=experiment.experiment_id):
             broken = mlflow.pyfunc.log_model(name="model", python_model=NotAModel())
-        bad = mlflow.register_model(broken.model_uri, name)
+        bad = register_version(broken.model_uri, name)
         _set_champion(name, str(bad.version))
         outcome = client.post("/v1/admin/models/reload", headers=admin).json()["models"][name]
         assert outcome.startswith("v1 kept: TypeError") and "does not implement the scoring face" in outcome
@@ -60,7 +61,7 @@ def test_reload_keeps_the_last_good_version_and_picks_up_a_new_one(
         assert scored["version"] == "1"
 
         source = mlflow_client.get_model_version(name, "1").source
-        good = mlflow.register_model(source, name)
+        good = register_version(source, name)
         _set_champion(name, str(good.version))
         outcome = client.post("/v1/admin/models/reload", headers=admin).json()["models"][name]
         assert outcome == f"v{good.version} loaded"
