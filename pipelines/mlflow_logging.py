@@ -142,7 +142,8 @@ def register_logged_model(
     score_champion: Callable[[PyFuncModel], float],
     card: str,
 ) -> TrainResult:
-    """Register the run's model, move the alias if it beats the champion on the same rows, tag the run."""
+    """Register the run's model (with the digest of its artifacts, which the service checks at load), move
+    the alias if it beats the champion on the same rows, tag the run."""
     decision = register_and_promote(
         logged.model_uri,
         registration.model_name,
