@@ -128,7 +128,7 @@ def _host_version(client: TestClient, copy: Copy) -> str:
 def test_a_replaced_artifact_is_refused_before_anything_is_unpickled(copy: Copy, tmp_path: Path) -> None:
     marker = tmp_path / "ran_inside_the_service"
     probe = tmp_path / "probe"
-    pickle.loads(pickle.dumps(Planted(probe)))
+    pickle.loads(pickle.dumps(Planted(probe))).close()
     assert probe.exists(), "the planted pickle runs code when unpickled"
 
     with TestClient(create_app(copy.settings)) as client:
