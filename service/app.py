@@ -232,6 +232,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 (403, messages.FORBIDDEN),
                 (404, messages.NOT_FOUND),
                 (413, "Corps de requête trop volumineux"),
+                (422, messages.INVALID_REQUEST),
                 (429, messages.RATE_LIMITED),
                 (503, "Service momentanément indisponible (un modèle ou un stockage) : voir Retry-After"),
             )

@@ -76,6 +76,7 @@ def score_batch(
     explain: bool,
     related: Mapping[str, list[dict[str, Any]]] | None = None,
     cancelled: threading.Event | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ScoredColumns:
     """Index, identifier, probability, the model's own outputs and reasons of each valid record."""
     contract, outputs = model.input_contract, model.output_fields
@@ -88,7 +89,7 @@ def score_batch(
     ]
     if not len(batch):
         return ScoredColumns({name: [] for name in names})
-    scored = score_rows(model, batch.rows(), len(batch), explain, related, cancelled)
+    scored = score_rows(model, batch.rows(), len(batch), explain, related, cancelled, chunk_rows)
     columns: dict[str, Any] = {"index": np.asarray(batch.indices, dtype=np.int64)}
     if contract.id_field:
         columns[contract.id_field] = batch.values(contract.id_field)

@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
     large_request_bytes: int = Field(
         default=100_000, ge=1, description="Body size from which a request is large"
     )
+    score_chunk_rows: int = Field(
+        default=2_000, ge=1, description="Rows scored between two looks at whether the client is still there"
+    )
     admission_wait_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait for a scoring slot before a 429"
     )

@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from service import messages
 from service.admission import admission_of, watch_disconnect
@@ -157,13 +158,23 @@ def _score_batch(
         _audit(request, audit, key, loaded, 0, 422, start)
         raise RecordsRejected(batch.errors)
     try:
-        results = score_batch(loaded.model, batch, explain, _related(loaded, related), cancelled)
+        chunk_rows = request.app.state.settings.score_chunk_rows
+        results = score_batch(loaded.model, batch, explain, _related(loaded, related), cancelled, chunk_rows)
     except ClientGone:
         _audit(request, audit, key, loaded, 0, CLIENT_GONE, start)
         raise
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, batch.errors, rows)
+
+
+def _stop_if_gone(
+    cancelled: threading.Event, request: Request, audit: Any, key: ApiKey, loaded: LoadedModel, start: float
+) -> None:
+    """`ClientGone`, audited with status 499, when the client has closed the connection."""
+    if cancelled.is_set():
+        _audit(request, audit, key, loaded, 0, CLIENT_GONE, start)
+        raise ClientGone
 
 
 def _json_invalid() -> RequestValidationError:
@@ -215,13 +226,20 @@ def _read_and_score(
 ) -> dict[str, Any]:
     """Read, validate and score a request body (off the event loop); stops when `cancelled` is set."""
     settings = request.app.state.settings
+    start = time.perf_counter()
+    _stop_if_gone(cancelled, request, audit, key, loaded, start)  # gone while queued for a slot
     batch, explain, related = _read_body(loaded, records_field, raw, csv, settings.max_batch, explain)
-    if cancelled.is_set():
-        raise ClientGone
+    _stop_if_gone(cancelled, request, audit, key, loaded, start)  # gone while its body was read
     try:
         return _score_batch(loaded, batch, explain, related, request, key, audit, cancelled=cancelled)
     except orjson.JSONDecodeError as err:  # records read by Arrow, judged by pydantic as orjson reads them
         raise _json_invalid() from err
+
+
+def _gone(request: Request, loaded: LoadedModel) -> Response:
+    """The answer to a client that went away (counted; nobody reads it: the connection is closed)."""
+    request.app.state.metrics.cancelled.labels(loaded.name).inc()
+    return Response(status_code=CLIENT_GONE)
 
 
 def _is_csv(request: Request) -> bool:
@@ -240,8 +258,14 @@ async def score_request(
     """A scoring request of the served model `name`: read, validated and scored off the event loop, within
     the key's and the large requests' bounds (`service.admission`), stopped if the client goes away."""
     loaded = _served(registry, name)
-    raw = await request.body()
-    async with admission_of(request).slot(key.key_id, len(raw)), watch_disconnect(request) as gone:
+    start = time.perf_counter()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # gone while sending its body: nothing was read, nothing computed
+        await run_in_threadpool(_audit, request, audit, key, loaded, 0, CLIENT_GONE, start)
+        return _gone(request, loaded)
+    # Watched from before the wait for a slot: a client that leaves while queued is never computed.
+    async with watch_disconnect(request) as gone, admission_of(request).slot(key.key_id, len(raw)):
         try:
             scored = await run_in_threadpool(
                 _read_and_score,
@@ -256,10 +280,7 @@ async def score_request(
                 gone,
             )
         except ClientGone:
-            cancelled = getattr(request.app.state.metrics, "cancelled", None)
-            if cancelled is not None:
-                cancelled.labels(loaded.name).inc()
-            return Response(status_code=CLIENT_GONE)  # nobody reads it: the connection is closed
+            return _gone(request, loaded)
     return FastJSON(scored)
 
 

@@ -77,8 +77,10 @@ def server(served: Served) -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
+    # Small chunks: a 10,000-record request takes seconds to score, so the client surely leaves during it.
+    settings = served.settings.model_copy(update={"score_chunk_rows": 10})
     server = uvicorn.Server(
-        uvicorn.Config(create_app(served.settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -101,7 +103,8 @@ def test_an_abandoned_request_stops_and_is_audited(served: Served, server: int) 
     ).encode()
     with socket.create_connection(("127.0.0.1", server)) as connection:
         connection.sendall(head + body)
-    # The client is gone before the first chunk is scored: the request stops, its entry says so.
+        time.sleep(0.5)  # the body is read, the scoring has begun
+    # The client is gone while its batch is scored: the scoring stops, the request's entry says so.
     deadline = time.monotonic() + 30
     rows: list[tuple[object, ...]] = []
     while time.monotonic() < deadline and not rows:
