@@ -104,14 +104,15 @@ ERROR_COLUMNS = ["source", "line", "column", "reason", "value"]
 
 
 def luhn_valid(digits: pd.Series) -> pd.Series:
-    """Luhn check of 14-digit SIRET strings (La Poste's 356000000 establishments use their own rule)."""
+    """Luhn check of 14-ASCII-digit SIRET strings; La Poste's establishments (SIREN 356000000) pass by
+    their own rule (digits summing to a multiple of 5) or by Luhn, as in the API's check."""
     arr = np.frombuffer("".join(digits.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 14) - 48
     arr = arr.astype(np.int64)
     doubled = arr[:, -2::-2] * 2
     doubled = np.where(doubled > 9, doubled - 9, doubled)
     total = arr[:, -1::-2].sum(axis=1) + doubled.sum(axis=1)
     la_poste = digits.str.startswith("356000000").to_numpy()
-    ok = np.where(la_poste, arr.sum(axis=1) % 5 == 0, total % 10 == 0)
+    ok = (total % 10 == 0) | (la_poste & (arr.sum(axis=1) % 5 == 0))
     return pd.Series(ok, index=digits.index)
 
 
@@ -174,7 +175,7 @@ def validate_table(
             flag(empty, col.name, "missing value", text.fillna(""))
         present = ~empty
         if col.kind == "siret":
-            shape_ok = text.str.fullmatch(r"\d{14}").fillna(False).astype(bool)
+            shape_ok = text.str.fullmatch(r"[0-9]{14}").fillna(False).astype(bool)  # ASCII digits only
             flag(present & ~shape_ok, col.name, "not a SIRET (expected 14 digits)", text)
             checked = pd.Series(False, index=text.index)
             if shape_ok.any():

@@ -36,6 +36,17 @@ def test_luhn_accepts_real_sirets_and_rejects_a_typo() -> None:
     assert ok.tolist() == [True, True, False]
 
 
+def test_la_poste_passes_by_luhn_or_its_own_rule() -> None:
+    # La Poste's head office passes Luhn; its establishments pass by the sum of their digits.
+    assert luhn_valid(pd.Series(["35600000000048", "35600000049837"])).tolist() == [True, True]
+
+
+def test_a_siret_in_other_digits_is_a_row_error_not_a_crash(reference: Reference) -> None:
+    arabic = "".join(chr(0x0660 + int(c)) for c in GOOD["siret"])  # Arabic-Indic digits
+    valid, report = validate_table(_companies({"siret": arabic}), COMPANIES, reference, "companies.csv")
+    assert len(valid) == 0 and report.n_invalid == 1
+
+
 def test_valid_rows_are_typed(reference: Reference) -> None:
     valid, report = validate_table(_companies({}), COMPANIES, reference, "companies.csv")
     assert report.n_invalid == 0
