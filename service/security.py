@@ -145,6 +145,21 @@ def _deny(state: Any, request: Request, code: int, key: ApiKey | None = None) ->
         audit.record_denied(_route(request), code, key.key_id if key else "", key.chamber if key else "")
 
 
+def record_refusal(request: Request, code: int, key: ApiKey | None = None) -> None:
+    """Audit a refused request (401, 403, 429) of a route that checks access itself (the advisors' page):
+    the route's template, the status and the key id when known. Blocking (SQLite)."""
+    _deny(request.app.state, request, code, key)
+
+
+def spend(request: Request, key: ApiKey) -> None:
+    """Spend one request of `key`'s budget; `RateLimitExceeded` (429, audited) beyond it. Blocking."""
+    try:
+        request.app.state.rate_limiter.check(key.key_id)
+    except RateLimitExceeded:
+        _deny(request.app.state, request, status.HTTP_429_TOO_MANY_REQUESTS, key)
+        raise
+
+
 def _failed_authentication(state: Any, request: Request, address: str) -> HTTPException:
     """Count a failed authentication against the address: 401, or 429 beyond its budget."""
     wait = state.rate_limiter.take(f"auth:{address}", state.settings.auth_failures_per_minute)
@@ -169,11 +184,7 @@ def authenticate(request: Request, role: str) -> ApiKey:
     if role not in ROLE_RIGHTS.get(key.role, set()):
         _deny(state, request, status.HTTP_403_FORBIDDEN, key)
         raise HTTPException(status.HTTP_403_FORBIDDEN, messages.FORBIDDEN)
-    try:
-        state.rate_limiter.check(key.key_id)
-    except RateLimitExceeded:
-        _deny(state, request, status.HTTP_429_TOO_MANY_REQUESTS, key)
-        raise
+    spend(request, key)
     return key
 
 

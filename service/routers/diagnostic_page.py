@@ -30,7 +30,7 @@ from models.site_potential.report import RISK_COLOURS
 from service import messages
 from service.audit import AuditEntry
 from service.keys import ApiKey
-from service.security import limit_sign_in
+from service.security import limit_sign_in, record_refusal, spend
 from service.sessions import COOKIE_NAME, Session
 from service.site_context import SiteChampions, SiteContext, site_champions
 from service.site_search import ActivityIndex, Choice, CommuneIndex
@@ -191,8 +191,9 @@ def _session(request: Request, token: str | None) -> Session | None:
 def _require(request: Request, token: str | None) -> Session:
     session = _session(request, token)
     if session is None:
+        record_refusal(request, status.HTTP_401_UNAUTHORIZED)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, messages.SIGN_IN_REQUIRED)
-    request.app.state.rate_limiter.check(session.key.key_id)
+    spend(request, session.key)
     return session
 
 
@@ -207,7 +208,7 @@ def page(
     session = _session(request, token)
     if session is None:
         return _sign_in_page(request)
-    request.app.state.rate_limiter.check(session.key.key_id)
+    spend(request, session.key)
     context, indexes = _context(request)
     form = f"""<form class="recherche" method="get" action="/diagnostic" autocomplete="off">
 <div><label for="activite">Activité (code NAF ou mots du libellé)</label>
@@ -384,11 +385,14 @@ def sign_in(request: Request, cle: Annotated[str, Form(max_length=200)], csrf: C
     attempts from one address: 429)."""
     limit_sign_in(request)
     if not _same_site(request, csrf):
+        record_refusal(request, status.HTTP_403_FORBIDDEN)
         return _sign_in_page(request, CROSS_SITE, status.HTTP_403_FORBIDDEN)
     key: ApiKey | None = request.app.state.keys.verify(cle.strip())
     if key is None:
+        record_refusal(request, status.HTTP_401_UNAUTHORIZED)
         return _sign_in_page(request, "Clé inconnue ou révoquée.", status.HTTP_401_UNAUTHORIZED)
     if key.role not in PAGE_ROLES:
+        record_refusal(request, status.HTTP_403_FORBIDDEN, key)
         return _sign_in_page(request, "Cette clé n'a pas le rôle conseiller.", status.HTTP_403_FORBIDDEN)
     token = request.app.state.sessions.open(key)
     response = RedirectResponse("/diagnostic", status_code=status.HTTP_303_SEE_OTHER)

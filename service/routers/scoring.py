@@ -341,6 +341,24 @@ def _score_upload(
     )
 
 
+async def score_upload(
+    name: str,
+    file_name: str,
+    request: Request,
+    key: ApiKey,
+    registry: ModelRegistry,
+    audit: Any,
+    explain: bool,
+) -> Response:
+    """A `.csv` upload: its form read after the key (not before the dependencies, as FastAPI would), then
+    scored off the event loop within the same bounds as a JSON request (`service.admission`)."""
+    raw = await uploaded_csv(request)
+    async with admission_of(request).slot(key.key_id, len(raw)):
+        return await run_in_threadpool(
+            _score_upload, name, file_name, request, key, registry, audit, raw, explain
+        )
+
+
 @router.post(
     "/{name}/scores.csv",
     summary="Score a CSV export with a served model; returns a CSV",
@@ -355,10 +373,7 @@ async def score_csv(
     explain: bool = Query(default=False),
 ) -> Response:
     """One row per input line: the scores of the valid rows, the reason of the others."""
-    raw = await uploaded_csv(request)  # after the key: its form is read here, not before the dependencies
-    return await run_in_threadpool(
-        _score_upload, name, f"scores_{name}.csv", request, key, registry, audit, raw, explain
-    )
+    return await score_upload(name, f"scores_{name}.csv", request, key, registry, audit, explain)
 
 
 def named_router(route: NamedRoute) -> APIRouter:
@@ -390,10 +405,7 @@ def named_router(route: NamedRoute) -> APIRouter:
         explain: bool = Query(default=False),
     ) -> Response:
         """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
-        raw = await uploaded_csv(request)
-        return await run_in_threadpool(
-            _score_upload, route.model, route.csv_file, request, key, registry, audit, raw, explain
-        )
+        return await score_upload(route.model, route.csv_file, request, key, registry, audit, explain)
 
     return named
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -258,3 +259,36 @@ def test_in_a_browser_the_page_and_docs_break_no_policy(
     browser.get(f"{base_url}/diagnostic")
     browser.find_element(By.ID, "se-deconnecter").click()
     wait.until(expected_conditions.presence_of_element_located((By.ID, "cle")))
+
+
+def test_the_pages_refusals_are_audited_without_the_key(served: Served) -> None:
+    """Before: a wrong key at the sign-in form, a cross-site sign-in, a suggestion asked without a session
+    and the page's 429s left no trace in the audit log."""
+    settings = served.settings.model_copy(update={"rate_limit_per_minute": 2})
+    wrong = "cma_0123456789ab_SecretPartOfAWrongKey000000000"
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        same_origin = {"Origin": "http://testserver"}
+        assert (
+            client.post(SIGN_IN, data={"cle": wrong, "csrf": _token(client)}, headers=same_origin).status_code
+            == 401
+        )
+        foreign = {"Origin": "https://attacker.example"}
+        assert (
+            client.post(SIGN_IN, data={"cle": wrong, "csrf": _token(client)}, headers=foreign).status_code
+            == 403
+        )
+        assert client.get(f"{PAGE}/suggestions/activites?q=coif").status_code == 401
+        client.post(
+            SIGN_IN, data={"cle": served.keys["advisor"], "csrf": _token(client)}, headers=same_origin
+        )
+        codes = [client.get(f"{PAGE}/suggestions/communes?q=bord").status_code for _ in range(3)]
+        assert codes[-1] == 429
+    with sqlite3.connect(served.settings.audit_path()) as con:
+        rows = con.execute("SELECT key_id, route, status FROM audit WHERE status >= 400").fetchall()
+    advisor_id = served.keys["advisor"].split("_")[1]
+    assert ("", f"{PAGE}/connexion", 401) in rows
+    assert ("", f"{PAGE}/connexion", 403) in rows
+    assert ("", f"{PAGE}/suggestions/activites", 401) in rows
+    assert (advisor_id, f"{PAGE}/suggestions/communes", 429) in rows
+    stored = served.settings.audit_path().read_bytes()
+    assert b"SecretPartOfAWrongKey" not in stored and b"0123456789ab" not in stored
