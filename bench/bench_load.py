@@ -1,7 +1,8 @@
 """Load bench of the scoring API: 1-record requests and 1,000-record requests with reasons (the default
 request) sent at once by many clients, on loopback, bounded in time.
 
-1. Idle: 1-record requests from one client (p50/p99), and 1,000 records with reasons vs without.
+1. Idle: 1-record requests from one client (p50/p99), against `mlflow models serve` of the same champion
+   too, and 1,000 records with reasons vs without.
 2. The light clients alone (their p99 without the batches: the reference of the mix's ratio, since 16
    clients at once queue behind each other on any server), for a third of `--seconds`.
 3. Mix, for `--seconds` (60): `--light` clients (16) sending 1-record requests under one key and `--heavy`
@@ -152,9 +153,44 @@ def main() -> None:
         },
     )
     url = f"http://127.0.0.1:{port}/v1/apprenticeship-host/scores"
-    print(f"machine: {machine()}")
+    # The same champion behind `mlflow models serve`, for the 1-record reference (its pyfunc explains by
+    # default, as the API does).
+    import mlflow
+
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias("apprenticeship_host", "champion").version
+    (tmp / "one_mlflow.json").write_bytes(orjson.dumps({"dataframe_records": records[:1]}))
+    mlflow_port = _free_port()
+    reference = subprocess.Popen(
+        [
+            *(
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                f"models:/apprenticeship_host/{version}",
+            ),
+            *("--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port)),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": uri,
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    print(f"machine: {machine()}; apprenticeship_host v{version}")
     try:
         _wait(f"http://127.0.0.1:{port}/health")
+        _wait(f"http://127.0.0.1:{mlflow_port}/ping")
+        mlflow_url = f"http://127.0.0.1:{mlflow_port}/invocations"
+        _run(_hey(mlflow_url, "-", tmp / "one_mlflow.json", 1, count=200))
+        served = _run(_hey(mlflow_url, "-", tmp / "one_mlflow.json", 1, count=1_000))
         _run(_hey(url, light_key, tmp / "one.json", 1, count=200))  # warm-up of every path
         _run(_hey(url, heavy_key, tmp / "batch.json", 2, count=10))
         idle = _run(_hey(url, light_key, tmp / "one.json", 1, count=1_000))
@@ -162,6 +198,11 @@ def main() -> None:
         without = _run(_hey(url, heavy_key, tmp / "batch_plain.json", 1, count=40))
         print("idle, one client:")
         print(idle.line("1 record, reasons on"))
+        print(served.line("1 record, reasons on, mlflow models serve"))
+        print(
+            "1 record with reasons, p50 API / mlflow models serve: "
+            f"{idle.p50_ms / served.p50_ms:.2f} (target <= 0.2)"
+        )
         print(with_reasons.line("1,000 records, reasons on"))
         print(without.line("1,000 records, reasons off"))
         alone = _run(_hey(url, light_key, tmp / "one.json", args.light, seconds=max(5, args.seconds // 3)))
@@ -202,11 +243,12 @@ def main() -> None:
             f"({(after / before - 1) * 100:+.1f} %, target within 10 %)"
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for process in (server, reference):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 if __name__ == "__main__":

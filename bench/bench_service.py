@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--home", default="var")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--reasons", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--sizes", default="1,100,10000", help="Records per request, comma-separated")
     args = parser.parse_args()
     home = Path(args.home).resolve()
     uri = f"sqlite:///{home / 'mlflow.db'}"
@@ -172,7 +173,7 @@ def main() -> None:
         for explain, size in [
             (e, n)
             for e in {"both": (True, False), "on": (True,), "off": (False,)}[args.reasons]
-            for n in (1, 100, 10_000)
+            for n in (int(size) for size in args.sizes.split(","))
         ]:
             # With reasons: the request users send by default (the API and the pyfunc both explain by
             # default); without: the figures of the earlier benches.

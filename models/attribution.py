@@ -21,6 +21,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+SMALL_GATHER = 500_000  # rows x trees x features up to which a batch is gathered at once (4 MB)
+
 
 @dataclass(frozen=True)
 class PathTable:
@@ -33,10 +35,14 @@ class PathTable:
         """Contributions (rows x features, then a last bias column, as `pred_contrib` gives them) of the rows
         whose leaf in each tree is `leaves` (rows x trees, from `predict(pred_leaf=True)`)."""
         leaves = np.asarray(leaves, dtype=np.int64).reshape(len(leaves), -1)
-        out = np.zeros((len(leaves), self.credits.shape[2] + 1))
-        body = out[:, :-1]
-        for tree in range(self.credits.shape[0]):  # one gather per tree: no rows x trees x features array
-            body += self.credits[tree, leaves[:, tree]]
+        trees, _, features = self.credits.shape
+        out = np.zeros((len(leaves), features + 1))
+        if len(leaves) * trees * features <= SMALL_GATHER:  # a few rows: one gather (microseconds)
+            out[:, :-1] = self.credits[np.arange(trees), leaves].sum(axis=1)
+        else:  # one gather per tree: no rows x trees x features array in memory
+            body = out[:, :-1]
+            for tree in range(trees):
+                body += self.credits[tree, leaves[:, tree]]
         out[:, -1] = self.bias
         return out
 

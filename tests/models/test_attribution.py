@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from models.attribution import path_table
+from models.attribution import SMALL_GATHER, path_table
 from models.estimator import CalibratedBooster
 
 
@@ -69,3 +69,13 @@ def test_the_table_is_rebuilt_on_load_not_pickled(booster: tuple[lgb.Booster, np
     loaded = pickle.loads(state)
     assert "paths" in loaded.__dict__  # built at load, before the first request
     np.testing.assert_array_equal(loaded.contributions(x[:100]), before)
+
+
+def test_small_and_large_batches_are_gathered_alike(booster: tuple[lgb.Booster, np.ndarray]) -> None:
+    model, x = booster
+    table = path_table(model)
+    leaves = model.predict(x, pred_leaf=True)
+    assert len(x) * table.credits.shape[0] * table.credits.shape[2] > SMALL_GATHER  # the per-tree loop
+    whole = table.contributions(leaves)
+    by_row = np.vstack([table.contributions(leaves[i : i + 1]) for i in range(50)])  # one gather each
+    np.testing.assert_allclose(by_row, whole[:50], rtol=0, atol=1e-12)
