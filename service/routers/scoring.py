@@ -320,27 +320,6 @@ async def score_records(
     return await score_request(name, "records", request, key, registry, audit, explain)
 
 
-def _score_upload(
-    name: str,
-    file_name: str,
-    request: Request,
-    key: ApiKey,
-    registry: ModelRegistry,
-    audit: Any,
-    raw: bytes,
-    explain: bool,
-) -> Response:
-    """A `.csv` upload scored as the JSON route scores a batch, answered as a CSV (`service.csv_io`)."""
-    loaded = _served(registry, name)
-    return score_csv_upload(
-        loaded,
-        raw,
-        request.app.state.settings.max_batch,
-        file_name,
-        lambda records: _score_batch(loaded, records, explain, {}, request, key, audit, rows=True),
-    )
-
-
 async def score_upload(
     name: str,
     file_name: str,
@@ -351,12 +330,17 @@ async def score_upload(
     explain: bool,
 ) -> Response:
     """A `.csv` upload: its form read after the key (not before the dependencies, as FastAPI would), then
-    scored off the event loop within the same bounds as a JSON request (`service.admission`)."""
+    scored off the event loop as the JSON route scores a batch, within the same bounds
+    (`service.admission`), and answered as a CSV (`service.csv_io`)."""
+    loaded = _served(registry, name)
     raw = await uploaded_csv(request)
+
+    def score(records: Any) -> dict[str, Any]:
+        return _score_batch(loaded, records, explain, {}, request, key, audit, rows=True)
+
+    max_batch = request.app.state.settings.max_batch
     async with admission_of(request).slot(key.key_id, len(raw)):
-        return await run_in_threadpool(
-            _score_upload, name, file_name, request, key, registry, audit, raw, explain
-        )
+        return await run_in_threadpool(score_csv_upload, loaded, raw, max_batch, file_name, score)
 
 
 @router.post(

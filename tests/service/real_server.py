@@ -1,5 +1,6 @@
 """A real uvicorn server in a subprocess (`service.app:create_app`, settings through CMA_ variables), for the
-tests that need real worker processes or a real event loop."""
+tests that need real worker processes or a real event loop; or in a thread of the test process
+(`server_in_thread`), for the tests that need a real HTTP server."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import uvicorn
 
 SERVE = (
     "import sys, uvicorn; uvicorn.run('service.app:create_app', factory=True, host='127.0.0.1', "
@@ -76,3 +81,22 @@ def served_env(home: Path, folder: Path, **extra: str) -> dict[str, str]:
         "CMA_RATE_LIMIT_PER_MINUTE": "10000",
     }
     return {**env, **extra}
+
+
+@contextmanager
+def server_in_thread(app: Any) -> Iterator[str]:
+    """Serve `app` (lifespan included) with a real uvicorn in a thread of this process, on a free loopback
+    port; yields its base URL once it has started."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import numpy as np
 import orjson
 import pytest
-import uvicorn
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
@@ -21,6 +20,7 @@ from service.admission import Admission
 from service.app import create_app
 from service.scoring import score_rows
 from tests.service.conftest import Served, company_records
+from tests.service.real_server import server_in_thread
 
 
 def test_a_key_over_its_bound_waits_then_gets_429_while_other_keys_pass() -> None:
@@ -74,23 +74,10 @@ def test_chunked_scoring_gives_the_same_scores(client: TestClient, served: Serve
 
 @pytest.fixture()
 def server(served: Served) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     # Small chunks: a 10,000-record request takes seconds to score, so the client surely leaves during it.
     settings = served.settings.model_copy(update={"score_chunk_rows": 10})
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield port
-    server.should_exit = True
-    thread.join(timeout=30)
+    with server_in_thread(create_app(settings)) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def test_an_abandoned_request_stops_and_is_audited(served: Served, server: int) -> None:

@@ -13,9 +13,6 @@ to `make test` on 2 cores.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis.strategies import SearchStrategy
@@ -40,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from service.app import create_app
 from service.keys import KeyStore
 from service.settings import ServiceSettings
+from tests.service.real_server import server_in_thread
 
 # Requests generated per operation, role and mode (valid, invalid; the document's examples besides).
 MAX_EXAMPLES = 15
@@ -49,12 +46,6 @@ ROLES = ("none", "agent", "advisor", "admin")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class FuzzServer:
@@ -82,25 +73,11 @@ def fuzz_server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
     )
     store = KeyStore(service_settings.keys_path())
     keys = {role: store.create(role, f"CMA fuzz {role}")[0] for role in ROLES if role != "none"}
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the server did not start"
-        base_url = f"http://127.0.0.1:{port}"
+    with server_in_thread(create_app(service_settings)) as base_url:
         served = httpx.get(f"{base_url}/v1/models", headers={"X-API-Key": keys["admin"]}, timeout=30)
         models = [model["name"] for model in served.json() if model["version"] is not None]
         assert models, "no champion was loaded"
         yield FuzzServer(base_url, keys, models)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

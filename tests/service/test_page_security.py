@@ -5,20 +5,14 @@ missing or wrong CSRF token); in a real Chromium, the page and /docs break none 
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -26,7 +20,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from service.app import create_app
 from service.routers.diagnostic_page import CROSS_SITE, CSRF_COOKIE
 from service.sessions import COOKIE_NAME
+from tests.service.browser import chromium
 from tests.service.conftest import Served
+from tests.service.real_server import server_in_thread
 
 PAGE = "/diagnostic"
 SIGN_IN = f"{PAGE}/connexion"
@@ -169,51 +165,17 @@ def test_sign_in_attempts_are_limited_per_address(client: TestClient, served: Se
 
 # In a real browser: the page's and /docs' own policies block nothing they need.
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
 
 @pytest.fixture()
 def base_url(served: Served) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(served.settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with server_in_thread(create_app(served.settings)) as base:
+        yield base
 
 
 @pytest.fixture()
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    assert CHROMIUM and CHROMEDRIVER, "Debian chromium and chromium-driver are installed by `make test`"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1800",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
+    with chromium(tmp_path, logs=True) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _violations(driver: webdriver.Chrome) -> list[str]:

@@ -3,15 +3,11 @@ server, and the key commands."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from typing import Any
 
 import httpx
 import mlflow
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from mlflow.pyfunc import PythonModel
@@ -21,6 +17,7 @@ from pipelines.cli import app as cli
 from pipelines.registry import register_version
 from service.app import create_app
 from tests.service.conftest import Served, company_records
+from tests.service.real_server import server_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -74,25 +71,8 @@ def test_reload_keeps_the_last_good_version_and_picks_up_a_new_one(
         _set_champion(name, "1")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_http_server(served: Served) -> None:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(served.settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert server.started
-        base = f"http://127.0.0.1:{port}"
+    with server_in_thread(create_app(served.settings)) as base:
         assert httpx.get(f"{base}/health").json() == {"status": "ok"}
         response = httpx.post(
             f"{base}/v1/apprenticeship-host/scores",
@@ -105,9 +85,6 @@ def test_real_http_server(served: Served) -> None:
         assert (
             "/v1/dropout-risk/scores" in docs["paths"] and "/v1/site-potential/diagnostics" in docs["paths"]
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_keys_commands(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
