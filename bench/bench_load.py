@@ -50,11 +50,13 @@ class Run:
     p99_ms: float
     errors: int  # answers other than 200
     timeouts: int  # requests without an answer (timeouts, resets)
+    codes: str  # hey's status code and error distribution, as it prints them
 
     def line(self, name: str) -> str:
         return (
             f"  {name:<44} {self.requests:>6} requests {self.rate:8.1f}/s  p50 {self.p50_ms:8.1f} ms  "
             f"p99 {self.p99_ms:8.1f} ms  errors {self.errors}  no answer {self.timeouts}"
+            + (f"  ({self.codes})" if self.errors or self.timeouts else "")
         )
 
 
@@ -97,6 +99,7 @@ def _parse(report: str) -> Run:
         p99_ms=number(r"99%+ in ([\d.]+) secs") * 1000,
         errors=sum(n for c, n in codes.items() if c != 200),
         timeouts=timeouts,
+        codes=" ".join(report.split("Status code distribution:", 1)[-1].split()),
     )
 
 
@@ -219,7 +222,13 @@ def main() -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        light_run, heavy_run = _parse(light.communicate()[0]), _parse(heavy.communicate()[0])
+        samples = []  # the server's memory every 10 s of the mix: a plateau, or a leak
+        while light.poll() is None or heavy.poll() is None:
+            time.sleep(10)
+            samples.append(_rss_mb(server.pid))
+        light_out, heavy_out = light.communicate()[0], heavy.communicate()[0]
+        light_run, heavy_run = _parse(light_out), _parse(heavy_out)
+
         time.sleep(2)  # the last answers written, the threads idle again
         after = _rss_mb(server.pid)
         print(light_run.line("1 record, reasons on"))
@@ -238,6 +247,7 @@ def main() -> None:
             f"1,000 records with / without reasons (idle p50): {with_reasons.p50_ms / without.p50_ms:.2f} "
             "(target <= 5)"
         )
+        print("server resident memory during the mix, every 10 s: " + ", ".join(f"{m:,.0f}" for m in samples))
         print(
             f"server resident memory: {before:,.0f} MB before the mix, {after:,.0f} MB after "
             f"({(after / before - 1) * 100:+.1f} %, target within 10 %)"

@@ -34,7 +34,7 @@ from service.middleware import (
 )
 from service.model_registry import ModelRegistry
 from service.routers import admin, diagnostic_page, scoring, site
-from service.runtime import share_malloc_arenas
+from service.runtime import share_malloc_arenas, use_system_allocator
 from service.schemas import ErrorBody
 from service.security import RateLimitExceeded
 from service.settings import ServiceSettings
@@ -196,6 +196,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         share_malloc_arenas()  # before the worker threads exist: see service.runtime
+        use_system_allocator()
         mlflow.set_tracking_uri(settings.resolved_tracking_uri())
         mlflow.set_registry_uri(settings.resolved_tracking_uri())
         app.state.settings = settings

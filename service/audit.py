@@ -136,7 +136,13 @@ class AuditLog:
             self.health.incident(AUDIT, "deleted", f"{self.path}: {what}")
 
     def _write(self, at: str, entry: AuditEntry) -> None:
-        with self._lock:
+        # Threads of this process wait their turn here, not in SQLite's busy loop, and never longer than a
+        # lock held by another process would make them wait: a locked log fails every request fast.
+        if not self._lock.acquire(timeout=self.busy_seconds):
+            if self.health is not None:
+                self.health.failed(AUDIT, "locked", "audit writes queued past the busy timeout")
+            raise StoreUnavailable(AUDIT, "locked", RETRY_AFTER.get("locked", 5))
+        try:
             try:
                 if not self._same_file():
                     self._reopen()
@@ -163,6 +169,8 @@ class AuditLog:
                 if self.health is not None:
                     self.health.failed(AUDIT, kind, f"{type(err).__name__}: {err}")
                 raise StoreUnavailable(AUDIT, kind, RETRY_AFTER.get(kind, 5)) from err
+        finally:
+            self._lock.release()
         if self.health is not None:
             self.health.ok(AUDIT)
 

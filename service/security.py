@@ -63,6 +63,7 @@ class RateLimiter:
         self.busy_seconds = busy_seconds
         self.health = health
         self._local = threading.local()
+        self._turn = threading.Lock()
         self._count = 0
         con = self._connection()
         con.execute("PRAGMA journal_mode=WAL")
@@ -85,6 +86,18 @@ class RateLimiter:
         """Spend one token of bucket `name` (capacity and refill `per_minute`); None when allowed, else the
         seconds to wait. `spend=False` only asks whether a token is left. Blocking: a worker thread's job."""
         capacity, rate = float(per_minute), per_minute / 60.0
+        # This process's threads take turns here (SQLite's busy loop would let one starve past the busy
+        # timeout under load); only another process's transaction is waited for in SQLite.
+        if not self._turn.acquire(timeout=self.busy_seconds):
+            if self.health is not None:
+                self.health.failed(RATE_LIMIT, "locked", "rate-limit checks queued past the busy timeout")
+            raise StoreUnavailable(RATE_LIMIT, "locked")
+        try:
+            return self._take(name, capacity, rate, spend)
+        finally:
+            self._turn.release()
+
+    def _take(self, name: str, capacity: float, rate: float, spend: bool) -> int | None:
         now = time.time()
         con = self._connection()
         try:
