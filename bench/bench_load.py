@@ -34,7 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_service import _free_port, _rss_mb, _wait  # noqa: E402
+from bench.bench_service import _free_port, _rss_mb, _stop, _wait  # noqa: E402
 from bench.machine import machine  # noqa: E402
 
 TIMEOUT_S = 20  # hey's request timeout: a request over it counts as a timeout
@@ -253,12 +253,7 @@ def main() -> None:
             f"({(after / before - 1) * 100:+.1f} %, target within 10 %)"
         )
     finally:
-        for process in (server, reference):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(server, reference)
 
 
 if __name__ == "__main__":

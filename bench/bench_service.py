@@ -49,6 +49,16 @@ def _wait(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def _stop(*processes: subprocess.Popen[bytes]) -> None:
+    """Stop servers started by a bench (killed if they do not stop within 20 s)."""
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -270,12 +280,7 @@ def main() -> None:
         print(f"service resident memory after the run: {_rss_mb(api.pid):,.0f} MB")
         print(f"(reference date of the rows: {date.today()})")
     finally:
-        for proc in (api, served):
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop(api, served)
 
 
 if __name__ == "__main__":
