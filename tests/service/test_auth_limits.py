@@ -131,6 +131,11 @@ def test_expired_keys_answer_401_and_old_key_files_are_migrated(served: Served, 
 def test_serve_admin_key_expires_and_is_revoked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before: every `serve --admin-key` minted a new admin key that never expired and was never revoked."""
     monkeypatch.setenv("CMA_PREDICT_HOME", str(tmp_path))
+    # `serve` hands its settings to uvicorn's workers through the environment (CMA_TRACKING_URI from
+    # MLFLOW_TRACKING_URI): both are restored after the test, or every later app would read that registry.
+    for name in ("CMA_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.setenv(name, "recorded by monkeypatch")
+        monkeypatch.delenv(name)
     store = KeyStore(tmp_path / "service" / "keys.db")
     crashed = store.create("admin", "local", timedelta(hours=12), SERVE_ORIGIN)[1]  # a serve killed -9
     kept = store.create("admin", "CMA ops")[1]  # an admin key made with `keys create`: not touched
