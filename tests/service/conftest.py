@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import mlflow
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+from mlflow.pyfunc import PythonModel
 
 from service.app import create_app
 from service.keys import KeyStore
@@ -67,16 +71,38 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-@pytest.fixture()
-def served(trained_home: Path, tmp_path: Path) -> Served:
+def settings_and_keys(home: Path, folder: Path) -> tuple[ServiceSettings, dict[str, str]]:
+    """Settings serving `home` with keys and audit log in `folder`, and a key of each role."""
     settings = ServiceSettings(
-        predict_home=trained_home,
-        keys_db=tmp_path / "keys.db",
-        audit_db=tmp_path / "audit.db",
+        predict_home=home,
+        keys_db=folder / "keys.db",
+        audit_db=folder / "audit.db",
         rate_limit_per_minute=10_000,
     )
     store = KeyStore(settings.keys_path())
     keys = {role: store.create(role, f"CMA test {role}")[0] for role in ("agent", "advisor", "admin")}
+    return settings, keys
+
+
+class NotAModel(PythonModel):
+    """A model the service cannot use (it has no scoring face)."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return model_input
+
+
+def log_not_a_model(experiment_name: str) -> str:
+    """Log a `NotAModel` in the experiment `experiment_name` of the current store; returns its model URI
+    (for the test to register as it needs, with or without a digest)."""
+    experiment = MlflowClient().get_experiment_by_name(experiment_name)
+    assert experiment is not None
+    with mlflow.start_run(experiment_id=experiment.experiment_id):
+        return str(mlflow.pyfunc.log_model(name="model", python_model=NotAModel()).model_uri)
+
+
+@pytest.fixture()
+def served(trained_home: Path, tmp_path: Path) -> Served:
+    settings, keys = settings_and_keys(trained_home, tmp_path)
     host_rows = pd.read_parquet(trained_home / "host.parquet")
     dropout_rows = pd.read_parquet(trained_home / "dropout.parquet")
     return Served(trained_home, settings, keys, host_rows, dropout_rows)

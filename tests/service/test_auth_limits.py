@@ -17,14 +17,13 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
-from mlflow.pyfunc import PythonModel
 from typer.testing import CliRunner
 
 from pipelines.cli import app as cli
 from service import messages
 from service.app import create_app
 from service.keys import SERVE_ORIGIN, KeyStore
-from tests.service.conftest import Served
+from tests.service.conftest import Served, log_not_a_model
 from tests.service.real_server import real_server, served_env
 
 pytestmark = pytest.mark.slow
@@ -167,13 +166,6 @@ def test_serve_admin_key_expires_and_is_revoked(tmp_path: Path, monkeypatch: pyt
     assert bad.exit_code == 2
 
 
-class NotAModel(PythonModel):
-    """A registered model the service cannot use."""
-
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
-        return model_input
-
-
 def test_ready_is_false_while_a_champion_fails_and_hides_raw_errors(
     client: TestClient, served: Served
 ) -> None:
@@ -184,11 +176,7 @@ def test_ready_is_false_while_a_champion_fails_and_hides_raw_errors(
     agent = {"X-API-Key": served.keys["agent"]}
     mlflow_client = MlflowClient()
     try:
-        experiment = mlflow_client.get_experiment_by_name(name)
-        assert experiment is not None
-        with mlflow.start_run(experiment_id=experiment.experiment_id):
-            broken = mlflow.pyfunc.log_model(name="model", python_model=NotAModel())
-        bad = mlflow.register_model(broken.model_uri, name)
+        bad = mlflow.register_model(log_not_a_model(name), name)
         mlflow_client.set_registered_model_alias(name, "champion", str(bad.version))
         assert client.post("/v1/admin/models/reload", headers=admin).status_code == 200
         seen = client.get("/ready", headers=agent)

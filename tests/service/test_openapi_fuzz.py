@@ -34,8 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.app import create_app
-from service.keys import KeyStore
-from service.settings import ServiceSettings
+from tests.service.conftest import settings_and_keys
 from tests.service.real_server import server_in_thread
 
 # Requests generated per operation, role and mode (valid, invalid; the document's examples besides).
@@ -64,15 +63,7 @@ class FuzzServer:
 @pytest.fixture(scope="module")
 def fuzz_server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
     """The `served` fixture's settings and keys, served by uvicorn for the whole module (lifespan run)."""
-    tmp = tmp_path_factory.mktemp("fuzz")
-    service_settings = ServiceSettings(
-        predict_home=trained_home,
-        keys_db=tmp / "keys.db",
-        audit_db=tmp / "audit.db",
-        rate_limit_per_minute=10_000,
-    )
-    store = KeyStore(service_settings.keys_path())
-    keys = {role: store.create(role, f"CMA fuzz {role}")[0] for role in ROLES if role != "none"}
+    service_settings, keys = settings_and_keys(trained_home, tmp_path_factory.mktemp("fuzz"))
     with server_in_thread(create_app(service_settings)) as base_url:
         served = httpx.get(f"{base_url}/v1/models", headers={"X-API-Key": keys["admin"]}, timeout=30)
         models = [model["name"] for model in served.json() if model["version"] is not None]

@@ -6,27 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import mlflow
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
-from mlflow.pyfunc import PythonModel
 from typer.testing import CliRunner
 
 from pipelines.cli import app as cli
 from pipelines.registry import register_version
 from service.app import create_app
-from tests.service.conftest import Served, company_records
+from tests.service.conftest import Served, company_records, log_not_a_model
 from tests.service.real_server import server_in_thread
 
 pytestmark = pytest.mark.slow
-
-
-class NotAModel(PythonModel):
-    """A registered model the service cannot use (it has no scoring face)."""
-
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
-        return model_input
 
 
 def _set_champion(name: str, version: str) -> None:
@@ -42,11 +33,7 @@ def test_reload_keeps_the_last_good_version_and_picks_up_a_new_one(
     name = "apprenticeship_host"
     mlflow_client = MlflowClient()
     try:
-        experiment = mlflow_client.get_experiment_by_name(name)
-        assert experiment is not None
-        with mlflow.start_run(experiment_id=experiment.experiment_id):
-            broken = mlflow.pyfunc.log_model(name="model", python_model=NotAModel())
-        bad = register_version(broken.model_uri, name)
+        bad = register_version(log_not_a_model(name), name)
         _set_champion(name, str(bad.version))
         outcome = client.post("/v1/admin/models/reload", headers=admin).json()["models"][name]
         assert outcome.startswith("v1 kept: TypeError") and "does not implement the scoring face" in outcome
