@@ -18,7 +18,6 @@ Needs trained champions (`make run`). Usage: python bench/bench_load.py [--home 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -34,7 +33,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_service import _free_port, _rss_mb, _stop, _wait  # noqa: E402
+from bench.bench_service import (  # noqa: E402
+    _free_port,
+    _rss_mb,
+    _stop,
+    _wait,
+    start_api,
+    start_mlflow_serve,
+)
 from bench.machine import machine  # noqa: E402
 
 TIMEOUT_S = 20  # hey's request timeout: a request over it counts as a timeout
@@ -141,20 +147,7 @@ def main() -> None:
     light_key, _ = store.create("agent", "bench light clients")
     heavy_key, _ = store.create("agent", "bench batch client")
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "CMA_PREDICT_HOME": str(home),
-            "CMA_KEYS_DB": str(tmp / "keys.db"),
-            "CMA_AUDIT_DB": str(tmp / "audit.db"),
-            "CMA_RATE_LIMIT_PER_MINUTE": "1000000",
-        },
-    )
+    server = start_api(home, tmp, port)
     url = f"http://127.0.0.1:{port}/v1/apprenticeship-host/scores"
     # The same champion behind `mlflow models serve`, for the 1-record reference (its pyfunc explains by
     # default, as the API does).
@@ -165,28 +158,7 @@ def main() -> None:
     version = mlflow.MlflowClient().get_model_version_by_alias("apprenticeship_host", "champion").version
     (tmp / "one_mlflow.json").write_bytes(orjson.dumps({"dataframe_records": records[:1]}))
     mlflow_port = _free_port()
-    reference = subprocess.Popen(
-        [
-            *(
-                sys.executable,
-                "-m",
-                "mlflow",
-                "models",
-                "serve",
-                "-m",
-                f"models:/apprenticeship_host/{version}",
-            ),
-            *("--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port)),
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "MLFLOW_TRACKING_URI": uri,
-            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    reference = start_mlflow_serve(home, version, mlflow_port)
     print(f"machine: {machine()}; apprenticeship_host v{version}")
     try:
         _wait(f"http://127.0.0.1:{port}/health")

@@ -49,6 +49,45 @@ def _wait(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def start_api(home: Path, folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """The scoring API serving `home`'s champions on loopback `port` (uvicorn, one worker), its keys and
+    audit log in `folder`, with no rate limit in the way of a bench."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CMA_PREDICT_HOME": str(home),
+            "CMA_KEYS_DB": str(folder / "keys.db"),
+            "CMA_AUDIT_DB": str(folder / "audit.db"),
+            "CMA_RATE_LIMIT_PER_MINUTE": "1000000",
+        },
+    )
+
+
+def start_mlflow_serve(home: Path, version: str, port: int) -> subprocess.Popen[bytes]:
+    """`mlflow models serve` of version `version` of the host model of `home`'s registry, on loopback
+    `port`, in this environment (it starts `uvicorn` from PATH: this interpreter's folder first)."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mlflow", "models", "serve"),
+            *("-m", f"models:/apprenticeship_host/{version}", "--env-manager", "local"),
+            *("-h", "127.0.0.1", "-p", str(port)),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _stop(*processes: subprocess.Popen[bytes]) -> None:
     """Stop servers started by a bench (killed if they do not stop within 20 s)."""
     for process in processes:
@@ -95,13 +134,6 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(args.home).resolve()
     uri = f"sqlite:///{home / 'mlflow.db'}"
-    bin_dir = str(Path(sys.executable).parent)  # `mlflow models serve` starts `uvicorn` from PATH
-    env = {
-        **os.environ,
-        "CMA_PREDICT_HOME": str(home),
-        "MLFLOW_TRACKING_URI": uri,
-        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-    }
     os.environ.update({"MLFLOW_TRACKING_URI": uri})
 
     import mlflow
@@ -128,49 +160,8 @@ def main() -> None:
 
     key, _ = KeyStore(tmp / "keys.db").create("admin", "bench")
     api_port, mlflow_port = _free_port(), _free_port()
-    api = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(api_port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env={
-            **env,
-            "CMA_KEYS_DB": str(tmp / "keys.db"),
-            "CMA_AUDIT_DB": str(tmp / "audit.db"),
-            "CMA_RATE_LIMIT_PER_MINUTE": "1000000",
-        },
-    )
-    served = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            f"models:/apprenticeship_host/{version}",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(mlflow_port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    api = start_api(home, tmp, api_port)
+    served = start_mlflow_serve(home, version, mlflow_port)
     api_url = f"http://127.0.0.1:{api_port}/v1/apprenticeship-host/scores"
     mlflow_url = f"http://127.0.0.1:{mlflow_port}/invocations"
     try:
