@@ -103,17 +103,24 @@ class ValidationReport:
 ERROR_COLUMNS = ["source", "line", "column", "reason", "value"]
 
 
+LA_POSTE = np.array([3, 5, 6, 0, 0, 0, 0, 0, 0])  # La Poste's SIREN, whose establishments have their own rule
+
+
+def siret_keys_valid(digits: np.ndarray) -> np.ndarray:
+    """The key check of SIRETs given as a (rows, 14) matrix of their digits: Luhn (from the left, every
+    other digit doubled); La Poste's establishments (SIREN 356000000) pass by INSEE's own rule (digits
+    summing to a multiple of 5) or by Luhn (its head office). The one check of chamber files and the API."""
+    digits = np.asarray(digits, dtype=np.int64)
+    doubled = digits[:, 0::2] * 2
+    total = digits[:, 1::2].sum(axis=1) + np.where(doubled > 9, doubled - 9, doubled).sum(axis=1)
+    la_poste = (digits[:, :9] == LA_POSTE).all(axis=1)
+    return np.asarray((total % 10 == 0) | (la_poste & (digits.sum(axis=1) % 5 == 0)))
+
+
 def luhn_valid(digits: pd.Series) -> pd.Series:
-    """Luhn check of 14-ASCII-digit SIRET strings; La Poste's establishments (SIREN 356000000) pass by
-    their own rule (digits summing to a multiple of 5) or by Luhn, as in the API's check."""
-    arr = np.frombuffer("".join(digits.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 14) - 48
-    arr = arr.astype(np.int64)
-    doubled = arr[:, -2::-2] * 2
-    doubled = np.where(doubled > 9, doubled - 9, doubled)
-    total = arr[:, -1::-2].sum(axis=1) + doubled.sum(axis=1)
-    la_poste = digits.str.startswith("356000000").to_numpy()
-    ok = (total % 10 == 0) | (la_poste & (arr.sum(axis=1) % 5 == 0))
-    return pd.Series(ok, index=digits.index)
+    """`siret_keys_valid` of a Series of 14-ASCII-digit SIRET strings."""
+    matrix = np.frombuffer("".join(digits.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 14) - 48
+    return pd.Series(siret_keys_valid(matrix), index=digits.index)
 
 
 def _parse_dates(text: pd.Series) -> pd.Series:

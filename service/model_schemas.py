@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from models.contracts import siret_keys_valid
 from models.interface import CodeKind, DateOrder, InputContract, InputField, OutputField, ScoringModel
 from service import messages
 from service.schemas import RecordError, ScoresMeta, ScoresRequest
@@ -233,21 +234,10 @@ def _words(name: str) -> list[str]:
 
 
 def siret_valid(text: str) -> bool:
-    """A SIRET's key: 14 ASCII digits passing the Luhn check; La Poste's establishments (SIREN 356000000)
-    follow INSEE's own rule instead (sum of the digits a multiple of 5; its head office passes Luhn)."""
+    """A SIRET's key: 14 ASCII digits passing the key check of `models.contracts.siret_keys_valid`."""
     if len(text) != 14 or not text.isascii() or not text.isdigit():
         return False
-    digits = [ord(c) - 48 for c in text]
-    if text.startswith("356000000") and sum(digits) % 5 == 0:
-        return True
-    total = 0
-    for position, digit in enumerate(digits):  # 14 digits: from the left, every even position is doubled
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
+    return bool(siret_keys_valid(np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(1, 14) - 48)[0])
 
 
 def siret_valid_array(values: pa.Array) -> np.ndarray:
@@ -260,12 +250,7 @@ def siret_valid_array(values: pa.Array) -> np.ndarray:
     fixed = pc.if_else(shaped, text, pa.scalar("0" * 14))  # every value 14 bytes: one digit matrix
     offsets = np.frombuffer(fixed.buffers()[1], dtype=np.int32)[fixed.offset : fixed.offset + n + 1]
     data = np.frombuffer(fixed.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    digits = (data.reshape(n, 14) - 48).astype(np.int64)
-    doubled = digits[:, 0::2] * 2
-    total = digits[:, 1::2].sum(axis=1) + np.where(doubled > 9, doubled - 9, doubled).sum(axis=1)
-    la_poste = np.asarray(pc.starts_with(fixed, "356000000"), dtype=bool)
-    valid = (total % 10 == 0) | (la_poste & (digits.sum(axis=1) % 5 == 0))
-    return valid & np.asarray(shaped, dtype=bool)
+    return siret_keys_valid(data.reshape(n, 14) - 48) & np.asarray(shaped, dtype=bool)
 
 
 def _canonical_naf(text: str) -> str:
