@@ -17,11 +17,15 @@ import pandas as pd
 from models.reference import Reference, normalize_commune_code, normalize_naf_code
 from models.vocabulary import (
     DIPLOMAS,
+    EMPLOYER_TYPES,
     HEAD_QUALIFICATIONS,
     HEADCOUNT_BANDS,
     LEGAL_CATEGORIES,
     PRIOR_QUALIFICATIONS,
+    PRIOR_SITUATIONS,
+    RUPTURE_CAUSES,
     RUPTURE_INITIATORS,
+    SOURCE_FORMATS,
 )
 
 ColumnKind = Literal["siret", "naf_code", "commune_code", "date", "category", "count", "number", "identifier"]
@@ -137,12 +141,14 @@ def validate_table(
     reference: Reference,
     source: str,
     first_line: int = 2,
+    lines: pd.Series | np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate a raw string table against its contract.
 
     Returns the valid rows, typed (codes as strings, dates as datetime64, counts as int64) and restricted
     to the contract's columns, plus a report listing every error with its file line (`first_line` is the
-    line of the first data row: 2 for a CSV with a header). Raises `ContractError` when required columns
+    line of the first data row: 2 for a CSV with a header; `lines` gives each row's own, for a file read by
+    a format reader, where a row is an NDJSON line or a record of a JSON array). Raises `ContractError` when required columns
     are missing, since no row can then be read.
     """
     headers = {str(c).strip().lstrip("\ufeff"): c for c in raw.columns}
@@ -154,7 +160,10 @@ def validate_table(
             f"(expected: {', '.join(contract.column_names)})",
         )
     n = len(raw)
-    lines = pd.Series(np.arange(first_line, first_line + n), index=raw.index)
+    if lines is None:
+        lines = pd.Series(np.arange(first_line, first_line + n), index=raw.index)
+    else:
+        lines = pd.Series(np.asarray(lines, dtype=np.int64), index=raw.index)
     typed: dict[str, pd.Series] = {}
     problems: list[pd.DataFrame] = []
 
@@ -299,7 +308,9 @@ COMPANIES = TableContract(
         Column(
             "legal_category",
             "category",
-            "INSEE legal category (catégorie juridique, 4 digits)",
+            "INSEE legal category (catégorie juridique, 4 digits); empty when the source does not say "
+            "(a SIRENE establishment file)",
+            nullable=True,
             allowed=tuple(LEGAL_CATEGORIES),
         ),
         Column(
@@ -311,7 +322,9 @@ COMPANIES = TableContract(
         Column(
             "head_qualification",
             "category",
-            "Highest qualification of the company head",
+            "Highest qualification of the company head; empty when the source does not say (SIRENE, or an "
+            "RNE formality without the head's qualité d'artisan)",
+            nullable=True,
             allowed=tuple(HEAD_QUALIFICATIONS),
         ),
         Column(
@@ -455,4 +468,120 @@ FOLLOW_UP = TableContract(
         ),
     ),
     key=("contract_id", "week"),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the national apprenticeship systems hold (SIFA, the dashboard's ERP API v3, DECA), read by
+# `catalog.formats`: one row per (learner, contract), pseudonymous, minimised at read time.
+
+
+def _national_dates_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    bad = frame["planned_end"].notna() & (frame["planned_end"] <= frame["contract_start"])
+    return bad, "planned_end", "planned_end must be after contract_start"
+
+
+def _national_rupture_rule(frame: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    rupture = frame["rupture_date"]
+    bad = rupture.notna() & (rupture < frame["contract_start"])
+    return bad, "rupture_date", "rupture_date must not be before contract_start"
+
+
+APPRENTICE_CONTRACTS = TableContract(
+    name="apprentice_contracts",
+    description=(
+        "Apprenticeship contracts as the national systems know them (SIFA, ERP API v3, DECA): one row per "
+        "learner and contract, keyed by pseudonyms (a keyed hash of the learner's identity), with no name, "
+        "address, contact, birth date or national identifier."
+    ),
+    columns=(
+        Column(
+            "learner_id",
+            "identifier",
+            "Pseudonymous learner key (keyed hash of name, first name, birth date)",
+        ),
+        Column(
+            "contract_id", "identifier", "Pseudonymous contract key (keyed hash of the learner and the start)"
+        ),
+        Column("source", "category", "Format the row was read from", allowed=tuple(SOURCE_FORMATS)),
+        Column("siret", "siret", "SIRET of the employer", nullable=True),
+        Column("naf_code", "naf_code", "Employer's main activity, NAF rev.2 sub-class", nullable=True),
+        Column(
+            "employer_headcount", "count", "Employer's headcount (employees)", nullable=True, maximum=500000
+        ),
+        Column(
+            "employer_type",
+            "category",
+            "Kind of employer (SIFA TYPE_EMP)",
+            nullable=True,
+            allowed=tuple(EMPLOYER_TYPES),
+        ),
+        Column("diploma", "category", "Diploma prepared", nullable=True, allowed=tuple(DIPLOMAS)),
+        Column("diploma_code", "identifier", "Diploma code (CFD, 8 characters) or RNCP code", nullable=True),
+        Column(
+            "theoretical_months",
+            "count",
+            "Theoretical length of the training (months)",
+            nullable=True,
+            minimum=1,
+            maximum=60,
+        ),
+        Column(
+            "training_year",
+            "count",
+            "Year of the training the learner is in (1 = first)",
+            nullable=True,
+            minimum=0,
+            maximum=6,
+        ),
+        Column("contract_start", "date", "First day of the contract"),
+        Column("planned_end", "date", "Planned last day of the contract", nullable=True),
+        Column("rupture_date", "date", "Date the contract was broken, empty if not broken", nullable=True),
+        Column(
+            "rupture_cause",
+            "category",
+            "Cause of the rupture, coarsened from the export's text",
+            nullable=True,
+            allowed=tuple(RUPTURE_CAUSES),
+        ),
+        Column(
+            "age",
+            "number",
+            "Age in completed years at the prediction date (contract start + N weeks), "
+            "derived from the birth date, which is dropped",
+            nullable=True,
+            minimum=13,
+            maximum=70,
+        ),
+        Column(
+            "sex",
+            "category",
+            "Sex as recorded (sensitive: group reports only)",
+            nullable=True,
+            allowed=("F", "M"),
+        ),
+        Column(
+            "rqth",
+            "category",
+            "Recognised disabled worker (RQTH; sensitive: group reports only)",
+            nullable=True,
+            allowed=("0", "1"),
+        ),
+        Column(
+            "prior_situation",
+            "category",
+            "Situation before the contract, coarsened",
+            nullable=True,
+            allowed=tuple(PRIOR_SITUATIONS),
+        ),
+        Column(
+            "prior_qualification",
+            "category",
+            "Highest diploma obtained before the contract",
+            nullable=True,
+            allowed=tuple(PRIOR_QUALIFICATIONS),
+        ),
+    ),
+    key=("contract_id", "source"),
+    rules=(_national_dates_rule, _national_rupture_rule),
 )

@@ -119,3 +119,38 @@ def headcount_label(rank: float) -> str:
     """The French label of a headcount band given by its rank (`HEADCOUNT_RANK`)."""
     band = RANK_TO_HEADCOUNT_BAND.get(int(rank))
     return HEADCOUNT_BANDS.get(band or "", f"{rank:.0f}")
+
+# What the national apprenticeship systems (SIFA, the dashboard's ERP API, DECA) say of an apprentice,
+# coarsened at read time to what a model can use (and no more: GDPR art. 5, data minimisation).
+PRIOR_SITUATIONS: dict[str, str] = {
+    "college": "Collège (y compris SEGPA, DIMA, CPA)",
+    "lycee_general": "Lycée général ou technologique",
+    "voie_pro_scolaire": "Voie professionnelle sous statut scolaire",
+    "apprentissage": "Déjà en apprentissage",
+    "superieur": "Enseignement supérieur",
+    "emploi": "Salarié ou contrat de professionnalisation",
+    "sans_emploi": "Demandeur d'emploi ou sans emploi",
+    "stage_formation": "Stagiaire de la formation professionnelle",
+    "autre": "Autre situation",
+}
+
+EMPLOYER_TYPES: dict[str, str] = {
+    "artisan": "Entreprise inscrite au répertoire des métiers",
+    "prive_autre": "Autre employeur privé (RCS, MSA, profession libérale, association)",
+    "public": "Employeur public",
+}
+
+RUPTURE_CAUSES: dict[str, str] = {
+    "demission": "À l'initiative de l'apprenti (démission)",
+    "licenciement": "À l'initiative de l'employeur (licenciement, faute, inaptitude)",
+    "commun_accord": "D'un commun accord",
+    "diplome": "Obtention du diplôme",
+    "force_majeure": "Force majeure, liquidation ou fermeture de l'entreprise",
+    "autre": "Autre ou non précisé",
+}
+
+SOURCE_FORMATS: dict[str, str] = {
+    "sifa": "Enquête SIFA (DEPP)",
+    "erp": "API ERP v3 du tableau de bord de l'apprentissage",
+    "deca": "DECA (dépôt des contrats d'apprentissage)",
+}
