@@ -195,43 +195,39 @@ def present(record: Mapping[str, object], path: Iterable[str]) -> object:
     return node
 
 
+SITUATION_N1_PREFIX: dict[str, str] = {
+    "10": "college",
+    "20": "lycee_general",
+    "30": "voie_pro_scolaire",
+    "31": "apprentissage",
+    "40": "superieur",
+    "41": "apprentissage",
+}
+SITUATION_N1_CODES: dict[str, str] = {
+    "5901": "emploi",
+    "5903": "emploi",
+    "5905": "stage_formation",
+    "5907": "sans_emploi",
+    "5909": "stage_formation",
+    "9900": "autre",
+}
+
+
 def situation_from_code(values: pd.Series) -> pd.Series:
     """The SIFA 4-digit code of the situation in year N-1 (SIFA `SIT_N_1`, ERP `derniere_situation`)
-    coarsened to `models.vocabulary.PRIOR_SITUATIONS`; 9999 (unknown) and 0 are missing, an unknown code is
-    kept for the contract to quarantine."""
-    text = unexcel(values)
-    code = text.str.replace(r"\.0$", "", regex=True)
-    head2 = code.str.slice(0, 2)
-    groups = np.select(
-        [
-            head2 == "10",
-            head2 == "20",
-            head2 == "30",
-            head2 == "31",
-            head2 == "40",
-            head2 == "41",
-            code.isin(["5901", "5903"]),
-            code == "5907",
-            code.isin(["5905", "5909"]),
-            code == "9900",
-        ],
-        [
-            "college",
-            "lycee_general",
-            "voie_pro_scolaire",
-            "apprentissage",
-            "superieur",
-            "apprentissage",
-            "emploi",
-            "sans_emploi",
-            "stage_formation",
-            "autre",
-        ],
-        "",
-    )
-    out = pd.Series(groups, index=values.index, dtype=object)
-    out = out.where(out != "", code.astype(object))  # not a known code: kept, the contract says why
-    return out.where(code.notna() & ~code.isin(["9999", "0"]), None)
+    coarsened to `models.vocabulary.PRIOR_SITUATIONS` (by its first two digits, or the whole code for the
+    59xx and 99xx ones); 9999 (unknown) and 0 are missing, an unknown code is kept for the contract to
+    quarantine."""
+    code = unexcel(values).str.replace(r"\.0$", "", regex=True)
+
+    def group(value: object) -> object:
+        if not isinstance(value, str) or value in ("9999", "0"):
+            return None
+        if len(value) == 4 and value.isdigit():
+            return SITUATION_N1_CODES.get(value) or SITUATION_N1_PREFIX.get(value[:2]) or value
+        return value
+
+    return code.astype(object).map(group)
 
 
 PRIOR_SITUATION_SIFA: dict[str, str] = {

@@ -1,6 +1,7 @@
 """`cma-predict`: the command line of the CMA predictive service, one module per job.
 
 - `data`: simulate, simulator-report, build-dataset;
+- `importing`: import (the national formats: SIFA, ERP v3, DECA, RNE, SIRENE);
 - `train`: train, train-extract, evaluate, run (the same for every model family);
 - `site`: ingest-sirene, train-site, diagnose;
 - the service's own commands (`keys`, `serve`) live with the service (`service/cli.py`), mounted here.
@@ -8,14 +9,14 @@
 
 from __future__ import annotations
 
-from pipelines.cli import data, site, train
+from pipelines.cli import data, importing, site, train
 from pipelines.cli.common import app
 from service.cli import keys_app, serve
 
 app.add_typer(keys_app, name="keys")
 app.command()(serve)
 
-__all__ = ["app", "data", "main", "site", "train"]
+__all__ = ["app", "data", "importing", "main", "site", "train"]
 
 
 def main() -> None:

@@ -1,0 +1,276 @@
+"""`cma-predict import`: the files a chamber or a training centre really holds (SIFA, ERP v3, DECA, RNE,
+SIRENE stock; CSV, `.xlsx`, JSON or NDJSON, gzip or not) read by their format's reader (`catalog.formats`),
+checked under the project's contracts, and written as the contract tables the training commands take.
+
+Nothing personal enters: the readers drop names, addresses, contacts, national identifiers and birth dates
+while reading (keyed pseudonyms and ages instead). Bad rows are quarantined with their file, line, field
+(the format's own field name) and reason, never their value; valid rows are kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from catalog.formats import FORMATS, FormatError, FormatRead, Pseudonymiser, detect, reader
+from catalog.tables import TableReadError, read_text_file
+from models.contracts import (
+    APPRENTICE_CONTRACTS,
+    APPRENTICESHIP_CONTRACTS,
+    COMPANIES,
+    ContractError,
+    TableContract,
+    validate_table,
+)
+from models.dropout_risk.national import (
+    OUTCOME,
+    Label,
+    dropout_training_set,
+    extract_config,
+    merge_sources,
+    scoring_rows,
+)
+from models.reference import Reference
+
+logger = logging.getLogger(__name__)
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c for c in (APPRENTICE_CONTRACTS, APPRENTICESHIP_CONTRACTS, COMPANIES)
+}
+QUARANTINE_COLUMNS = ["source", "line", "field", "reason"]
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+@dataclass
+class FileCount:
+    """What one file gave: rows read per table, kept and quarantined."""
+
+    source: str
+    format: str
+    table: str
+    rows: int
+    valid: int
+
+
+@dataclass
+class ImportResult:
+    """The valid rows of every file, per contract, and everything quarantined."""
+
+    tables: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    counts: list[FileCount] = field(default_factory=list)
+    quarantine: list[pd.DataFrame] = field(default_factory=list)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """Every file's valid rows of contract `name`, or None when no file had any."""
+        frames = self.tables.get(name)
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    def quarantined(self) -> pd.DataFrame:
+        """Every quarantined row: source, line, field, reason (never the value)."""
+        if not self.quarantine:
+            return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        frame = pd.concat(self.quarantine, ignore_index=True)[QUARANTINE_COLUMNS]
+        return frame.sort_values(["source", "line"], kind="stable").reset_index(drop=True)
+
+    def summary(self) -> str:
+        """Counts per file and table, then the quarantine's reasons."""
+        lines = []
+        for c in self.counts:
+            lines.append(
+                f"{c.source} ({c.format}): {c.table}: {c.rows:,} rows read, {c.valid:,} kept, "
+                f"{c.rows - c.valid:,} quarantined"
+            )
+        bad = self.quarantined()
+        if len(bad):
+            for (source, fld, reason), n in bad.groupby(["source", "field", "reason"]).size().items():
+                lines.append(f"  {source}: {fld}: {reason} ({n:,} rows)")
+        return "\n".join(lines)
+
+
+def _bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise FormatError(str(path), "file not found")
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def read_format_file(path: Path, fmt: str, pseudonyms: Pseudonymiser, prediction_weeks: int) -> FormatRead:
+    """One file read by its format's reader (`fmt` = `auto`: found from its bytes)."""
+    raw = _bytes(path)
+    if raw.startswith(XLSX_MAGIC):  # a spreadsheet: only SIFA is exported so
+        if fmt not in ("auto", "sifa"):
+            raise FormatError(path.name, f"an .xlsx file cannot hold the {fmt} format (JSON)")
+        try:
+            table = read_text_file(path)
+        except TableReadError as err:
+            raise FormatError(path.name, str(err)) from err
+        return reader("sifa")(table, path.name, pseudonyms, prediction_weeks)
+    name = detect(raw, path.name) if fmt == "auto" else fmt
+    if name not in FORMATS:
+        raise FormatError(path.name, f"unknown format {name!r} (known: {', '.join(FORMATS)}, auto)")
+    if name == "sirene":
+        return _read_sirene(path)
+    return reader(name)(raw, path.name, pseudonyms, prediction_weeks)
+
+
+def _read_sirene(path: Path) -> FormatRead:
+    """A SIRENE establishment stock file as `companies` rows (through the SIRENE ingestion: streamed, any
+    size); legal category and the head's qualification are not in it (empty)."""
+    from catalog.reference import load_passage
+    from pipelines.ingest import ingest_sirene
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = ingest_sirene(Path(tmp), load_passage(), stock=path)
+        stock = pd.read_parquet(Path(tmp) / "establishments.parquet")
+        quarantine = pd.read_csv(report.quarantine_path) if report.quarantine_path else None
+    out = FormatRead(source=path.name, format="sirene")
+    companies = pd.DataFrame(
+        {
+            "siret": stock["siret"],
+            "naf_code": stock["naf_code"],
+            "commune_code": stock["commune_code"],
+            "creation_date": stock["creation_date"].dt.strftime("%Y-%m-%d"),
+            "legal_category": None,
+            "headcount_band": stock["headcount_band"],
+            "head_qualification": None,
+            "closure_date": stock["closure_date"].dt.strftime("%Y-%m-%d"),
+            "line": 0,
+        }
+    )
+    out.add(
+        "companies",
+        companies,
+        {
+            "siret": "siret",
+            "naf_code": "activitePrincipaleEtablissement",
+            "commune_code": "codeCommuneEtablissement",
+            "creation_date": "dateCreationEtablissement",
+            "headcount_band": "trancheEffectifsEtablissement",
+        },
+    )
+    if quarantine is not None:
+        for row in quarantine.itertuples(index=False):
+            out.errors.append(
+                {"source": path.name, "line": int(row.line), "column": "(ligne)", "reason": str(row.reason)}
+            )
+    return out
+
+
+def import_files(
+    paths: list[Path],
+    fmt: str,
+    reference: Reference,
+    pseudonyms: Pseudonymiser,
+    prediction_weeks: int = 6,
+) -> ImportResult:
+    """Every file read by its reader and checked under its contracts (`FormatError` or `ContractError`
+    when a whole file cannot be read; row errors are quarantined)."""
+    result = ImportResult()
+    for path in paths:
+        read = read_format_file(path, fmt, pseudonyms, prediction_weeks)
+        if read.errors:
+            errors = pd.DataFrame(read.errors).rename(columns={"column": "field"})
+            result.quarantine.append(errors)
+        reader_rows = len({(e["line"]) for e in read.errors})
+        for name, frame in read.tables.items():
+            contract = CONTRACTS[name]
+            columns = contract.column_names
+            lines = frame.get("line")
+            valid, report = validate_table(
+                frame[columns], contract, reference, source=read.source, lines=lines
+            )
+            fields = read.source_fields.get(name, {})
+            errors = report.errors.drop(columns=["value"]).rename(columns={"column": "field"})
+            errors["field"] = errors["field"].replace(fields)
+            result.quarantine.append(errors)
+            result.tables.setdefault(name, []).append(valid)
+            result.counts.append(
+                FileCount(read.source, read.format, name, report.n_rows + reader_rows, report.n_valid)
+            )
+        if not read.tables:
+            result.counts.append(FileCount(read.source, read.format, "-", reader_rows, 0))
+    return result
+
+
+def extraction_date(contracts: pd.DataFrame) -> date:
+    """The extraction date a set of files implies when none is given: the latest start or rupture seen."""
+    latest = pd.concat([contracts["contract_start"], contracts["rupture_date"]]).dropna().max()
+    return pd.Timestamp(latest).date()
+
+
+@dataclass(frozen=True)
+class TrainingSetOptions:
+    """How the dropout training set is labelled (`models.dropout_risk.national`)."""
+
+    label: Label = "gross"
+    relapse_months: int = 3
+    as_of: date | None = None
+    name: str = "import"
+
+
+def write_import(
+    result: ImportResult, out: Path, options: TrainingSetOptions, oracle: Path | None = None
+) -> list[Path]:
+    """The contract tables, the quarantine, and (with apprentice contracts) the dropout training set, its
+    retraining config and the running contracts to score; the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(frame: pd.DataFrame, name: str) -> None:
+        target = out / name
+        frame.to_csv(target, index=False, date_format="%Y-%m-%d")
+        written.append(target)
+
+    companies = result.table("companies")
+    if companies is not None:
+        write(companies.drop_duplicates("siret"), "companies.csv")
+    deals = result.table("apprenticeship_contracts")
+    if deals is not None:
+        write(deals.drop_duplicates("contract_id"), "contracts.csv")
+    rows = result.table("apprentice_contracts")
+    if rows is not None and len(rows):
+        merged = merge_sources(rows)
+        write(merged, "apprentice_contracts.csv")
+        as_of = options.as_of or extraction_date(merged)
+        training = dropout_training_set(merged, as_of, options.relapse_months)
+        if oracle is not None:
+            known = pd.read_csv(oracle, dtype={"contract_id": str})
+            column = "oracle_rupture" if options.label == "gross" else "oracle_definitive"
+            training = training.merge(
+                known[["contract_id", column]].rename(columns={column: "oracle_probability"}),
+                on="contract_id",
+                how="left",
+                validate="one_to_one",
+            )
+        write(training, "dropout_training_set.csv")
+        config = extract_config(
+            options.name, options.label, options.relapse_months, as_of, str(out / "dropout_training_set.csv")
+        )
+        if oracle is not None:
+            config["columns"]["oracle"] = "oracle_probability"
+        target = out / "dropout_training_set.yaml"
+        target.write_text(
+            "# Retraining dropout_risk on the imported contracts: cma-predict train-extract --config "
+            f"{target}\n" + yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
+            encoding="utf-8",
+        )
+        written.append(target)
+        running = scoring_rows(training.drop(columns=["oracle_probability"], errors="ignore"))
+        write(running, "a_scorer.csv")
+        logger.info("%s contracts, %s running at %s", len(training), len(running), as_of)
+        counts = training[OUTCOME].value_counts()
+        (out / "outcomes.csv").write_text(counts.rename("contracts").to_csv(), encoding="utf-8")
+        written.append(out / "outcomes.csv")
+    quarantine = result.quarantined()
+    write(quarantine, "quarantine.csv")
+    return written
+
+
+__all__ = ["ContractError", "ImportResult", "TrainingSetOptions", "import_files", "write_import"]
