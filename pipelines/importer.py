@@ -27,6 +27,7 @@ from models.contracts import (
     COMPANIES,
     ContractError,
     TableContract,
+    ValidationReport,
     validate_table,
 )
 from models.dropout_risk.national import (
@@ -197,6 +198,48 @@ def import_files(
         if not read.tables:
             result.counts.append(FileCount(read.source, read.format, "-", reader_rows, 0))
     return result
+
+
+def national_format(path: Path) -> str | None:
+    """The national format of `path` when it is one (`catalog.formats.detect`), None for a file in the
+    project's own contract layout (or one that cannot be opened: the contract reader then says why)."""
+    try:
+        raw = _bytes(path)
+    except (FormatError, OSError):
+        return None
+    if raw.startswith(XLSX_MAGIC):
+        return None  # a spreadsheet in the contract layout (a SIFA .xlsx is imported with `import`)
+    try:
+        return detect(raw, path.name)
+    except FormatError:
+        return None
+
+
+def read_contract_file(
+    path: Path, contract: TableContract, reference: Reference, quarantine_dir: Path
+) -> tuple[pd.DataFrame, ValidationReport] | None:
+    """A national-format file read straight into `contract`'s valid rows (what `build-dataset` and `train`
+    do with an RNE or DECA file given for companies or contracts), its quarantine written under
+    `quarantine_dir`; None when the file is in the contract's own layout."""
+    fmt = national_format(path)
+    if fmt is None:
+        return None
+    result = import_files([path], fmt, reference, Pseudonymiser.from_env())
+    frame = result.table(contract.name)
+    if frame is None:
+        raise ContractError(path.name, f"a {fmt} file holds no '{contract.name}' rows")
+    bad = result.quarantined()
+    rows = sum(c.rows for c in result.counts if c.table == contract.name)
+    report = ValidationReport(
+        source=path.name,
+        n_rows=rows,
+        n_valid=len(frame),
+        errors=bad.rename(columns={"field": "column"}).assign(value=""),
+    )
+    if len(bad):
+        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        bad.to_csv(quarantine_dir / f"{path.name}.quarantine.csv", index=False)
+    return frame, report
 
 
 def extraction_date(contracts: pd.DataFrame) -> date:
