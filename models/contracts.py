@@ -316,7 +316,9 @@ COMPANIES = TableContract(
         Column(
             "headcount_band",
             "category",
-            "SIRENE headcount band (trancheEffectifsEtablissement)",
+            "SIRENE headcount band (trancheEffectifsEtablissement); empty when the source does not say (an "
+            "RNE formality without effectifSalarie)",
+            nullable=True,
             allowed=tuple(HEADCOUNT_BANDS),
         ),
         Column(

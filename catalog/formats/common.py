@@ -369,7 +369,7 @@ def _utf8(raw: bytes, source: str) -> str:
             raise FormatError(source, "not a text file (neither UTF-8 nor Windows-1252)") from err
 
 
-def json_records(raw: bytes, source: str) -> list[tuple[int, dict[str, object]]]:
+def json_records(raw: bytes, source: str) -> list[tuple[int, dict[str, object] | None]]:
     """The records of a JSON export with where each one is: an NDJSON file (one record a line: its line
     number) or a JSON array (its rank, 1 for the first record). A line that is not a JSON object is a
     `(line, None)` entry, quarantined by the reader; a file that is neither is a `FormatError`."""
@@ -384,7 +384,7 @@ def json_records(raw: bytes, source: str) -> list[tuple[int, dict[str, object]]]
         except json.JSONDecodeError as err:
             raise FormatError(source, f"not valid JSON (line {err.lineno})") from err
         return [(rank, item if isinstance(item, dict) else None) for rank, item in enumerate(items, start=1)]
-    out: list[tuple[int, dict[str, object]]] = []
+    out: list[tuple[int, dict[str, object] | None]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -392,7 +392,7 @@ def json_records(raw: bytes, source: str) -> list[tuple[int, dict[str, object]]]
             item = json.loads(line)
         except json.JSONDecodeError:
             item = None
-        out.append((number, item if isinstance(item, dict) else None))  # type: ignore[arg-type]
+        out.append((number, item if isinstance(item, dict) else None))
     return out
 
 
