@@ -179,8 +179,10 @@ def import_files(
         if read.errors:
             errors = pd.DataFrame(read.errors).rename(columns={"column": "field"})
             result.quarantine.append(errors)
-        reader_rows = len({(e["line"]) for e in read.errors})
-        for name, frame in read.tables.items():
+        # Rows the reader itself set aside count with its first (main) table: a record that could not be
+        # keyed is a learner's contract not read (DECA still gives its chamber contract row).
+        reader_rows = len({e["line"] for e in read.errors})
+        for rank, (name, frame) in enumerate(read.tables.items()):
             contract = CONTRACTS[name]
             columns = contract.column_names
             lines = frame.get("line")
@@ -193,7 +195,13 @@ def import_files(
             result.quarantine.append(errors)
             result.tables.setdefault(name, []).append(valid)
             result.counts.append(
-                FileCount(read.source, read.format, name, report.n_rows + reader_rows, report.n_valid)
+                FileCount(
+                    read.source,
+                    read.format,
+                    name,
+                    report.n_rows + (reader_rows if rank == 0 else 0),
+                    report.n_valid,
+                )
             )
         if not read.tables:
             result.counts.append(FileCount(read.source, read.format, "-", reader_rows, 0))
