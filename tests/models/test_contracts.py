@@ -76,7 +76,8 @@ def test_codes_are_normalized(reference: Reference) -> None:
         ({"siret": "73282932000075"}, "siret", "Luhn"),
         ({"siret": "7328293200007"}, "siret", "expected 14 digits"),
         ({"headcount_band": "7"}, "headcount_band", "not an allowed value"),
-        ({"legal_category": ""}, "legal_category", "missing value"),
+        ({"legal_category": "9999"}, "legal_category", "not an allowed value"),
+        ({"creation_date": ""}, "creation_date", "missing value"),
         ({"closure_date": "2001-01-01"}, "closure_date", "before creation_date"),
     ],
 )
@@ -99,6 +100,15 @@ def test_missing_column_names_file_and_column(reference: Reference) -> None:
     raw = _companies({}).drop(columns=["naf_code"])
     with pytest.raises(ContractError, match=r"companies\.csv: missing column\(s\) 'naf_code'"):
         validate_table(raw, COMPANIES, reference, "companies.csv")
+
+
+def test_what_a_source_may_not_say_is_kept_empty(reference: Reference) -> None:
+    # A SIRENE establishment file has no legal category or head's qualification, an RNE formality may lack
+    # the headcount: such rows are kept, those fields empty.
+    unknown = {"legal_category": "", "head_qualification": "", "headcount_band": ""}
+    valid, report = validate_table(_companies(unknown), COMPANIES, reference, "companies.csv")
+    assert report.n_invalid == 0
+    assert valid.loc[0, ["legal_category", "head_qualification", "headcount_band"]].isna().all()
 
 
 def test_former_commune_code_is_mapped_to_the_current_one(reference: Reference) -> None:
