@@ -46,28 +46,26 @@ import pandas as pd
 
 from catalog.formats.common import (
     EMPLOYER_TYPE_SIFA,
+    NOT_A_VALUE,
+    SEX_CODES,
     FormatRead,
     Pseudonymiser,
     age_at,
+    boolean_flag,
     broken_records,
+    clean_rncp,
+    clean_siret,
     diploma_from_code,
     dotted_naf,
     iso_text,
     json_records,
+    json_text,
+    local_days,
     map_codes,
     parse_dates,
     present,
     rupture_cause,
     situation_from_code,
-)
-from catalog.formats.erp import (
-    NOT_A_VALUE,
-    SEX_CODES,
-    boolean_flag,
-    clean_rncp,
-    clean_siret,
-    json_text,
-    local_days,
 )
 from models.vocabulary import DIPLOMAS, PRIOR_SITUATIONS
 

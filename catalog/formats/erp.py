@@ -27,18 +27,23 @@ the UTC instant of Paris midnight, `2006-03-14T23:00:00Z`, is 15 March), so that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pandas as pd
 
 from catalog.formats.common import (
+    NOT_A_VALUE,
+    SEX_CODES,
     FormatRead,
     Pseudonymiser,
     age_at,
+    boolean_flag,
     broken_records,
+    clean_rncp,
+    clean_siret,
     diploma_from_code,
     iso_text,
     json_records,
+    json_text,
+    local_days,
     map_codes,
     parse_dates,
     rupture_cause,
@@ -120,68 +125,6 @@ FIELDS: dict[str, str] = {
 }
 """Contract column -> the ERP field it is read from (`[_n]`: the field of the row's contract, no suffix for
 contract 1, `_2` to `_4` for the others)."""
-
-NOT_A_VALUE = "(an object or a list)"
-"""What a reader keeps of a read field holding a JSON object or list: never its content; the contract
-quarantines it."""
-
-_MONGO_WRAPPERS = ("$date", "$numberLong", "$numberInt", "$numberDouble")
-
-
-def json_text(value: object) -> str | None:
-    """A JSON value of a read field as the text a contract reads: strings stripped (empty = missing),
-    numbers as written (`24.0` as `24`), booleans `true`/`false`, Mongo's extended JSON wrappers
-    (`{"$date": ...}`) unwrapped; an object or a list is `NOT_A_VALUE` (its content is never copied)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in _MONGO_WRAPPERS:
-        return json_text(next(iter(value.values())))
-    return NOT_A_VALUE
-
-
-def boolean_flag(value: object) -> str | None:
-    """A JSON boolean as the contracts' `1`/`0`; any other value as its text (the contract quarantines it)."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return json_text(value)
-
-
-def local_days(values: pd.Series) -> pd.Series:
-    """Dates written with a time zone (`2006-03-14T23:00:00.000Z`, `2023-09-18T00:00:00+02:00`) as their
-    calendar day in Europe/Paris (`2006-03-15`, `2023-09-18`); every other text unchanged, for
-    `parse_dates` (a UTC midnight stays its own day: Paris is ahead of UTC)."""
-    text = values.astype("string").str.strip()
-    zoned = text.str.fullmatch(
-        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})"
-    ).fillna(False)
-    if not zoned.any():
-        return text
-    moments = pd.to_datetime(text[zoned], utc=True, errors="coerce", format="ISO8601")
-    days = moments.dt.tz_convert("Europe/Paris").dt.strftime("%Y-%m-%d").astype("string")
-    return text.mask(zoned & days.reindex(text.index).notna(), days.reindex(text.index))
-
-
-def clean_siret(values: pd.Series) -> pd.Series:
-    """SIRETs without the spaces, dots and dashes exports put in them."""
-    return values.astype("string").str.replace(r"[\s.\-]", "", regex=True)
-
-
-def clean_rncp(values: pd.Series) -> pd.Series:
-    """RNCP codes as the API stores them: upper case, no separators, `RNCP` added to bare digits."""
-    text = values.astype("string").str.upper().str.replace(r"[\s.\-]", "", regex=True)
-    return text.mask(text.str.fullmatch(r"[0-9]{2,5}").fillna(False), "RNCP" + text)
-
-
-SEX_CODES: dict[str, str] = {"M": "M", "H": "M", "1": "M", "F": "F", "2": "F"}
-"""ERP `sexe_apprenant` (and DECA `alternant.sexe`): M/F, H for homme, SIFA's 1/2."""
 
 
 def read_erp(raw: bytes, source: str, pseudonyms: Pseudonymiser, prediction_weeks: int = 6) -> FormatRead:
