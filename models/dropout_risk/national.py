@@ -66,13 +66,16 @@ def merge_sources(rows: pd.DataFrame) -> pd.DataFrame:
 
 def outcomes(contracts: pd.DataFrame, as_of: date, relapse_months: int) -> pd.Series:
     """The outcome of each merged contract at the extraction date `as_of`, in words: still running,
-    completed without rupture, broken then followed by a new contract of the same learner within
-    `relapse_months`, broken for good, or broken too recently to know."""
+    completed without rupture (or ended early by the diploma: `rupture_cause` "diplome"), broken then
+    followed by a new contract of the same learner within `relapse_months`, broken for good, or broken too
+    recently to know."""
     cut = pd.Timestamp(as_of)
     start = pd.to_datetime(contracts["contract_start"])
     end = pd.to_datetime(contracts["planned_end"])
     rupture = pd.to_datetime(contracts["rupture_date"])
-    broken = rupture.notna() & (rupture <= cut)
+    # A contract ended early because the apprentice obtained the diploma is completed, not broken.
+    graduated = contracts["rupture_cause"].eq("diplome").fillna(False).to_numpy()
+    broken = rupture.notna() & (rupture <= cut) & ~graduated
     starts = pd.DataFrame({"learner_id": contracts["learner_id"], "start": start, "row": range(len(start))})
     pairs = contracts[["learner_id"]].assign(rupture=rupture, row=range(len(start)))[broken.to_numpy()]
     pairs = pairs.merge(starts, on="learner_id", suffixes=("", "_next"))
@@ -87,7 +90,9 @@ def outcomes(contracts: pd.DataFrame, as_of: date, relapse_months: int) -> pd.Se
     resigned.index = contracts.index
     settled = rupture + pd.DateOffset(months=relapse_months) <= cut
     outcome = pd.Series(RUNNING, index=contracts.index, dtype=object)
-    outcome[end.notna() & (end <= cut) & ~broken] = COMPLETED
+    outcome[(end.notna() & (end <= cut) & ~broken) | (graduated & rupture.notna() & (rupture <= cut))] = (
+        COMPLETED
+    )
     outcome[broken & ~resigned & ~settled] = BROKEN_RECENTLY
     outcome[broken & ~resigned & settled] = BROKEN_FOR_GOOD
     outcome[broken & resigned] = BROKEN_AGAIN

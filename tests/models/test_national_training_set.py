@@ -69,6 +69,9 @@ def test_outcomes_tell_a_rupture_followed_by_a_new_contract_from_a_definitive_on
             # broken a month before the extraction: too early to know
             _row(contract_id="c1", learner_id="C", contract_start="2024-09-01", planned_end="2026-08-31",
                  rupture_date="2024-11-30"),
+            # ended early by the diploma: completed
+            _row(contract_id="g1", learner_id="G", contract_start="2022-09-01", planned_end="2024-08-31",
+                 rupture_date="2024-06-30", rupture_cause="diplome"),
             # running
             _row(contract_id="d1", learner_id="D", contract_start="2024-09-01", planned_end="2026-08-31"),
             # a rupture after the extraction date is not known yet: running
@@ -77,7 +80,7 @@ def test_outcomes_tell_a_rupture_followed_by_a_new_contract_from_a_definitive_on
         ]
     )  # fmt: skip
     said = outcomes(contracts, date(2024, 12, 31), relapse_months=3).tolist()
-    assert said == [BROKEN_AGAIN, COMPLETED, BROKEN_FOR_GOOD, BROKEN_RECENTLY, RUNNING, RUNNING]
+    assert said == [BROKEN_AGAIN, COMPLETED, BROKEN_FOR_GOOD, BROKEN_RECENTLY, COMPLETED, RUNNING, RUNNING]
 
 
 def test_the_label_is_configurable_and_the_running_contracts_are_what_is_scored() -> None:
