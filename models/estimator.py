@@ -1,22 +1,28 @@
 """The estimator shared by the models: LightGBM settings (defaults defined once, here), a binary booster
-with early stopping and optional isotonic calibration."""
+with early stopping and optional isotonic calibration. The optional search of the settings is
+`models.search`; what it judges a fit by (the early-stopped booster on the validation rows) is in
+`FitInfo`."""
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import brier_score_loss
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from models.attribution import PathTable, path_table
+
+if TYPE_CHECKING:
+    from models.search import SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +77,17 @@ class CalibrationParams(BaseModel):
 
 @dataclass(frozen=True)
 class FitInfo:
-    """What fitting decided: rounds kept, whether calibration was applied, and why."""
+    """What fitting decided: rounds kept, whether calibration was applied, and why; how the early-stopped
+    booster (raw) does on the early-stopping half of the validation rows; the search that chose its
+    parameters, when one ran (set by the runner)."""
 
     best_iteration: int
     calibrated: bool
     brier_raw: float
     brier_calibrated: float
+    valid_log_loss: float = math.nan
+    valid_roc_auc: float = math.nan
+    search: SearchResult | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,8 @@ def fit_calibrated_booster(
 
     raw_valid = np.asarray(booster.predict(x_valid), dtype=float)
     calibrator: IsotonicRegression | None = None
-    brier_raw = float(brier_score_loss(y_valid[stop_rows], raw_valid[stop_rows]))
+    stop_labels, stop_raw = y_valid[stop_rows], raw_valid[stop_rows]
+    brier_raw = float(brier_score_loss(stop_labels, stop_raw))
     brier_cal = brier_raw
     if calibration.method != "none":
         candidate = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
@@ -176,6 +188,10 @@ def fit_calibrated_booster(
         calibrated=calibrator is not None,
         brier_raw=brier_raw,
         brier_calibrated=brier_cal,
+        valid_log_loss=float(log_loss(stop_labels, stop_raw, labels=[0, 1])),
+        valid_roc_auc=(
+            float(roc_auc_score(stop_labels, stop_raw)) if len(np.unique(stop_labels)) == 2 else math.nan
+        ),
     )
     return CalibratedBooster(booster=booster, calibrator=calibrator), info
 

@@ -1,4 +1,5 @@
-"""MLflow logging shared by every model's training job: params, datasets, metrics, plots, model + card."""
+"""MLflow logging shared by every model's training job: params, datasets, metrics, plots, the hyperparameter
+search's trials, model + card."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 
 import models
 from models.interface import Registration
+from models.search import SearchResult
 from pipelines import plots
 from pipelines.registry import PromotionDecision, register_and_promote
 
@@ -123,13 +125,35 @@ def log_model_with_card(python_model: PythonModel, example: pd.DataFrame, card: 
 
 
 def fit_metrics(info: Any) -> dict[str, float]:
-    """What fitting decided, as run metrics."""
-    return {
+    """What fitting decided, as run metrics (with the early-stopped booster's validation log loss and AUC,
+    what the hyperparameter search judges a fit by, when the fit reports them)."""
+    metrics = {
         "best_iteration": float(info.best_iteration),
         "calibrated": float(info.calibrated),
         "validation_brier_raw": float(info.brier_raw),
         "validation_brier_calibrated": float(info.brier_calibrated),
     }
+    for name in ("log_loss", "roc_auc"):
+        value = float(getattr(info, f"valid_{name}", np.nan))
+        if np.isfinite(value):
+            metrics[f"validation_{name}"] = value
+    return metrics
+
+
+def log_search(search: SearchResult) -> None:
+    """The hyperparameter search: its trials as the table `search/trials.json` (number, params, value,
+    duration), the best and the configured parameters' validation values and the trial count as metrics,
+    the chosen parameters as params `search.best.<name>`."""
+    mlflow.log_table(search.table(), "search/trials.json")
+    mlflow.log_metrics(
+        {
+            "search_best_value": search.best.value,
+            "search_default_value": search.configured.value,
+            "search_trials": float(search.n_searched),
+            "search_seconds": search.elapsed_seconds,
+        }
+    )
+    mlflow.log_params({f"search.best.{name}": value for name, value in search.best.params.items()})
 
 
 def register_logged_model(

@@ -26,6 +26,7 @@ from models.contracts import TableContract, ValidationReport
 from models.interface import ModelFamily, ScoringModel, TrainingJob
 from models.pyfunc import ScoringPyfunc
 from models.reference import Reference
+from models.search import searched_job
 from models.site_potential.territory import Territory
 from pipelines.config import CONFIG_DIR, default_config_path, load_config
 from pipelines.io import read_raw_table, read_validated
@@ -35,6 +36,7 @@ from pipelines.mlflow_logging import (
     log_config_and_splits,
     log_evaluation_plots,
     log_model_with_card,
+    log_search,
     log_test_metrics,
     register_logged_model,
 )
@@ -133,9 +135,11 @@ def pipeline_data(quarantine_dir: Path) -> PipelineData:
 
 
 def train_job(job: TrainingJob, config: Any) -> TrainResult:
-    """Split, fit, evaluate, log (config, splits, metrics, plots, tables, card, model), register, promote.
+    """Split, search the booster parameters if the config asks, fit, evaluate, log (config, splits, search
+    trials, metrics, plots, tables, card, model), register, promote.
 
-    The champion is compared with the new model on the same holdout rows, which neither was trained on.
+    The search sees only the training and validation rows; with it off, the job fits as configured. The
+    champion is compared with the new model on the same holdout rows, which neither was trained on.
     """
     split = job.split()
     registration = job.registration
@@ -145,7 +149,11 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         log_config_and_splits(
             config.model_dump(mode="json"), split.named(), job.label, registration.model_name
         )
+        job, search = searched_job(job, split)
         model, info = job.fit(split)
+        if search is not None:
+            log_search(search)
+            info = replace(info, search=search)
         evaluation = job.evaluate(model, split)
         log_test_metrics(evaluation.metrics)
         mlflow.log_metrics(fit_metrics(info))

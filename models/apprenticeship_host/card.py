@@ -6,12 +6,18 @@ from collections.abc import Mapping
 
 from models.apprenticeship_host.features import FEATURE_LABELS_FR, FEATURES
 from models.model_card import render_model_card
+from models.search import SearchResult
 
 
 def host_model_card(
-    metrics: Mapping[str, float], data_description: str, evaluation_note: str, version_note: str
+    metrics: Mapping[str, float],
+    data_description: str,
+    evaluation_note: str,
+    version_note: str,
+    search: SearchResult | None = None,
 ) -> str:
-    """The card logged with every `apprenticeship_host` version."""
+    """The card logged with every `apprenticeship_host` version (`search`: the hyperparameter search, if
+    run)."""
     return render_model_card(
         title="apprenticeship_host (Recherche Maître d'Apprentissage)",
         version_note=version_note,
@@ -26,6 +32,7 @@ def host_model_card(
         features=[(name, FEATURE_LABELS_FR[name]) for name in FEATURES],
         metrics=metrics,
         evaluation_note=evaluation_note,
+        search=search,
         limits=[
             "Trained on the history a chamber holds: companies whose past contracts were registered "
             "elsewhere look like first-time hosts.",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.config import RegistryConfig
 from models.estimator import CalibrationParams, LightGBMParams
+from models.search import SearchParams
 from models.simulation.chamber import ChamberSimulationParams
 
 
@@ -41,6 +42,7 @@ class HostPipelineConfig(BaseModel):
     data: HostDataConfig = HostDataConfig()
     simulation: ChamberSimulationParams = ChamberSimulationParams(n_companies=250_000)
     lightgbm: LightGBMParams = LightGBMParams()
+    search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams()
     registry: RegistryConfig = RegistryConfig()
 

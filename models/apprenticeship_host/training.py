@@ -3,7 +3,7 @@ split -> fit -> evaluation against the oracle -> card. Pure: files come through 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from models.estimator import (
 from models.evaluation import evaluate_against_oracle
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
 from models.reference import Reference
+from models.search import SearchParams
 from models.simulation.chamber import simulate_chamber
 
 ORACLE = "oracle_probability"
@@ -117,6 +118,20 @@ class HostJob:
         )
         return Split(train, valid, test, "time", description)
 
+    @property
+    def lightgbm(self) -> LightGBMParams:
+        """The configured booster parameters."""
+        return self.config.lightgbm
+
+    @property
+    def search(self) -> SearchParams:
+        """The hyperparameter search settings of the config."""
+        return self.config.search
+
+    def with_lightgbm(self, params: LightGBMParams) -> HostJob:
+        """The same job fitting with `params` (the search's trials and choice)."""
+        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))
+
     def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
         """LightGBM with monotone history constraints, calibrated when it helps."""
         return fit_host_model(
@@ -146,6 +161,7 @@ class HostJob:
             data_description=self._describe_data(split),
             evaluation_note=split.description + " " + fit_note(info),
             version_note=f"MLflow run `{run_id}`.",
+            search=info.search,
         )
 
     def input_example(self, split: Split) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from models.dropout_risk.features import FEATURE_LABELS_FR, FEATURES, SENSITIVE_ATTRIBUTES
 from models.dropout_risk.model import RiskBandPolicy, bands_note
 from models.model_card import render_model_card
+from models.search import SearchResult
 
 
 def dropout_model_card(
@@ -24,11 +25,13 @@ def dropout_model_card(
     sensitive: tuple[str, ...] = SENSITIVE_ATTRIBUTES,
     population: str = "apprenticeship contracts",
     outcome: str | None = None,
+    search: SearchResult | None = None,
 ) -> str:
     """The card logged with every `dropout_risk` version (with the per-group table).
 
     For a centre's extract, `prediction_weeks` is None (the extract's rows are taken as they are),
-    `population` and `outcome` come from its config, and `sensitive` names its own attributes.
+    `population` and `outcome` come from its config, and `sensitive` names its own attributes. `search`:
+    the hyperparameter search that chose the parameters, if run.
     """
     target = outcome or {
         "rupture": "rupture before the planned end of the contract",
@@ -66,6 +69,7 @@ def dropout_model_card(
         features=features or [(name, FEATURE_LABELS_FR[name]) for name in FEATURES],
         metrics=metrics,
         evaluation_note=evaluation_note + "\n\n" + alert_line,
+        search=search,
         limits=[
             "Sensitive attributes ("
             + (", ".join(sensitive) or "none declared")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.config import RegistryConfig
 from models.dropout_risk.model import RiskBandPolicy
 from models.estimator import CalibrationParams, LightGBMParams
+from models.search import SearchParams
 from models.simulation.training_centre import TrainingCentreParams
 
 
@@ -49,6 +50,7 @@ class DropoutPipelineConfig(BaseModel):
     label: Literal["rupture", "rupture_9m"] = "rupture"
     risk_bands: RiskBandPolicy = RiskBandPolicy()
     lightgbm: LightGBMParams = LightGBMParams(monotone_history=False)
+    search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams()
     registry: RegistryConfig = RegistryConfig(model_name="dropout_risk", experiment="dropout_risk")
 

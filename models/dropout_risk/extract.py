@@ -4,7 +4,7 @@ through `DataAccess`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from models.extract import (
 )
 from models.fairness import group_report, group_report_markdown
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
+from models.search import SearchParams
 
 
 class ExtractCard(BaseModel):
@@ -58,6 +59,7 @@ class ExtractPipelineConfig(BaseModel):
     evaluation: EvaluationSpec = EvaluationSpec()
     risk_bands: RiskBandPolicy = RiskBandPolicy(method="both")
     lightgbm: LightGBMParams = LightGBMParams(monotone_history=False, min_data_in_leaf=50, num_leaves=31)
+    search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams()
     card: ExtractCard = ExtractCard()
     registry: RegistryConfig = RegistryConfig(
@@ -102,6 +104,20 @@ class ExtractJob:
     def split(self) -> Split:
         """By time on the date column, else stratified, or cross-validation (see `split_extract`)."""
         return split_extract(self.dataset, self.roles, self.config.evaluation)
+
+    @property
+    def lightgbm(self) -> LightGBMParams:
+        """The configured booster parameters."""
+        return self.config.lightgbm
+
+    @property
+    def search(self) -> SearchParams:
+        """The hyperparameter search settings of the config."""
+        return self.config.search
+
+    def with_lightgbm(self, params: LightGBMParams) -> ExtractJob:
+        """The same job fitting with `params` (the search's trials and choice)."""
+        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))
 
     def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
         """The model to register: fit on the training rows, early stopping and bands on the validation."""
@@ -202,6 +218,12 @@ class ExtractJob:
         if spec.horizon:
             outcome += f" ({spec.horizon})"
         notes = "".join(f"\n- {n}" for n in attrs.get("notes", []))
+        searched_folds = (
+            " The folds refit with the searched parameters, chosen on rows the folds include: their mean is "
+            "slightly optimistic (the held-out rows never entered the search)."
+            if info.search is not None and split.folds is not None
+            else ""
+        )
         ident = (
             f"rows identified by '{roles.identifier}'"
             if roles.identifier
@@ -216,7 +238,7 @@ class ExtractJob:
                 f"'{roles.target.column}'; {ident}). Population: {spec.population}. Data notes:"
                 f"{notes or ' none.'}"
             ),
-            evaluation_note=f"Evaluation: {split.description}. " + fit_note(info),
+            evaluation_note=f"Evaluation: {split.description}. " + fit_note(info) + searched_folds,
             version_note=f"MLflow run `{run_id}`, config name `{self.config.name}`.",
             policy=model.policy,
             thresholds=model.thresholds,
@@ -229,6 +251,7 @@ class ExtractJob:
             sensitive=tuple(roles.sensitive),
             population=spec.population,
             outcome=outcome,
+            search=info.search,
         )
 
     def input_example(self, split: Split) -> pd.DataFrame:

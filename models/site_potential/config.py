@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.estimator import CalibrationParams, LightGBMParams
+from models.search import SearchParams
 from models.simulation.sirene import SireneSimulationParams
 from models.site_potential import survival_model_name
 
@@ -45,6 +46,7 @@ class SitePipelineConfig(BaseModel):
     horizons: list[int] = Field(default=[3, 5])
     first_creation_year: int = Field(default=2005, description="Older creations are not used for training")
     lightgbm: LightGBMParams = LightGBMParams(monotone_history=False, num_leaves=31, min_data_in_leaf=100)
+    search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams()
     experiment: str = "site_potential"
     champion_alias: str = "champion"
