@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from catalog.tables import TableReadError, read_text_file
+from catalog.tables import TableReadError, read_text_file, write_xlsx
 from models.contracts import ContractError, TableContract, ValidationReport, validate_table
 from models.reference import Reference
 
@@ -15,8 +15,9 @@ logger = logging.getLogger(__name__)
 
 
 def read_raw_table(path: Path) -> pd.DataFrame:
-    """A CSV (`, ; tab |`, UTF-8 with or without BOM, optionally gzip) or Parquet file, every column as
-    text, by the one reading rule of the chambers' exports (`catalog.tables`, also used by the API)."""
+    """A CSV (`, ; tab |`, UTF-8 with or without BOM, optionally gzip), `.xlsx` (its first sheet; told by
+    its bytes, not its name) or Parquet file, every column as text, by the one reading rule of the
+    chambers' exports (`catalog.tables`, also used by the API)."""
     if not path.exists():
         raise ContractError(str(path), "file not found")
     try:
@@ -45,10 +46,14 @@ def read_validated(
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a generated table as Parquet or CSV (by extension), creating the folder."""
+    """Write a generated table as Parquet, `.xlsx` or CSV (by extension), creating the folder. In a
+    workbook, texts are text cells (never formulas) and dates are dates shown `YYYY-MM-DD`, which read
+    back as the CSV's ISO dates."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
+    elif path.suffix == ".xlsx":
+        write_xlsx(path, [str(name) for name in frame.columns], frame.itertuples(index=False, name=None))
     else:
         frame.to_csv(path, index=False, date_format="%Y-%m-%d")
     return path

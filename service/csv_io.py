@@ -1,5 +1,6 @@
-"""The CSV side of the scoring routes: a CSV body or upload read into a batch of records, and the answer of
-the `.csv` routes written as a `;` CSV for a spreadsheet.
+"""The spreadsheet side of the scoring routes: a CSV or `.xlsx` body or upload (told apart by its bytes)
+read into a batch of records, and the answer of the `.csv` routes written as a `;` CSV for a spreadsheet,
+or as an `.xlsx` workbook when the client asks for one (`?format=xlsx` or its `Accept` header).
 
 Kept apart from the routes (`service.routers.scoring`): nothing here knows HTTP beyond the errors it
 raises and the response it builds; the scoring itself is handed in by the route.
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from catalog.tables import TableReadError, normalize_values, read_text_rows
+from catalog.tables import TableReadError, is_xlsx, normalize_values, read_text_rows, write_xlsx
 from service import messages
 from service.model_registry import LoadedModel
 from service.schemas import CsvRows, RecordError
@@ -25,11 +26,12 @@ from service.schemas import CsvRows, RecordError
 FILE_FIELD = "(fichier)"  # the `field` of an error about the whole file
 LINE_FIELD = "(ligne)"  # the `field` of an error about a whole line
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class CsvRejected(HTTPException):
-    """A CSV body or upload refused as a whole: unreadable (422, `BAD_CSV` and the reason) or over the row
-    limit (413, by how much)."""
+    """A CSV or `.xlsx` body or upload refused as a whole: unreadable (422, `BAD_CSV` or `BAD_XLSX` and the
+    reason) or over the row limit (413, by how much)."""
 
     def __init__(self, code: int, message: str, reason: str | None = None) -> None:
         super().__init__(code, message)
@@ -37,18 +39,20 @@ class CsvRejected(HTTPException):
 
 
 def csv_records(raw: bytes, loaded: LoadedModel, max_rows: int) -> CsvRows:
-    """A CSV body (or upload) read by the one reading rule (`catalog.tables`), its values read by the kind
-    of the model's fields (French dates, decimal commas); columns the model does not read are left out.
+    """A CSV or `.xlsx` body (or upload) read by the one reading rule (`catalog.tables`), its values read by
+    the kind of the model's fields (French dates, decimal commas); columns the model does not read are
+    left out.
 
     A ragged row (more or fewer fields than the header) is quarantined as that row's error, at its line;
     the file is refused only when it cannot be read at all (422 with the reason) or holds more rows than
     `max_rows` (413, saying by how much)."""
+    unreadable = messages.BAD_XLSX if is_xlsx(raw) else messages.BAD_CSV
     try:
         rows = read_text_rows(raw)
     except TableReadError as err:
-        raise CsvRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV, str(err)) from err
+        raise CsvRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, unreadable, str(err)) from err
     if rows.count == 0:
-        raise CsvRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, messages.BAD_CSV, messages.CSV_NO_ROWS)
+        raise CsvRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, unreadable, messages.CSV_NO_ROWS)
     if rows.count > max_rows:
         over = messages.CSV_TOO_MANY_ROWS.format(
             rows=_french(rows.count), limit=_french(max_rows), over=_french(rows.count - max_rows)
@@ -80,11 +84,12 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def csv_response(
-    scored: dict[str, Any], columns: dict[str, Callable[[dict[str, Any]], Any]], name: str
-) -> Response:
-    """The answer as a `;` CSV, one row per input line (header = line 1): the scores of the valid rows, the
-    reason of the others. `columns` maps each CSV column to how it is read from a result."""
+def answer_rows(
+    scored: dict[str, Any], columns: dict[str, Callable[[dict[str, Any]], Any]]
+) -> list[dict[str, Any]]:
+    """The rows of a spreadsheet answer, one per input line in its order: `ligne` (the header being line 1),
+    the `columns` of the valid rows or the reason of the others (`erreur`), texts `spreadsheet_safe`.
+    `columns` maps each answer column to how it is read from a result."""
     rows = [
         {"ligne": r["index"] + 2, **{c: spreadsheet_safe(get(r)) for c, get in columns.items()}, "erreur": ""}
         for r in scored["results"]
@@ -97,12 +102,34 @@ def csv_response(
         }
         for e in scored["errors"]
     ]
-    out = io.StringIO()
     rows.sort(key=lambda row: int(row["ligne"]))
-    pd.DataFrame(rows).to_csv(out, index=False, sep=";")
+    return rows
+
+
+def csv_response(
+    scored: dict[str, Any], columns: dict[str, Callable[[dict[str, Any]], Any]], name: str
+) -> Response:
+    """The answer as a `;` CSV (UTF-8 with BOM, for a spreadsheet), the rows of `answer_rows`."""
+    out = io.StringIO()
+    pd.DataFrame(answer_rows(scored, columns)).to_csv(out, index=False, sep=";")
     return Response(
         out.getvalue().encode("utf-8-sig"),
         media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def xlsx_response(
+    scored: dict[str, Any], columns: dict[str, Callable[[dict[str, Any]], Any]], name: str
+) -> Response:
+    """The answer as an `.xlsx` workbook, the same columns and rows as the CSV answer: texts as text cells
+    (never a formula) besides `spreadsheet_safe`, numbers as numbers, an empty value an empty cell."""
+    header = ["ligne", *columns, "erreur"]
+    out = io.BytesIO()
+    write_xlsx(out, header, ([row[c] for c in header] for row in answer_rows(scored, columns)))
+    return Response(
+        out.getvalue(),
+        media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
@@ -135,16 +162,37 @@ def score_csv_upload(
     loaded: LoadedModel,
     raw: bytes,
     max_rows: int,
-    file_name: str,
+    file_stem: str,
     score: Callable[[CsvRows], dict[str, Any]],
+    xlsx: bool = False,
 ) -> Response:
-    """The same scoring as the JSON route, for the file an agent exports from a spreadsheet: `score` is the
-    route's validate-score-audit step, given the records read from `raw`."""
+    """The same scoring as the JSON route, for the file an agent exports from a spreadsheet (CSV or
+    `.xlsx`): `score` is the route's validate-score-audit step, given the records read from `raw`. The
+    answer is `<file_stem>.csv`, or `<file_stem>.xlsx` with `xlsx`."""
     records = csv_records(raw, loaded, max_rows)
-    return csv_response(score(records), csv_columns(loaded), file_name)
+    if xlsx:
+        return xlsx_response(score(records), csv_columns(loaded), f"{file_stem}.xlsx")
+    return csv_response(score(records), csv_columns(loaded), f"{file_stem}.csv")
 
 
-UPLOAD_DESCRIPTION = "CSV export (`,` `;` tab or `|`, UTF-8, French or ISO dates)"
+def wants_xlsx(answer_format: str | None, accept: str) -> bool:
+    """Whether an upload is answered as `.xlsx`: `format=xlsx`, or without `format` an `Accept` header
+    naming the `.xlsx` media type (not with `q=0`); `format=csv` and the default are a CSV."""
+    if answer_format is not None:
+        return answer_format == "xlsx"
+    for item in accept.split(","):
+        media, *params = (part.strip().lower() for part in item.split(";"))
+        if media == XLSX_MEDIA_TYPE:
+            weights = [p.split("=", 1)[1].strip() for p in params if p.replace(" ", "").startswith("q=")]
+            return not weights or weights[0].rstrip("0").rstrip(".") not in ("", "0")
+    return False
+
+
+UPLOAD_DESCRIPTION = (
+    "CSV export (`,` `;` tab or `|`, UTF-8, French or ISO dates) or Excel workbook `.xlsx` (its first sheet, "
+    "the first non-empty row naming the columns; formulas read by their saved values), told apart by the "
+    "file's bytes, not its name"
+)
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -163,12 +211,23 @@ UPLOAD_BODY: dict[str, Any] = {
     }
 }
 """The OpenAPI body of the `.csv` routes, which read their form themselves (after the key is checked)."""
+UPLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One row per input line (`ligne`, the model's columns, `erreur`): a `;` CSV, or an "
+        "`.xlsx` workbook with `format=xlsx` or `Accept: " + XLSX_MEDIA_TYPE + "`",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+"""The OpenAPI answers of the `.csv` routes: a CSV or a workbook."""
 
 
 async def uploaded_csv(request: Request) -> bytes:
-    """The bytes of the `file` field of a multipart upload, read in the route, after its key and role were
-    checked (a declared `File(...)` parameter would be parsed before them); 422 without such a field,
-    400 for a multipart body that cannot be read."""
+    """The bytes of the `file` field (a CSV or an `.xlsx`) of a multipart upload, read in the route, after
+    its key and role were checked (a declared `File(...)` parameter would be parsed before them); 422
+    without such a field, 400 for a multipart body that cannot be read."""
     try:
         async with request.form() as form:
             upload = form.get("file")

@@ -11,6 +11,10 @@ BAD_CSV = (
     "Fichier CSV illisible : une ligne d'en-tête, un séparateur , ; tabulation ou | et du texte UTF-8 "
     "sont attendus."
 )
+BAD_XLSX = (
+    "Classeur Excel (.xlsx) illisible : un classeur dont la première feuille porte une ligne d'en-tête "
+    "des colonnes est attendu."
+)
 UNKNOWN_MODEL = "Modèle inconnu : la liste des modèles servis est donnée par GET /v1/models."
 INVALID_RELATED = "Table associée invalide (par exemple les contrats passés) : voir les erreurs par ligne."
 NOT_FOUND = "Ressource introuvable."
@@ -29,16 +33,16 @@ DATE_NOT_BEFORE = "Date impossible : elle doit être antérieure à {other}"
 DATE_AFTER = "Date impossible : elle ne peut pas être postérieure à {other}"
 OR_TODAY = " (ou à la date du jour quand elle est absente)"
 
-# CSV bodies and uploads.
+# CSV and .xlsx bodies and uploads.
 CSV_TOO_MANY_ROWS = (
-    "Fichier CSV trop long : {rows} lignes de données pour {limit} au plus ({over} de trop) ; "
+    "Fichier trop long : {rows} lignes de données pour {limit} au plus ({over} de trop) ; "
     "découpez-le en plusieurs fichiers."
 )
 CSV_NO_ROWS = "aucune ligne de données sous l'en-tête"
 CSV_RAGGED = "Ligne illisible : elle compte {fields} champs quand l'en-tête en nomme {expected}."
 BAD_UPLOAD = (
-    "Envoi illisible : un formulaire multipart/form-data portant le fichier CSV dans le champ `file` "
-    "est attendu."
+    "Envoi illisible : un formulaire multipart/form-data portant le fichier CSV ou .xlsx dans le champ "
+    "`file` est attendu."
 )
 UNKNOWN_NAF_CODE = "Code NAF (activité) inconnu : voir les codes proches."
 UNKNOWN_COMMUNE_CODE = "Code commune INSEE inconnu : voir les codes proches."

@@ -1,5 +1,6 @@
 """Scoring routes: `POST /v1/models/{name}/scores` for every served model, in three body forms (a list of
-records, columns, a CSV body), and `.../scores.csv` for a spreadsheet export answered as a CSV.
+records, columns, a CSV body), and `.../scores.csv` for a spreadsheet export (CSV or `.xlsx`) answered as a
+CSV, or as an `.xlsx` workbook when asked (`?format=xlsx` or `Accept`).
 
 The named routes (`/v1/apprenticeship-host/scores`, `/v1/dropout-risk/scores`...) are aliases of the same
 code, with the records under the name agents know (`companies`, `contracts`). Nothing here knows a model:
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -23,7 +24,15 @@ from starlette.requests import ClientDisconnect
 from service import messages
 from service.admission import admission_of, watch_disconnect
 from service.audit import AuditEntry
-from service.csv_io import UPLOAD_BODY, csv_records, score_csv_upload, uploaded_csv
+from service.csv_io import (
+    UPLOAD_ANSWERS,
+    UPLOAD_BODY,
+    XLSX_MEDIA_TYPE,
+    csv_records,
+    score_csv_upload,
+    uploaded_csv,
+    wants_xlsx,
+)
 from service.deps import AgentKey, AuditDep, RegistryDep
 from service.json_records import read_json_records
 from service.keys import ApiKey
@@ -37,12 +46,12 @@ from service.validation import validate, validate_records
 @dataclass(frozen=True)
 class NamedRoute:
     """A route agents know by name: the model it serves, the field its records come under, the file name of
-    its CSV answer."""
+    its spreadsheet answer (without `.csv` or `.xlsx`)."""
 
     prefix: str
     model: str
     records_field: str
-    csv_file: str
+    file_stem: str
     tag: str
 
 
@@ -51,10 +60,10 @@ NAMED_ROUTES: tuple[NamedRoute, ...] = (
         "/v1/apprenticeship-host",
         "apprenticeship_host",
         "companies",
-        "scores_accueil_apprentis.csv",
+        "scores_accueil_apprentis",
         "apprenticeship_host",
     ),
-    NamedRoute("/v1/dropout-risk", "dropout_risk", "contracts", "risques_rupture.csv", "dropout_risk"),
+    NamedRoute("/v1/dropout-risk", "dropout_risk", "contracts", "risques_rupture", "dropout_risk"),
 )
 
 router = APIRouter(prefix="/v1/models", tags=["scoring"])
@@ -299,6 +308,13 @@ def documented_body(example_csv: str = "siret;naf_code;commune_code;creation_dat
 
 
 EXPLAIN = Query(default=False, description="With a CSV body: add the 3 main reasons")
+AnswerFormat = Literal["csv", "xlsx"]
+FORMAT = Query(
+    default=None,
+    alias="format",
+    description="The answer's format: `csv` (`;`, UTF-8 with BOM) or `xlsx` (an Excel workbook, every text a "
+    f"text cell). Without it, an `Accept: {XLSX_MEDIA_TYPE}` header asks for `xlsx`; else a CSV.",
+)
 
 
 @router.post(
@@ -322,31 +338,35 @@ async def score_records(
 
 async def score_upload(
     name: str,
-    file_name: str,
+    file_stem: str,
     request: Request,
     key: ApiKey,
     registry: ModelRegistry,
     audit: Any,
     explain: bool,
+    answer_format: AnswerFormat | None,
 ) -> Response:
-    """A `.csv` upload: its form read after the key (not before the dependencies, as FastAPI would), then
-    scored off the event loop as the JSON route scores a batch, within the same bounds
-    (`service.admission`), and answered as a CSV (`service.csv_io`)."""
+    """A `.csv` upload (a CSV or an `.xlsx`): its form read after the key (not before the dependencies, as
+    FastAPI would), then scored off the event loop as the JSON route scores a batch, within the same bounds
+    (`service.admission`), and answered as a CSV or an `.xlsx` (`service.csv_io`)."""
     loaded = _served(registry, name)
     raw = await uploaded_csv(request)
+    xlsx = wants_xlsx(answer_format, request.headers.get("accept", ""))
 
     def score(records: Any) -> dict[str, Any]:
         return _score_batch(loaded, records, explain, {}, request, key, audit, rows=True)
 
     max_batch = request.app.state.settings.max_batch
     async with admission_of(request).slot(key.key_id, len(raw)):
-        return await run_in_threadpool(score_csv_upload, loaded, raw, max_batch, file_name, score)
+        return await run_in_threadpool(score_csv_upload, loaded, raw, max_batch, file_stem, score, xlsx)
 
 
 @router.post(
     "/{name}/scores.csv",
-    summary="Score a CSV export with a served model; returns a CSV",
+    summary="Score a CSV or .xlsx export with a served model; returns a CSV (or an .xlsx when asked)",
     openapi_extra=UPLOAD_BODY,
+    responses=UPLOAD_ANSWERS,
+    response_class=Response,
 )
 async def score_csv(
     name: str,
@@ -355,9 +375,10 @@ async def score_csv(
     registry: RegistryDep,
     audit: AuditDep,
     explain: bool = Query(default=False),
+    answer_format: AnswerFormat | None = FORMAT,
 ) -> Response:
     """One row per input line: the scores of the valid rows, the reason of the others."""
-    return await score_upload(name, f"scores_{name}.csv", request, key, registry, audit, explain)
+    return await score_upload(name, f"scores_{name}", request, key, registry, audit, explain, answer_format)
 
 
 def named_router(route: NamedRoute) -> APIRouter:
@@ -378,8 +399,10 @@ def named_router(route: NamedRoute) -> APIRouter:
 
     @named.post(
         "/scores.csv",
-        summary=f"Score a CSV export with {route.model}; returns a CSV",
+        summary=f"Score a CSV or .xlsx export with {route.model}; returns a CSV (or an .xlsx when asked)",
         openapi_extra=UPLOAD_BODY,
+        responses=UPLOAD_ANSWERS,
+        response_class=Response,
     )
     async def score_named_csv(
         request: Request,
@@ -387,9 +410,12 @@ def named_router(route: NamedRoute) -> APIRouter:
         registry: RegistryDep,
         audit: AuditDep,
         explain: bool = Query(default=False),
+        answer_format: AnswerFormat | None = FORMAT,
     ) -> Response:
         """The same scoring as the JSON route, for the file an agent exports from a spreadsheet."""
-        return await score_upload(route.model, route.csv_file, request, key, registry, audit, explain)
+        return await score_upload(
+            route.model, route.file_stem, request, key, registry, audit, explain, answer_format
+        )
 
     return named
 
