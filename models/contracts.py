@@ -148,8 +148,8 @@ def validate_table(
     Returns the valid rows, typed (codes as strings, dates as datetime64, counts as int64) and restricted
     to the contract's columns, plus a report listing every error with its file line (`first_line` is the
     line of the first data row: 2 for a CSV with a header; `lines` gives each row's own, for a file read by
-    a format reader, where a row is an NDJSON line or a record of a JSON array). Raises `ContractError` when required columns
-    are missing, since no row can then be read.
+    a format reader, where a row is an NDJSON line or a record of a JSON array). Raises `ContractError`
+    when required columns are missing, since no row can then be read.
     """
     headers = {str(c).strip().lstrip("\ufeff"): c for c in raw.columns}
     missing = [c.name for c in contract.columns if c.name not in headers]

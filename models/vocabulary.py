@@ -120,6 +120,7 @@ def headcount_label(rank: float) -> str:
     band = RANK_TO_HEADCOUNT_BAND.get(int(rank))
     return HEADCOUNT_BANDS.get(band or "", f"{rank:.0f}")
 
+
 # What the national apprenticeship systems (SIFA, the dashboard's ERP API, DECA) say of an apprentice,
 # coarsened at read time to what a model can use (and no more: GDPR art. 5, data minimisation).
 PRIOR_SITUATIONS: dict[str, str] = {

@@ -90,8 +90,9 @@ class ImportResult:
             )
         bad = self.quarantined()
         if len(bad):
-            for (source, fld, reason), n in bad.groupby(["source", "field", "reason"]).size().items():
-                lines.append(f"  {source}: {fld}: {reason} ({n:,} rows)")
+            counted = bad.groupby(["source", "field", "reason"]).size().reset_index(name="rows")
+            for source, fld, reason, rows in counted.itertuples(index=False, name=None):
+                lines.append(f"  {source}: {fld}: {reason} ({rows:,} rows)")
         return "\n".join(lines)
 
 
@@ -157,10 +158,10 @@ def _read_sirene(path: Path) -> FormatRead:
         },
     )
     if quarantine is not None:
-        for row in quarantine.itertuples(index=False):
-            out.errors.append(
-                {"source": path.name, "line": int(row.line), "column": "(ligne)", "reason": str(row.reason)}
-            )
+        for line, reason in zip(
+            quarantine["line"].astype(int), quarantine["reason"].astype(str), strict=True
+        ):
+            out.errors.append({"source": path.name, "line": int(line), "column": "(ligne)", "reason": reason})
     return out
 
 
