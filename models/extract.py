@@ -25,6 +25,7 @@ from models.vocabulary import age_band
 
 TARGET = "__target__"
 ROW = "__row__"  # the line of a row in its file, standing in for a missing identifier
+ORACLE = "__oracle__"  # the simulator's true probability (SYNTHETIC extracts), never a feature
 
 
 class ExtractError(ValueError):
@@ -60,6 +61,11 @@ class ColumnRoles(BaseModel):
     numeric: list[str] = []
     sensitive: list[str] = Field(default=[], description="Never features; used for the report by group")
     report_groups: list[str] = Field(default=[], description="Other columns to break performance down by")
+    oracle: str | None = Field(
+        default=None,
+        description="SYNTHETIC extracts only: the simulator's true probability of the positive outcome, "
+        "never a feature; the evaluation then reports each metric next to the oracle's",
+    )
     group_bins: dict[str, list[float]] = Field(
         default={},
         description="Bands of a numeric sensitive or report column, e.g. {Âge: [18, 21, 26]} gives "
@@ -75,6 +81,7 @@ class ColumnRoles(BaseModel):
             self.target.column,
             *([self.identifier] if self.identifier else []),
             *([self.date] if self.date else []),
+            *([self.oracle] if self.oracle else []),
         }
         for name in features:
             if name in taken:
@@ -131,6 +138,7 @@ def prepare_extract(raw: pd.DataFrame, roles: ColumnRoles, source: str) -> Prepa
         *roles.numeric,
         *roles.sensitive,
         *roles.report_groups,
+        *([roles.oracle] if roles.oracle else []),
     ]
     missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
     if missing:
@@ -163,6 +171,11 @@ def prepare_extract(raw: pd.DataFrame, roles: ColumnRoles, source: str) -> Prepa
                 f"column '{name}': {int(bad.sum())} non-numeric value(s) treated as missing (lines {lines})"
             )
         out[name] = number.astype(float)
+    if roles.oracle:
+        oracle = pd.to_numeric(
+            frame[roles.oracle].astype("string").str.replace(",", ".", regex=False), errors="coerce"
+        )
+        out[ORACLE] = oracle.astype(float)
     if roles.date:
         text = frame[roles.date].astype("string").str.strip()
         parsed = pd.to_datetime(

@@ -39,6 +39,7 @@ from models.dropout_risk.national import (
     scoring_rows,
 )
 from models.reference import Reference
+from pipelines.io import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -316,6 +317,7 @@ def write_import(
         written.append(target)
         running = scoring_rows(training.drop(columns=["oracle_probability"], errors="ignore"))
         write(running, "a_scorer.csv")
+        written.append(write_table(running, out / "a_scorer.xlsx"))  # what agents open and upload
         logger.info("%s contracts, %s running at %s", len(training), len(running), as_of)
         counts = training[OUTCOME].value_counts()
         (out / "outcomes.csv").write_text(counts.rename("contracts").to_csv(), encoding="utf-8")

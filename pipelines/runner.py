@@ -115,8 +115,17 @@ class PipelineData:
         return load_territory(self.reference)
 
     def read_validated(self, path: Path, contract: TableContract) -> tuple[pd.DataFrame, ValidationReport]:
-        """A chamber file under its contract; the report is kept for the command's summary."""
-        frame, report = read_validated(path, contract, self.reference, self.quarantine_dir)
+        """A chamber file under its contract, in the contract's own layout or in a national format (an RNE
+        file for companies, a DECA file for contracts: read by its reader, `pipelines.importer`); the report
+        is kept for the command's summary."""
+        from pipelines.importer import read_contract_file
+
+        national = read_contract_file(path, contract, self.reference, self.quarantine_dir)
+        frame, report = (
+            national
+            if national is not None
+            else read_validated(path, contract, self.reference, self.quarantine_dir)
+        )
         self.reports.append(report)
         return frame, report
 
@@ -125,8 +134,10 @@ class PipelineData:
         return read_raw_table(path)
 
     def read_table(self, path: Path) -> pd.DataFrame:
-        """A generated Parquet or CSV table."""
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        """A generated Parquet, CSV or `.xlsx` table."""
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_excel(path) if path.suffix == ".xlsx" else pd.read_csv(path)
 
 
 def pipeline_data(quarantine_dir: Path) -> PipelineData:

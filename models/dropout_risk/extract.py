@@ -19,6 +19,7 @@ from models.dropout_risk.training import fit_risk_model
 from models.estimator import CalibrationParams, FitInfo, LightGBMParams, fit_note
 from models.evaluation import evaluate_alerts_against_oracle
 from models.extract import (
+    ORACLE,
     ROW,
     TARGET,
     ColumnRoles,
@@ -80,6 +81,13 @@ def extract_dataset(config: ExtractPipelineConfig, data: DataAccess) -> pd.DataF
         notes=list(prepared.notes),
     )
     return frame
+
+
+def _oracle(frame: pd.DataFrame) -> np.ndarray | None:
+    """The simulator's true probabilities (a SYNTHETIC extract with `columns.oracle`), else None."""
+    if ORACLE not in frame or frame[ORACLE].isna().any():
+        return None
+    return frame[ORACLE].to_numpy(dtype=float)
 
 
 @dataclass
@@ -148,14 +156,16 @@ class ExtractJob:
             metrics, frame, scores = self._cross_validate(split)
             holdout_scores = np.asarray(model.score(self.rows(split.test))["probability"], dtype=float)
             on_holdout = evaluate_alerts_against_oracle(
-                split.test[TARGET].to_numpy(), holdout_scores, None, capacity
+                split.test[TARGET].to_numpy(), holdout_scores, _oracle(split.test), capacity
             )
             metrics.update({f"holdout_{k}": v for k, v in on_holdout.items() if k in ("roc_auc", "pr_auc")})
         else:
             frame = split.test
             scores = np.asarray(model.score(self.rows(frame))["probability"], dtype=float)
             holdout_scores = scores
-            metrics = evaluate_alerts_against_oracle(frame[TARGET].to_numpy(), scores, None, capacity)
+            metrics = evaluate_alerts_against_oracle(
+                frame[TARGET].to_numpy(), scores, _oracle(frame), capacity
+            )
         labels = frame[TARGET].to_numpy()
         groups = group_report(labels, scores, self._groups(frame), threshold=model.thresholds[1])
         metrics["groups_flagged"] = float((groups["flags"] != "").sum())
@@ -163,7 +173,7 @@ class ExtractJob:
         holdout = self.rows(split.test)
         held = split.test[TARGET].to_numpy()
         return Evaluation(
-            metrics, labels, scores, None, holdout, held, {"groups": groups}, notes, holdout_scores
+            metrics, labels, scores, _oracle(frame), holdout, held, {"groups": groups}, notes, holdout_scores
         )
 
     def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +196,10 @@ class ExtractJob:
             fold_scores = np.asarray(model.score(self.rows(test_rows))["probability"], dtype=float)
             fold_metrics.append(
                 evaluate_alerts_against_oracle(
-                    test_rows[TARGET].to_numpy(), fold_scores, None, self.config.risk_bands.alert_capacity
+                    test_rows[TARGET].to_numpy(),
+                    fold_scores,
+                    _oracle(test_rows),
+                    self.config.risk_bands.alert_capacity,
                 )
             )
             parts.append(test_rows)
