@@ -307,8 +307,9 @@ LATER_CAUSES: dict[str, float] = {
     "Abandon de poste": 0.05,
     "": 0.20,
 }
-"""Rupture causes as an ERP sends them (`cause_rupture_contrat`, free text; "" = not sent); a rupture in the
-last 4 months of the training is "Obtention du diplôme" one time in four."""
+"""Rupture causes as an ERP sends them (`cause_rupture_contrat`, free text; "" = not sent). No contract ends
+early by the diploma ("Obtention du diplôme"): the dropout outcome counts such an end as completed, not
+broken, and every simulated rupture is one."""
 
 # Identities (all invented; given names are common French ones, surnames are syllables put together).
 GIVEN_NAMES_F: tuple[str, ...] = (
@@ -326,7 +327,7 @@ SURNAME_HEADS: tuple[str, ...] = (
     "Bel", "Char", "Du", "Mont", "Ver", "Roch", "Gau", "Fé", "Lé", "Bras", "Cor", "Da", "Es", "Gar", "Hu",
     "Jo", "Ker", "Lam", "Mar", "Nau", "Pel", "Quen", "Ri", "Sau", "Tess", "Vau", "Bou", "Cha", "Dé", "Thi",
 )  # fmt: skip
-SURNAME_MIDDLES: tuple[str, ...] = ("", "", "", "", "vre", "ssi", "ber", "ran", "li", "mé", "tè")
+SURNAME_MIDDLES: tuple[str, ...] = ("", "", "", "", "vre", "sti", "ber", "ran", "li", "mé", "tè")
 SURNAME_TAILS: tuple[str, ...] = (
     "ard", "eau", "ier", "elle", "ot", "ançon", "èque", "ourt", "enne", "aud", "ès", "ignac", "ouët", "ault",
     "ande", "ery", "illon", "ourg", "ac", "ès", "in", "oux", "ève", "aquin",
@@ -671,6 +672,9 @@ def invent_people(
             "phone": phone.to_numpy(dtype=object),
             "email": email.to_numpy(dtype=object),
             "birth_commune": born,
+            "birth_postcode": np.where(
+                abroad, born, postcodes_of(pd.Series(born).astype(str), postal_codes).to_numpy(dtype=object)
+            ),
             "born_abroad": abroad,
         }
     )
@@ -744,12 +748,17 @@ def _pick_by(rng: np.random.Generator, options: dict[str, dict[str, float]], key
     return out
 
 
-def _training_codes() -> pd.DataFrame:
-    """The invented CFD and RNCP codes and the titles of every (diploma, trade) training."""
+GENERIC_SPECIALTY = "métiers de l'artisanat"
+"""Specialty of a training whose trade is not in `SPECIALTIES` (a chamber company of another trade)."""
+
+
+def training_codes() -> pd.DataFrame:
+    """The invented CFD and RNCP codes and the titles of every (trade, diploma) training (`naf_code` "*":
+    the generic specialty)."""
     rows = []
-    for i, naf in enumerate(sorted(SPECIALTIES)):
+    for i, naf in enumerate([*sorted(SPECIALTIES), "*"]):
         for j, diploma in enumerate(DIPLOMA_SHARES):
-            specialty = SPECIALTIES[naf]
+            specialty = SPECIALTIES.get(naf, GENERIC_SPECIALTY)
             cfd = f"{CFD_PREFIX[diploma]}{21 + i:02d}{101 + 13 * j:03d}" if diploma in CFD_PREFIX else None
             rows.append(
                 {
@@ -762,6 +771,13 @@ def _training_codes() -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def training_of(naf_codes: np.ndarray, diplomas: np.ndarray) -> pd.DataFrame:
+    """The training (codes and titles, `training_codes`) of each (employer's trade, diploma)."""
+    known = np.isin(naf_codes, list(SPECIALTIES))
+    keys = pd.MultiIndex.from_arrays([np.where(known, naf_codes, "*"), diplomas])
+    return training_codes().set_index(["naf_code", "diploma"]).reindex(keys).reset_index(drop=True)
 
 
 def simulate_apprentices(
@@ -841,8 +857,7 @@ def simulate_apprentices(
         ),
         np.where(rng.random(n) < 0.03, "3", "1"),
     )
-    trainings = _training_codes().set_index(["naf_code", "diploma"])
-    training = trainings.reindex(pd.MultiIndex.from_arrays([naf, diploma])).reset_index(drop=True)
+    training = training_of(naf, diploma)
     width = len(str(n))
     learner_ref = np.array([f"APP-{i:0{width}d}" for i in range(1, n + 1)])
     last_class = np.where(
@@ -948,7 +963,7 @@ def simulate_apprentices(
         # would close) after as_of (only in chains of ruptures near the training's end: none at the defaults).
         late = past & (_add_months(next_end, np.full(m, params.relapse_months)) >= as_of_day)
         resigned &= ~late
-        cause = _rupture_causes(rng, day, length)
+        cause = _rupture_causes(rng, day)
         trainee_year = entry_year[learner_idx] + (contract_start - start[learner_idx]) // 365
         parts.append(
             pd.DataFrame(
@@ -1056,11 +1071,10 @@ def _new_employers(rng: np.random.Generator, employers: pd.DataFrame, previous: 
     return out
 
 
-def _rupture_causes(rng: np.random.Generator, day: np.ndarray, length: np.ndarray) -> np.ndarray:
+def _rupture_causes(rng: np.random.Generator, day: np.ndarray) -> np.ndarray:
     m = len(day)
     trial = _choice(rng, TRIAL_CAUSES, m)
     later = _choice(rng, LATER_CAUSES, m)
-    later = np.where((day > length - 120) & (rng.random(m) < 0.25), "Obtention du diplôme", later)
     return np.where(day < TRIAL_DAYS, trial, later).astype(object)
 
 

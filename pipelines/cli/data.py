@@ -17,6 +17,7 @@ from pipelines.io import write_table
 from pipelines.reference import load_reference
 
 SIMULATORS: tuple[str, ...] = ("apprenticeship_host", "dropout_risk")
+LAYOUTS: tuple[str, ...] = ("contracts", "national")
 
 
 def write_chamber(chamber: Any, directory: Path, fmt: str = "parquet") -> list[Path]:
@@ -51,7 +52,18 @@ def simulate(
     prediction_weeks: Annotated[int, typer.Option(help="dropout_risk: weeks to the prediction date")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     out: Annotated[Path | None, typer.Option(help="Output folder (default var/data/<model>)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv (--layout contracts)")] = "parquet",
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="contracts: the project's contract tables; national: the real export layouts (dropout_risk: "
+            "SIFA, ERP v3, DECA; apprenticeship_host: RNE, DECA), with invented personal data and the oracle "
+            "keyed with CMA_PSEUDONYM_KEY"
+        ),
+    ] = "contracts",
+    gzip_over: Annotated[
+        int | None, typer.Option(help="--layout national: gzip the files larger than this many KB")
+    ] = None,
     verbose: bool = False,
 ) -> None:
     """Simulate a chamber's or a training centre's records (SYNTHETIC, with the oracle)."""
@@ -60,9 +72,15 @@ def simulate(
         raise fail("--format must be parquet or csv")
     if model not in SIMULATORS:
         raise fail(f"--model must be one of {', '.join(SIMULATORS)}")
+    if layout not in LAYOUTS:
+        raise fail(f"--layout must be one of {', '.join(LAYOUTS)}")
     target = out or dataset_path(model).parent
     start = time.perf_counter()
-    if model == "dropout_risk":
+    if layout == "national":
+        paths = _simulate_national(
+            model, target, companies, years, first_year, contracts, prediction_weeks, seed, gzip_over
+        )
+    elif model == "dropout_risk":
         from models.simulation.training_centre import TrainingCentreParams, simulate_training_centre
 
         centre_params = TrainingCentreParams(
@@ -94,6 +112,67 @@ def simulate(
         )
     for path in paths:
         console.print(f"  {path}")
+
+
+def _simulate_national(
+    model: str,
+    target: Path,
+    companies: int,
+    years: int,
+    first_year: int,
+    contracts: int,
+    prediction_weeks: int,
+    seed: int,
+    gzip_over: int | None,
+) -> list[Path]:
+    """`simulate --layout national`: the simulation written in the real export layouts (SYNTHETIC)."""
+    from catalog.formats.common import FormatError, Pseudonymiser
+    from pipelines.layouts import shipped_postal_codes, write_chamber_national, write_national
+
+    try:
+        pseudonyms = Pseudonymiser.from_env()
+    except FormatError as err:
+        raise fail(str(err)) from err
+    threshold = None if gzip_over is None else gzip_over * 1000
+    start = time.perf_counter()
+    if model == "dropout_risk":
+        from models.simulation.apprentices import ApprenticeSimulationParams, simulate_apprentices
+
+        try:
+            params = ApprenticeSimulationParams(
+                n_contracts=contracts, prediction_weeks=prediction_weeks, seed=seed
+            )
+        except ValueError as err:
+            raise fail(f"simulation parameters: {err}") from err
+        with progress() as bar:
+            task = bar.add_task(f"Simulating {contracts:,} apprentices", total=2)
+            sim = simulate_apprentices(load_reference(), params, shipped_postal_codes())
+            bar.update(task, advance=1, description="Writing SIFA, ERP v3, DECA and the oracle")
+            paths = write_national(sim, target, pseudonyms, threshold)
+            bar.advance(task)
+        console.print(
+            f"SYNTHETIC apprentices (national layouts): {len(sim.learners):,} learners, "
+            f"{len(sim.contracts):,} contracts, as of {params.extraction_date} in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+        return paths
+    from models.simulation.chamber import ChamberSimulationParams, simulate_chamber
+
+    chamber_params = ChamberSimulationParams(
+        n_companies=companies, n_years=years, first_year=first_year, seed=seed
+    )
+    with progress() as bar:
+        total = chamber_params.history_years + chamber_params.n_years
+        task = bar.add_task(f"Simulating {companies:,} companies x {total} years", total=total + 1)
+        chamber = simulate_chamber(load_reference(), chamber_params, on_year=lambda _: bar.advance(task))
+        bar.update(task, description="Writing RNE, DECA and the oracle")
+        paths = write_chamber_national(chamber, target, pseudonyms, threshold, seed=seed)
+        bar.advance(task)
+    console.print(
+        f"SYNTHETIC chamber (national layouts): {len(chamber.companies):,} companies, "
+        f"{len(chamber.contracts):,} contracts in {time.perf_counter() - start:.1f} s"
+    )
+    return paths
 
 
 @app.command("simulator-report")
