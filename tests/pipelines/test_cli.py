@@ -59,6 +59,8 @@ def test_run_trains_once_then_only_evaluates(mlflow_home: Path) -> None:
         "dropout_risk:simulation.n_contracts=8000",
         "--set",
         "dropout_risk:lightgbm.min_data_in_leaf=50",
+        "--set",
+        "site_potential:simulation.creations_per_year=3000",
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
