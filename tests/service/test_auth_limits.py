@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -43,11 +44,13 @@ def test_rate_limit_is_shared_by_two_worker_processes(trained_home: Path, tmp_pa
         def call(_: int) -> int:  # a new connection each time: both workers take their share
             return httpx.get(f"{base}/v1/models", headers={"X-API-Key": key}, timeout=30).status_code
 
+        started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(call, range(90)))
+        refills = int((time.monotonic() - started) / 2) + 1
     assert set(codes) == {200, 429}
-    # 30 at once, plus what the bucket refills while the burst runs (one every 2 s).
-    assert 30 <= codes.count(200) <= 32, codes.count(200)
+    # 30 at once, plus what the bucket refills while the burst runs (one every 2 s): never twice the limit.
+    assert 30 <= codes.count(200) <= 30 + refills < 60, (codes.count(200), refills)
 
 
 def test_failed_authentications_are_limited_per_address(served: Served) -> None:
