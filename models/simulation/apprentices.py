@@ -419,7 +419,7 @@ class RuptureLogit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # The intercept and the effects of diploma (CAP, BAC_PRO, BTS), trade and employer size are set by
-    # `calibrate_apprentice_effects` (10 rounds on 100,000 contracts, seed 7) to `PUBLISHED_RUPTURE_9M`;
+    # `calibrate_apprentice_effects` (10 rounds on 100,000 learners, seed 7) to `PUBLISHED_RUPTURE_9M`;
     # the others are fixed assumptions, their direction and size taken from the national rates by profile
     # (DARES via Fondation MMA 2024: job seekers 34 %, trainees 27 %, no diploma 29.9 %, bac+2 13.7 %,
     # 15-17 25.4 %, 20+ 18-22 %, against 21 % for all).
@@ -960,7 +960,9 @@ def simulate_apprentices(
         resigned = broken & (rng.random(m) < q)
         past = ~current[learner_idx]
         # A past cohort stays fully observed: no new contract that would end (or whose own relapse window
-        # would close) after as_of (only in chains of ruptures near the training's end: none at the defaults).
+        # would close) after as_of. Only a rupture in the last year before as_of can be concerned (a chain
+        # of ruptures near the training's end: 4 of the 98,000 past contracts of 100,000 learners), where
+        # the realised relapse then departs from q.
         late = past & (_add_months(next_end, np.full(m, params.relapse_months)) >= as_of_day)
         resigned &= ~late
         cause = _rupture_causes(rng, day)
