@@ -214,8 +214,9 @@ def read_deca(raw: bytes, source: str, pseudonyms: Pseudonymiser, prediction_wee
         "learner", text["alternant.nom"], text["alternant.prenom"], birth.dt.strftime("%Y-%m-%d")
     )
     siret = clean_siret(text["employeur.siret"])
-    diploma = _diploma(text["formation.code_diplome"], text["formation.type_diplome"])
     cfd = text["formation.code_diplome"].str.upper()
+    # A titre professionnel has no CFD: its RNCP code says what it is (as SIFA's and the ERP's readers do).
+    diploma = _diploma(cfd.fillna(clean_rncp(text["formation.rncp"])), text["formation.type_diplome"])
     training_start = parse_dates(local_days(text["formation.date_debut_formation"]))
     training_end = parse_dates(local_days(text["formation.date_fin_formation"]))
     months = ((training_end - training_start).dt.days / DAYS_PER_MONTH).round().astype("Int64")

@@ -31,6 +31,7 @@ COMPLETED = "terminé sans rupture"
 BROKEN_AGAIN = "rupture suivie d'un nouveau contrat"
 BROKEN_FOR_GOOD = "rupture sans nouveau contrat"
 BROKEN_RECENTLY = "rupture récente (nouveau contrat encore possible)"
+BROKEN_OPEN = "rupture d'un contrat non échu à l'extraction (cohorte non close)"
 
 CATEGORICAL: tuple[str, ...] = (
     "diploma",
@@ -67,8 +68,8 @@ def merge_sources(rows: pd.DataFrame) -> pd.DataFrame:
 def outcomes(contracts: pd.DataFrame, as_of: date, relapse_months: int) -> pd.Series:
     """The outcome of each merged contract at the extraction date `as_of`, in words: still running,
     completed without rupture (or ended early by the diploma: `rupture_cause` "diplome"), broken then
-    followed by a new contract of the same learner within `relapse_months`, broken for good, or broken too
-    recently to know."""
+    followed by a new contract of the same learner within `relapse_months`, broken for good, broken too
+    recently to know, or broken before its planned end came (its cohort is not closed: left out)."""
     cut = pd.Timestamp(as_of)
     start = pd.to_datetime(contracts["contract_start"])
     end = pd.to_datetime(contracts["planned_end"])
@@ -96,6 +97,10 @@ def outcomes(contracts: pd.DataFrame, as_of: date, relapse_months: int) -> pd.Se
     outcome[broken & ~resigned & ~settled] = BROKEN_RECENTLY
     outcome[broken & ~resigned & settled] = BROKEN_FOR_GOOD
     outcome[broken & resigned] = BROKEN_AGAIN
+    # A contract whose planned end is still to come is labelled by nobody: its rupture is known but the
+    # others of its cohort are still running, and keeping it alone would inflate the recent rupture rate
+    # (and fill a time split's test set with the recent ruptures only).
+    outcome[broken & (end.isna() | (end > cut))] = BROKEN_OPEN
     return outcome
 
 

@@ -11,6 +11,7 @@ from models.contracts import APPRENTICE_CONTRACTS
 from models.dropout_risk.national import (
     BROKEN_AGAIN,
     BROKEN_FOR_GOOD,
+    BROKEN_OPEN,
     BROKEN_RECENTLY,
     COMPLETED,
     OUTCOME,
@@ -67,8 +68,11 @@ def test_outcomes_tell_a_rupture_followed_by_a_new_contract_from_a_definitive_on
             _row(contract_id="b1", learner_id="B", contract_start="2022-09-01", planned_end="2024-08-31",
                  rupture_date="2023-01-10"),
             # broken a month before the extraction: too early to know
-            _row(contract_id="c1", learner_id="C", contract_start="2024-09-01", planned_end="2026-08-31",
+            _row(contract_id="c1", learner_id="C", contract_start="2022-09-01", planned_end="2024-11-30",
                  rupture_date="2024-11-30"),
+            # broken, but its cohort is not closed (planned end after the extraction): left out
+            _row(contract_id="h1", learner_id="H", contract_start="2024-09-01", planned_end="2026-08-31",
+                 rupture_date="2024-10-01"),
             # ended early by the diploma: completed
             _row(contract_id="g1", learner_id="G", contract_start="2022-09-01", planned_end="2024-08-31",
                  rupture_date="2024-06-30", rupture_cause="diplome"),
@@ -80,7 +84,9 @@ def test_outcomes_tell_a_rupture_followed_by_a_new_contract_from_a_definitive_on
         ]
     )  # fmt: skip
     said = outcomes(contracts, date(2024, 12, 31), relapse_months=3).tolist()
-    assert said == [BROKEN_AGAIN, COMPLETED, BROKEN_FOR_GOOD, BROKEN_RECENTLY, COMPLETED, RUNNING, RUNNING]
+    assert said == [
+        BROKEN_AGAIN, COMPLETED, BROKEN_FOR_GOOD, BROKEN_RECENTLY, BROKEN_OPEN, COMPLETED, RUNNING, RUNNING
+    ]  # fmt: skip
 
 
 def test_the_label_is_configurable_and_the_running_contracts_are_what_is_scored() -> None:
