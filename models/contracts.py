@@ -577,6 +577,13 @@ APPRENTICE_CONTRACTS = TableContract(
             allowed=tuple(PRIOR_SITUATIONS),
         ),
         Column(
+            "observed_on",
+            "date",
+            "When the source knew the row: a SIFA snapshot's 31 December; empty when known from the "
+            "contract's start (ERP, DECA). A snapshot after the prediction date gives the model nothing.",
+            nullable=True,
+        ),
+        Column(
             "prior_qualification",
             "category",
             "Highest diploma obtained before the contract",

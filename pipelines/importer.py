@@ -266,6 +266,7 @@ class TrainingSetOptions:
     relapse_months: int = 3
     as_of: date | None = None
     name: str = "import"
+    prediction_weeks: int = 6
 
 
 def write_import(
@@ -289,8 +290,10 @@ def write_import(
         write(deals.drop_duplicates("contract_id"), "contracts.csv")
     rows = result.table("apprentice_contracts")
     if rows is not None and len(rows):
-        merged = merge_sources(rows)
-        write(merged, "apprentice_contracts.csv")
+        # The contract table as the files said it (one row per source); the training set merges them,
+        # point in time (`merge_sources`).
+        write(rows.sort_values(["contract_id", "source"], kind="stable"), "apprentice_contracts.csv")
+        merged = merge_sources(rows, options.prediction_weeks)
         as_of = options.as_of or extraction_date(merged)
         training = dropout_training_set(merged, as_of, options.relapse_months)
         if oracle is not None:

@@ -244,6 +244,7 @@ def read_deca(raw: bytes, source: str, pseudonyms: Pseudonymiser, prediction_wee
             "rqth": text["alternant.handicap"],
             "prior_situation": situation.where(situation.isin(list(PRIOR_SITUATIONS)), None),
             "prior_qualification": None,
+            "observed_on": None,
         },
         index=frame.index,
     ).assign(line=frame["line"].to_numpy(dtype=int))

@@ -81,6 +81,7 @@ FIELDS: dict[str, str] = {
     "rqth": "HANDI",
     "prior_situation": "SIT_AV_APP",
     "prior_qualification": "DIP_OBT",
+    "observed_on": "DATE_DEB_CONT (the snapshot: 31/12 of the latest start)",
 }
 """Contract column -> the SIFA field it is read from (quarantine reports name the SIFA field)."""
 
@@ -105,6 +106,8 @@ def read_sifa(
     learner = pseudonyms.keys("learner", value["NOM"], value["PRENOM1"], birth.dt.strftime("%Y-%m-%d"))
     contract = pseudonyms.keys("contract", learner, start.dt.strftime("%Y-%m-%d"))
     months = value["DUR_FORM_THEO"]
+    # The snapshot's date: SIFA counts the apprentices of 31 December, the year of the file's latest start.
+    snapshot = f"{int(start.dt.year.max())}-12-31" if start.notna().any() else None
     table = pd.DataFrame(
         {
             "learner_id": learner,
@@ -128,6 +131,7 @@ def read_sifa(
             "prior_situation": map_codes(value["SIT_AV_APP"], PRIOR_SITUATION_SIFA)
             .where(value["SIT_AV_APP"] != "99", None)
             .fillna(situation_from_code(value["SIT_N_1"])),
+            "observed_on": snapshot,
             "prior_qualification": map_codes(value["DIP_OBT"], PRIOR_QUALIFICATION_SIFA).where(
                 value["DIP_OBT"] != "99", None
             ),

@@ -52,17 +52,55 @@ SENSITIVE: tuple[str, ...] = ("sex", "rqth")
 TRAINING_COLUMNS: tuple[str, ...] = ("contract_id", "contract_start", *CATEGORICAL, *NUMERIC, *SENSITIVE)
 
 
-def merge_sources(rows: pd.DataFrame) -> pd.DataFrame:
+LEARNER_FIELDS: tuple[str, ...] = ("sex", "rqth", "prior_situation", "prior_qualification")
+"""What is said of the learner, not of one contract: a SIFA snapshot taken before a contract's prediction
+date says it of that contract too (the learner's earlier contract was in it)."""
+OUTCOME_FIELDS: tuple[str, ...] = ("rupture_date", "rupture_cause")
+"""What a row says of the contract's outcome: read from every source whatever its date (it is the label)."""
+
+
+def merge_sources(rows: pd.DataFrame, prediction_weeks: int = 6) -> pd.DataFrame:
     """One row per contract (`contract_id`): each column from the first format that knows it, in
-    `SOURCE_PRIORITY`; `sources` lists the formats the contract was found in. A contract in several yearly
-    SIFA snapshots is one contract."""
-    columns = [c for c in APPRENTICE_CONTRACTS.column_names if c != "source"]
+    `SOURCE_PRIORITY`; `sources` lists the formats the contract was found in.
+
+    Point in time: a row the source only knew after the contract's prediction date (`observed_on`: a SIFA
+    snapshot of 31 December, taken after a September start + 6 weeks) gives the contract its outcome, never
+    a feature; its learner fields go to the learner's later contracts. Without this, being in SIFA at all
+    (still enrolled on 31 December) would tell the model the contract survived its first months."""
+    columns = [c for c in APPRENTICE_CONTRACTS.column_names if c not in ("source", "observed_on")]
+    start = pd.to_datetime(rows["contract_start"])
+    prediction = start + pd.Timedelta(weeks=prediction_weeks)
+    observed = pd.to_datetime(rows["observed_on"])
+    late = (observed.notna() & (observed > prediction)).to_numpy()
+    features = [
+        c for c in columns if c not in ("contract_id", "learner_id", "contract_start", *OUTCOME_FIELDS)
+    ]
+    rows = rows.copy()
+    rows.loc[late, features] = None
     rank = rows["source"].map({s: i for i, s in enumerate(SOURCE_PRIORITY)}).fillna(len(SOURCE_PRIORITY))
     ordered = rows.assign(_rank=rank).sort_values(["contract_id", "_rank"], kind="stable")
     grouped = ordered.groupby("contract_id", sort=True)
     merged = grouped[[c for c in columns if c != "contract_id"]].first()
     merged["sources"] = grouped["source"].agg(lambda s: "+".join(sorted(set(s))))
-    return merged.reset_index()
+    merged = merged.reset_index()
+    return _earlier_snapshots(merged, rows.assign(_observed=observed), prediction_weeks)
+
+
+def _earlier_snapshots(merged: pd.DataFrame, rows: pd.DataFrame, prediction_weeks: int) -> pd.DataFrame:
+    """The learner fields a contract still lacks, from the learner's snapshots taken before its prediction
+    date (the latest one)."""
+    snapshots = rows[rows["_observed"].notna()][["learner_id", "_observed", *LEARNER_FIELDS]]
+    if snapshots.empty:
+        return merged
+    prediction = pd.to_datetime(merged["contract_start"]) + pd.Timedelta(weeks=prediction_weeks)
+    wanted = merged[["contract_id", "learner_id"]].assign(_prediction=prediction.to_numpy())
+    pairs = wanted.merge(snapshots, on="learner_id")
+    pairs = pairs[pairs["_observed"] <= pairs["_prediction"]].sort_values("_observed", ascending=False)
+    known = pairs.groupby("contract_id")[list(LEARNER_FIELDS)].first()
+    filled = merged.set_index("contract_id")
+    for name in LEARNER_FIELDS:
+        filled[name] = filled[name].where(filled[name].notna(), known[name].reindex(filled.index))
+    return filled.reset_index()
 
 
 def outcomes(contracts: pd.DataFrame, as_of: date, relapse_months: int) -> pd.Series:

@@ -61,7 +61,7 @@ def import_cmd(
         extraction = date.fromisoformat(as_of) if as_of else None
     except ValueError as err:
         raise fail(f"--as-of: {err} (expected YYYY-MM-DD)") from err
-    options = TrainingSetOptions(label, relapse_months, extraction, name)  # type: ignore[arg-type]
+    options = TrainingSetOptions(label, relapse_months, extraction, name, prediction_weeks)  # type: ignore[arg-type]
     try:
         pseudonyms = Pseudonymiser.from_env()
         result = import_files(files, fmt, load_reference(), pseudonyms, prediction_weeks)
