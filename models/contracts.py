@@ -20,6 +20,7 @@ from models.vocabulary import (
     EMPLOYER_TYPES,
     HEAD_QUALIFICATIONS,
     HEADCOUNT_BANDS,
+    LAST_CLASSES,
     LEGAL_CATEGORIES,
     PRIOR_QUALIFICATIONS,
     PRIOR_SITUATIONS,
@@ -575,6 +576,13 @@ APPRENTICE_CONTRACTS = TableContract(
             "Situation before the contract, coarsened",
             nullable=True,
             allowed=tuple(PRIOR_SITUATIONS),
+        ),
+        Column(
+            "last_class",
+            "category",
+            "Last class followed before the contract, as the contract form says (CERFA derniereClasse)",
+            nullable=True,
+            allowed=tuple(LAST_CLASSES),
         ),
         Column(
             "observed_on",

@@ -155,3 +155,18 @@ SOURCE_FORMATS: dict[str, str] = {
     "erp": "API ERP v3 du tableau de bord de l'apprentissage",
     "deca": "DECA (dépôt des contrats d'apprentissage)",
 }
+
+LAST_CLASSES: dict[str, str] = {
+    "01": "Dernière année du cycle suivie, diplôme obtenu",
+    "11": "1re année du cycle validée",
+    "12": "1re année du cycle non validée",
+    "21": "2e année du cycle validée",
+    "22": "2e année du cycle non validée",
+    "31": "3e année du cycle validée",
+    "32": "3e année du cycle non validée",
+    "40": "1er cycle du secondaire (collège) achevé",
+    "41": "Études interrompues en classe de 3e",
+    "42": "Études interrompues en classe de 4e",
+}
+"""The last class the apprentice followed before the contract (CERFA FA13 `derniereClasse`, DECA
+`alternant.derniere_classe`): what the contract form says of the learner's schooling."""

@@ -131,6 +131,7 @@ FIELDS: dict[str, str] = {
     "sex": "alternant.sexe",
     "rqth": "alternant.handicap",
     "prior_situation": "alternant.derniere_classe",
+    "last_class": "alternant.derniere_classe",
 }
 """`apprentice_contracts` column -> the DECA path it is read from."""
 
@@ -245,6 +246,7 @@ def read_deca(raw: bytes, source: str, pseudonyms: Pseudonymiser, prediction_wee
             "prior_situation": situation.where(situation.isin(list(PRIOR_SITUATIONS)), None),
             "prior_qualification": None,
             "observed_on": None,
+            "last_class": text["alternant.derniere_classe"].str.zfill(2),
         },
         index=frame.index,
     ).assign(line=frame["line"].to_numpy(dtype=int))

@@ -209,6 +209,7 @@ def read_erp(raw: bytes, source: str, pseudonyms: Pseudonymiser, prediction_week
             "prior_situation": situation_from_code(text["derniere_situation"]),
             "prior_qualification": None,
             "observed_on": None,
+            "last_class": None,
         },
         index=rows.index,
     ).assign(line=person["line"].to_numpy(dtype=int))

@@ -132,6 +132,7 @@ def read_sifa(
             .where(value["SIT_AV_APP"] != "99", None)
             .fillna(situation_from_code(value["SIT_N_1"])),
             "observed_on": snapshot,
+            "last_class": None,
             "prior_qualification": map_codes(value["DIP_OBT"], PRIOR_QUALIFICATION_SIFA).where(
                 value["DIP_OBT"] != "99", None
             ),

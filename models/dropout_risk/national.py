@@ -39,6 +39,7 @@ CATEGORICAL: tuple[str, ...] = (
     "employer_type",
     "prior_situation",
     "prior_qualification",
+    "last_class",
 )
 NUMERIC: tuple[str, ...] = (
     "age",
@@ -52,7 +53,7 @@ SENSITIVE: tuple[str, ...] = ("sex", "rqth")
 TRAINING_COLUMNS: tuple[str, ...] = ("contract_id", "contract_start", *CATEGORICAL, *NUMERIC, *SENSITIVE)
 
 
-LEARNER_FIELDS: tuple[str, ...] = ("sex", "rqth", "prior_situation", "prior_qualification")
+LEARNER_FIELDS: tuple[str, ...] = ("sex", "rqth", "prior_situation", "prior_qualification", "last_class")
 """What is said of the learner, not of one contract: a SIFA snapshot taken before a contract's prediction
 date says it of that contract too (the learner's earlier contract was in it)."""
 OUTCOME_FIELDS: tuple[str, ...] = ("rupture_date", "rupture_cause")
@@ -157,6 +158,7 @@ def dropout_training_set(merged: pd.DataFrame, as_of: date, relapse_months: int 
             "employer_type": merged["employer_type"],
             "prior_situation": merged["prior_situation"],
             "prior_qualification": merged["prior_qualification"],
+            "last_class": merged["last_class"],
             "age": pd.to_numeric(merged["age"], errors="coerce"),
             "theoretical_months": pd.to_numeric(merged["theoretical_months"], errors="coerce"),
             "training_year": pd.to_numeric(merged["training_year"], errors="coerce"),
