@@ -5,7 +5,9 @@ keyed exactly as the readers (`catalog.formats`) key the contracts.
   SIFA snapshots (`sifa_<year>.csv`, the older CSV export: 47 fields, `;`, UTF-8 with BOM, header, Excel
   `="..."` cells, `ddMMyyyy` dates), the ERP API v3 records (`erp.ndjson`, one per learner and training, up
   to 4 contracts), the DECA raw contract records (`deca.ndjson`) and `oracle.csv` (contract_id as the
-  readers compute it with the same secret, oracle_rupture, oracle_definitive).
+  readers compute it with the same secret; oracle_rupture and oracle_definitive given what is observable
+  at the contract's prediction date through these formats, and the same `_full`, given the true prior
+  qualification too).
 - `write_chamber_national`: a simulated chamber (`models.simulation.chamber`) as an RNE stock file
   (`rne.json`, a JSON array of company objects), the DECA records of its contracts and its `oracle.csv`
   (siret, cutoff_date, oracle_probability).
@@ -44,7 +46,10 @@ from models.simulation.apprentices import (
     SimulatedApprentices,
     fold_name,
     invent_people,
+    known_on,
     postcodes_of,
+    sifa_snapshot,
+    sifa_years,
     training_of,
 )
 from models.simulation.chamber import SimulatedChamber, _choice
@@ -186,25 +191,12 @@ def oracle_keys(
 # Apprentices: SIFA, ERP v3, DECA, oracle.
 
 
-def _known(contracts: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """The contracts as known on `day`: started by then, a rupture after it not yet known."""
-    known = contracts[contracts["contract_start"] <= day].copy()
-    later = known["rupture_date"] > day
-    known.loc[later, ["rupture_date", "rupture_cause"]] = None
-    known["rupture_date"] = pd.to_datetime(known["rupture_date"])
-    return known
-
-
 def sifa_rows(sim: SimulatedApprentices, year: int) -> pd.DataFrame:
     """The SIFA snapshot at 31 December `year`: each learner's latest contract running that day, or broken
-    within the relapse window before it (the learner is then a "rupturant", still at the centre)."""
-    day = pd.Timestamp(year, 12, 31)
-    known = _known(sim.contracts, day)
-    latest = known.sort_values(["learner_ref", "rank"]).groupby("learner_ref").tail(1)
-    running = (latest["planned_end"] >= day) & latest["rupture_date"].isna()
-    window = day - pd.DateOffset(months=sim.params.relapse_months)
-    rupturant = latest["rupture_date"].notna() & (latest["rupture_date"] > window)
-    return latest[running | rupturant].reset_index(drop=True)
+    within the relapse window before it (the learner is then a "rupturant", still at the centre). The rule
+    is the simulator's (`sifa_snapshot`): its oracle knows the prior qualification (DIP_OBT) of a contract
+    only from a snapshot dated by the contract's prediction date."""
+    return sifa_snapshot(sim.contracts, year, sim.params.relapse_months)
 
 
 def _sifa_table(
@@ -315,7 +307,7 @@ def _school_year(day: pd.Timestamp) -> str:
 def erp_records(sim: SimulatedApprentices, rng: np.random.Generator) -> list[dict[str, object]]:
     """One ERP API v3 record per learner and training, as known at `as_of` (contracts 2-4 with `_2`...)."""
     as_of = pd.Timestamp(sim.params.extraction_date)
-    known = _known(sim.contracts, as_of)
+    known = known_on(sim.contracts, as_of)
     responsable = _by(sim.centres, "role")["responsable"]
     formateurs = _records(sim.centres[sim.centres["role"] == "formateur"])
     learners = _by(sim.learners, "ref")
@@ -438,7 +430,7 @@ def _deca_alternant(person: Mapping[str, Any], upper: bool) -> dict[str, object]
 def deca_records(sim: SimulatedApprentices, rng: np.random.Generator) -> list[dict[str, object]]:
     """One DECA raw record per contract started by `as_of` (a rupture after it is not known yet)."""
     as_of = pd.Timestamp(sim.params.extraction_date)
-    known = _known(sim.contracts, as_of)
+    known = known_on(sim.contracts, as_of)
     learners = _by(sim.learners, "ref")
     employers = _by(sim.employers, "siret")
     responsable = _by(sim.centres, "role")["responsable"]
@@ -510,7 +502,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def national_oracle(sim: SimulatedApprentices, pseudonyms: Pseudonymiser) -> pd.DataFrame:
-    """The oracle of every contract started by `as_of`, keyed as the readers key it (SYNTHETIC)."""
+    """The oracle of every contract started by `as_of`, keyed as the readers key it (SYNTHETIC):
+    `oracle_rupture` and `oracle_definitive` given what is observable at the contract's prediction date
+    through these formats (the prior qualification only from a SIFA snapshot dated by then, else
+    marginalised), `_full` given the true prior qualification too."""
     as_of = pd.Timestamp(sim.params.extraction_date)
     contracts = sim.contracts[sim.contracts["contract_start"] <= as_of]
     learners = sim.learners.set_index("ref").loc[contracts["learner_ref"]].reset_index(drop=True)
@@ -527,6 +522,8 @@ def national_oracle(sim: SimulatedApprentices, pseudonyms: Pseudonymiser) -> pd.
             "contract_id": keys,
             "oracle_rupture": oracle["oracle_rupture"].round(5),
             "oracle_definitive": oracle["oracle_definitive"].round(5),
+            "oracle_rupture_full": oracle["oracle_rupture_full"].round(5),
+            "oracle_definitive_full": oracle["oracle_definitive_full"].round(5),
             "synthetic": "SYNTHETIC",
         }
     )
@@ -540,7 +537,7 @@ def write_national(
     rng = np.random.default_rng([sim.params.seed, 99])
     paths: list[Path] = []
     lookups = (_by(sim.learners, "ref"), _by(sim.employers, "siret"))
-    for year in range(sim.params.first_cohort, sim.params.extraction_date.year + 1):
+    for year in sifa_years(sim.params):
         table = _sifa_table(sim, sifa_rows(sim, year), year, rng, lookups)
         paths.append(_write(out_dir / f"sifa_{year}.csv", table, gzip_over))
     paths.append(_write(out_dir / "erp.ndjson", _ndjson(erp_records(sim, rng)), gzip_over))

@@ -22,15 +22,29 @@ Generative process (the figures and their sources: `PUBLISHED_*` below and
 3. Each contract breaks before its planned end with probability
    **p = sigmoid(logit(age, diploma, prior situation, prior qualification, RQTH, theoretical length,
    employer size, employer type, trade))**, every term a field the formats carry, read as the readers
-   derive it (the age in completed years at contract start + `prediction_weeks`): p is `oracle_rupture`,
-   exact. The rupture day does not depend on the learner: with probability `trial_share` in the 45-day
-   trial period, else uniform between day 45 and the planned end.
+   derive it (the age in completed years at contract start + `prediction_weeks`). The rupture day does not
+   depend on the learner: with probability `trial_share` in the 45-day trial period, else uniform between
+   day 45 and the planned end.
 4. A broken learner signs a new contract (another employer of the same trade, same training) within
    `relapse_months` with probability q = sigmoid(relapse logit of the same fields); the new contract runs to
    the training's planned end (at least 6 months, the legal minimum) and may break in turn (up to the 4
-   contracts an ERP record holds; a fourth contract is never followed by a fifth).
-   **oracle_definitive = p x (1 - q)** (= p for a fourth contract): the probability of a definitive
-   rupture (broken, no new contract within `relapse_months`).
+   contracts an ERP record holds; a fourth contract is never followed by a fifth). p x (1 - q) (= p for a
+   fourth contract) is the probability of a definitive rupture (broken, no new contract within
+   `relapse_months`).
+
+The oracle (`ORACLE_COLUMNS`) is the probability **given what is observable at the contract's prediction
+date (start + `prediction_weeks`) through these formats**: every field the readers give (age, diploma,
+theoretical length, training year, employer headcount, type and trade, prior situation, RQTH, sex, DECA's
+last class), and the prior qualification only when the learner is in a SIFA snapshot dated on or before the
+prediction date (`qualification_observed`: the 31 December snapshots `write_national` writes, each holding
+the learner's latest contract if running that day or broken within `relapse_months` before); DECA and the
+ERP records do not carry it. Where it is observed, `oracle_rupture` = p and `oracle_definitive` =
+p x (1 - q). Elsewhere both are marginalised over the 5 values of the prior qualification, exactly:
+`oracle_rupture` = sum over v of P(v | observed) x p(v, rest), where P(v | observed) is proportional to
+P(v | diploma, age band) x P(prior situation | v, band) x P(theoretical length | diploma, v) x P(last class
+| v) x the likelihood of the ruptures of the learner's earlier contracts (`qualification_evidence`); and
+`oracle_definitive` = `oracle_rupture` x (1 - q), q not depending on it. `oracle_rupture_full` and
+`oracle_definitive_full` are p and p x (1 - q), given the true prior qualification too.
 
 Deterministic from the seed. The frames carry the whole truth (a current contract's rupture after `as_of`
 too); the writers of `pipelines.layouts` write only what is known at each export date.
@@ -230,6 +244,14 @@ QUALIFICATION_CODES: dict[str, dict[str, float]] = {
     "superieur": {"11": 0.6, "12": 0.1, "14": 0.3},
 }
 """SIFA DIP_OBT codes of each prior qualification."""
+
+QUALIFICATIONS: tuple[str, ...] = ("aucun", "brevet", "cap_bep", "bac", "superieur")
+"""The prior qualifications, in the order of the columns of `qualification_evidence`."""
+HOLDS_A_DIPLOMA: tuple[str, ...] = ("cap_bep", "bac", "superieur")
+"""The prior qualifications with a diploma past the brevet: DECA last class "01", a CAP in one year."""
+LAST_CLASS_WITHOUT_DIPLOMA: dict[str, float] = {"41": 0.5, "42": 0.2, "12": 0.3}
+"""DECA `alternant.derniere_classe` of a learner without any diploma (`aucun`); "40" for the brevet, "01"
+for `HOLDS_A_DIPLOMA`."""
 
 EMPLOYER_TYPE_CODES: dict[str, float] = {
     "11": 0.86,
@@ -522,6 +544,22 @@ class ApprenticeSimulationParams(BaseModel):
         return self.as_of
 
 
+ORACLE_COLUMNS: tuple[str, ...] = (
+    "ref",
+    "learner_ref",
+    "oracle_rupture",
+    "oracle_definitive",
+    "oracle_rupture_full",
+    "oracle_definitive_full",
+    "qualification_observed",
+    "current",
+)
+"""The oracle of each contract (`SimulatedApprentices.oracle`). `oracle_rupture` and `oracle_definitive`:
+the probabilities given what is observable at the contract's prediction date through these formats (the
+prior qualification only if `qualification_observed`, else marginalised); `_full`: given the true prior
+qualification too."""
+
+
 @dataclass(frozen=True)
 class SimulatedApprentices:
     """SYNTHETIC. Learners (with their training), employers, contracts, training centres and the oracle."""
@@ -530,7 +568,7 @@ class SimulatedApprentices:
     employers: pd.DataFrame
     contracts: pd.DataFrame
     centres: pd.DataFrame
-    oracle: pd.DataFrame  # ref, learner_ref, oracle_rupture, oracle_definitive, current
+    oracle: pd.DataFrame  # ORACLE_COLUMNS
     params: ApprenticeSimulationParams
 
 
@@ -571,6 +609,106 @@ def rupture_logit(frame: pd.DataFrame, effects: RuptureLogit) -> np.ndarray:
         + np.where(frame["rqth"].astype(str).to_numpy() == "1", effects.rqth, 0.0)
         + effects.per_theoretical_year * (frame["theoretical_months"].to_numpy(dtype=float) - 24.0) / 12.0
     )
+
+
+def qualification_evidence(
+    diploma: np.ndarray,
+    band: np.ndarray,
+    situation: np.ndarray,
+    theoretical_months: np.ndarray,
+    last_class: np.ndarray | None = None,
+) -> np.ndarray:
+    """What the formats other than SIFA tell of a learner's prior qualification: one column per value of
+    `QUALIFICATIONS`, P(q and the observed values | diploma, age band), i.e. the prior qualification by
+    diploma and age band (`PRIOR_QUALIFICATION`) x the prior situation given q and the band
+    (`PRIOR_SITUATION`) x the theoretical length given the diploma and q (a CAP in 12 months only with
+    `HOLDS_A_DIPLOMA`) x DECA's last class given q (1 where `last_class` is None or missing). Normalised
+    over a row, the posterior of q. The age band is the one the learner's age was drawn in: the readers'
+    age (at the first contract's start + `prediction_weeks`) falls in it."""
+    d = pd.Series(np.asarray(diploma, dtype=object)).astype(str)
+    b = pd.Series(np.asarray(band, dtype=object)).astype(str)
+    s = pd.Series(np.asarray(situation, dtype=object)).astype(str)
+    months = np.asarray(theoretical_months, dtype=np.int64)
+    length = (
+        (d + "|" + pd.Series(months).astype(str))
+        .map({f"{k}|{m}": w for k, shares in THEORETICAL_MONTHS.items() for m, w in shares.items()})
+        .fillna(0.0)
+        .to_numpy(dtype=float)
+    )
+    cap = (d == "CAP").to_numpy()
+    codes = None if last_class is None else pd.Series(np.asarray(last_class, dtype=object))
+    out = np.empty((len(d), len(QUALIFICATIONS)))
+    for k, value in enumerate(QUALIFICATIONS):
+        prior = (d + "|" + b).map(
+            {
+                f"{x}|{y}": shares.get(value, 0.0)
+                for x, by in PRIOR_QUALIFICATION.items()
+                for y, shares in by.items()
+            }
+        )
+        given = (b + "|" + s).map(
+            {
+                f"{y}|{z}": w
+                for (q, y), shares in PRIOR_SITUATION.items()
+                if q == value
+                for z, w in shares.items()
+            }
+        )
+        like = prior.fillna(0.0).to_numpy(dtype=float) * given.fillna(0.0).to_numpy(dtype=float)
+        if value in HOLDS_A_DIPLOMA:
+            like *= np.where(cap, length * (1 - CAP_IN_ONE_YEAR) + CAP_IN_ONE_YEAR * (months == 12), length)
+        else:
+            like *= length
+        if codes is not None:
+            if value in HOLDS_A_DIPLOMA:
+                said = (codes == "01").astype(float)
+            elif value == "brevet":
+                said = (codes == "40").astype(float)
+            else:
+                said = codes.map(LAST_CLASS_WITHOUT_DIPLOMA).fillna(0.0)
+            like *= np.where(codes.isna().to_numpy(), 1.0, said.to_numpy(dtype=float))
+        out[:, k] = like
+    return out
+
+
+def sifa_years(params: ApprenticeSimulationParams) -> range:
+    """The years of the SIFA snapshots (31 December) the national writer writes
+    (`pipelines.layouts.write_national`): from the first cohort's to `as_of`'s."""
+    return range(params.first_cohort, params.extraction_date.year + 1)
+
+
+def known_on(contracts: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """The contracts as known on `day`: started by then, a rupture after it not yet known."""
+    known = contracts[contracts["contract_start"] <= day].copy()
+    later = known["rupture_date"] > day
+    known.loc[later, ["rupture_date", "rupture_cause"]] = None
+    known["rupture_date"] = pd.to_datetime(known["rupture_date"])
+    return known
+
+
+def sifa_snapshot(contracts: pd.DataFrame, year: int, relapse_months: int) -> pd.DataFrame:
+    """The SIFA snapshot at 31 December `year`: each learner's latest contract running that day, or broken
+    within the relapse window before it (the learner is then a "rupturant", still at the centre)."""
+    day = pd.Timestamp(year, 12, 31)
+    known = known_on(contracts, day)
+    latest = known.sort_values(["learner_ref", "rank"]).groupby("learner_ref").tail(1)
+    running = (latest["planned_end"] >= day) & latest["rupture_date"].isna()
+    window = day - pd.DateOffset(months=relapse_months)
+    rupturant = latest["rupture_date"].notna() & (latest["rupture_date"] > window)
+    return latest[running | rupturant].reset_index(drop=True)
+
+
+def qualification_observed(contracts: pd.DataFrame, params: ApprenticeSimulationParams) -> np.ndarray:
+    """Whether a contract's learner is in a SIFA snapshot (`sifa_snapshot`, `sifa_years`) dated on or before
+    the contract's prediction date (start + `prediction_weeks`): the only source of the prior
+    qualification (DIP_OBT) known at prediction time, as the import merges the formats point in time
+    (`models.dropout_risk.national.merge_sources`)."""
+    prediction = contracts["contract_start"] + pd.Timedelta(weeks=params.prediction_weeks)
+    seen = np.zeros(len(contracts), dtype=bool)
+    for year in sifa_years(params):
+        held = sifa_snapshot(contracts, year, params.relapse_months)["learner_ref"]
+        seen |= ((prediction >= pd.Timestamp(year, 12, 31)) & contracts["learner_ref"].isin(held)).to_numpy()
+    return seen
 
 
 def relapse_logit(frame: pd.DataFrame, effects: RelapseLogit) -> np.ndarray:
@@ -833,7 +971,7 @@ def simulate_apprentices(
     for name, shares in THEORETICAL_MONTHS.items():
         rows = np.flatnonzero(diploma == name)
         theoretical[rows] = rng.choice(list(shares), size=len(rows), p=list(shares.values()))
-    one_year = (diploma == "CAP") & np.isin(qualification, ["cap_bep", "bac", "superieur"])
+    one_year = (diploma == "CAP") & np.isin(qualification, HOLDS_A_DIPLOMA)
     theoretical = np.where(one_year & (rng.random(n) < CAP_IN_ONE_YEAR), 12, theoretical)
     entry_year = np.ones(n, dtype=np.int64)
     for name, shares in ENTRY_YEAR.items():
@@ -861,9 +999,9 @@ def simulate_apprentices(
     width = len(str(n))
     learner_ref = np.array([f"APP-{i:0{width}d}" for i in range(1, n + 1)])
     last_class = np.where(
-        np.isin(qualification, ["cap_bep", "bac", "superieur"]),
+        np.isin(qualification, HOLDS_A_DIPLOMA),
         "01",
-        np.where(qualification == "brevet", "40", _choice(rng, {"41": 0.5, "42": 0.2, "12": 0.3}, n)),
+        np.where(qualification == "brevet", "40", _choice(rng, LAST_CLASS_WITHOUT_DIPLOMA, n)),
     )
     guardian = fold_name(people["nom"]).str.lower()
     learners = pd.concat(
@@ -909,6 +1047,10 @@ def simulate_apprentices(
 
     # Contracts: the first of each learner, then the new contract after a rupture, rank by rank.
     eff = params.rupture
+    # What the formats other than SIFA tell of each learner's prior qualification (the oracle of a contract
+    # whose learner is in no SIFA snapshot by its prediction date marginalises it); times, rank by rank,
+    # the ruptures of the learner's earlier contracts (their likelihood depends on it).
+    evidence = qualification_evidence(diploma, band, situation, theoretical, last_class)
     learner_idx = np.arange(n)
     contract_start = start
     contract_employer = employer
@@ -942,6 +1084,11 @@ def simulate_apprentices(
         )
         p = _sigmoid(rupture_logit(observed, eff))
         q = _sigmoid(relapse_logit(observed, params.relapse)) if rank < 4 else np.zeros(m)
+        p_given = np.column_stack(
+            [_sigmoid(rupture_logit(observed.assign(prior_qualification=v), eff)) for v in QUALIFICATIONS]
+        )
+        weight = evidence[learner_idx]
+        p_marginal = (weight * p_given).sum(axis=1) / weight.sum(axis=1)
         length = end - contract_start + 1
         broken = rng.random(m) < p
         trial = rng.random(m) < params.trial_share
@@ -995,12 +1142,15 @@ def simulate_apprentices(
                     "prior_qualification": qualification[learner_idx].astype(str),
                     "rqth": np.where(rqth[learner_idx], "1", "0"),
                     "current": current[learner_idx],
-                    "oracle_rupture": p,
-                    "oracle_definitive": p * (1 - q),
+                    "oracle_rupture_full": p,
+                    "oracle_definitive_full": p * (1 - q),
+                    "_rupture_marginal": p_marginal,
+                    "_relapse": q,
                 }
             )
         )
         keep = resigned
+        evidence[learner_idx[keep]] *= p_given[keep]  # a next contract: this one broke (likelihood by value)
         learner_idx = learner_idx[keep]
         contract_start = next_start[keep]
         contract_employer = _new_employers(rng, employers, contract_employer[keep])
@@ -1009,7 +1159,17 @@ def simulate_apprentices(
     contracts = contracts.sort_values(["learner_ref", "rank"]).reset_index(drop=True)
     cwidth = len(str(len(contracts)))
     contracts.insert(0, "ref", [f"CTR-{i:0{cwidth}d}" for i in range(1, len(contracts) + 1)])
-    oracle = contracts[["ref", "learner_ref", "oracle_rupture", "oracle_definitive", "current"]].copy()
+    seen = qualification_observed(contracts, params)
+    contracts["qualification_observed"] = seen
+    contracts["oracle_rupture"] = np.where(
+        seen, contracts["oracle_rupture_full"], contracts["_rupture_marginal"]
+    )
+    contracts["oracle_definitive"] = np.where(
+        seen,
+        contracts["oracle_definitive_full"],
+        contracts["_rupture_marginal"] * (1 - contracts["_relapse"]),
+    )
+    oracle = contracts[list(ORACLE_COLUMNS)].copy()
     centre_sirets = synthetic_sirets(rng, 3)
     centres = pd.DataFrame(
         {
@@ -1028,7 +1188,7 @@ def simulate_apprentices(
     return SimulatedApprentices(
         learners=learners,
         employers=employers,
-        contracts=contracts.drop(columns=["oracle_rupture", "oracle_definitive"]),
+        contracts=contracts.drop(columns=[*ORACLE_COLUMNS[2:-1], "_rupture_marginal", "_relapse"]),
         centres=centres,
         oracle=oracle.reset_index(drop=True),
         params=params,

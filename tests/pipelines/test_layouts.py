@@ -130,7 +130,15 @@ def test_sifa_reads_back_with_the_oracles_keys_and_values(sim: SimulatedApprenti
     oracle = pd.read_csv(written / "oracle.csv")
     assert oracle["contract_id"].is_unique and set(oracle["contract_id"]) == set(truth.index)
     assert (oracle["synthetic"] == "SYNTHETIC").all()
-    assert oracle[["oracle_rupture", "oracle_definitive"]].gt(0).all().all()
+    assert list(oracle.columns) == [
+        "contract_id",
+        "oracle_rupture",
+        "oracle_definitive",
+        "oracle_rupture_full",
+        "oracle_definitive_full",
+        "synthetic",
+    ]
+    assert oracle.drop(columns=["contract_id", "synthetic"]).gt(0).all().all()
     learners = sim.learners.set_index("ref")
     for path in sorted(written.glob("sifa_*.csv")):
         read = read_sifa(path.read_bytes(), path.name, PSEUDONYMS)
@@ -152,6 +160,35 @@ def test_sifa_reads_back_with_the_oracles_keys_and_values(sim: SimulatedApprenti
         assert (table["prior_qualification"].to_numpy() == known["prior_qualification"].to_numpy()).all()
         named = set(learners["nom"]) | set(learners["email"]) | set(learners["ine"])
         assert not named & set(table.astype(str).to_numpy().ravel())
+
+
+def test_the_oracle_knows_the_prior_qualification_from_the_snapshots_read_by_the_prediction_date(
+    sim: SimulatedApprentices, written: Path
+) -> None:
+    """Point in time: a contract's oracle uses the true prior qualification exactly when the SIFA files,
+    read back, hold its learner in a snapshot dated on or before its prediction date (start + 6 weeks);
+    elsewhere it is marginalised."""
+    erp = read_erp((written / "erp.ndjson").read_bytes(), "erp.ndjson", PSEUDONYMS)
+    contracts = erp.tables["apprentice_contracts"][["contract_id", "learner_id", "contract_start"]]
+    snapshots = pd.concat(
+        read_sifa(p.read_bytes(), p.name, PSEUDONYMS).tables["apprentice_contracts"]
+        for p in sorted(written.glob("sifa_*.csv"))
+    )
+    assert snapshots["prior_qualification"].notna().all()
+    pairs = contracts.merge(snapshots[["learner_id", "observed_on"]], on="learner_id")
+    prediction = pd.to_datetime(pairs["contract_start"]) + pd.Timedelta(weeks=sim.params.prediction_weeks)
+    told = set(pairs.loc[(pd.to_datetime(pairs["observed_on"]) <= prediction).to_numpy(), "contract_id"])
+    truth = expected(sim)
+    flag = truth["ref"].map(sim.oracle.set_index("ref")["qualification_observed"])
+    assert set(truth.loc[flag.to_numpy(), "contract_id"]) == told
+    assert 0.05 < len(told) / len(truth) < 0.4
+    oracle = pd.read_csv(written / "oracle.csv").set_index("contract_id").loc[truth["contract_id"]]
+    seen = flag.to_numpy()
+    for name in ("oracle_rupture", "oracle_definitive"):
+        assert (oracle[name].to_numpy()[seen] == oracle[f"{name}_full"].to_numpy()[seen]).all()
+    assert (
+        oracle["oracle_rupture"].to_numpy()[~seen] != oracle["oracle_rupture_full"].to_numpy()[~seen]
+    ).any()
 
 
 def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
