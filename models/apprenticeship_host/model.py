@@ -87,18 +87,34 @@ HOST_INPUT = InputContract(
             code="commune",
         ),
         date_field("creation_date", "Creation date of the establishment", example="2012-03-01"),
+        # Null or absent when the chamber's source does not say (a SIRENE establishment file, an RNE
+        # formality), as in the training files (`models.contracts.COMPANIES`): the model reads it as missing.
         InputField(
-            "legal_category", "text", "INSEE legal category", allowed=tuple(LEGAL_CATEGORIES), example="5499"
+            "legal_category",
+            "text",
+            "INSEE legal category (null if unknown)",
+            allowed=tuple(LEGAL_CATEGORIES),
+            example="5499",
+            required=False,
+            nullable=True,
         ),
         InputField(
-            "headcount_band", "text", "SIRENE headcount band", allowed=tuple(HEADCOUNT_BANDS), example="02"
+            "headcount_band",
+            "text",
+            "SIRENE headcount band (null if unknown)",
+            allowed=tuple(HEADCOUNT_BANDS),
+            example="02",
+            required=False,
+            nullable=True,
         ),
         InputField(
             "head_qualification",
             "text",
-            "Qualification of the company head",
+            "Qualification of the company head (null if unknown)",
             allowed=tuple(HEAD_QUALIFICATIONS),
             example="brevet_maitrise",
+            required=False,
+            nullable=True,
         ),
         date_field("cutoff_date", "Scoring date (default: today)", required=False, nullable=True),
         _count("contracts_last_12m", "Contracts started in the 12 months before", le=1_000, example=1),

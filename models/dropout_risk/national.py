@@ -76,6 +76,7 @@ def merge_sources(rows: pd.DataFrame, prediction_weeks: int = 6) -> pd.DataFrame
     features = [
         c for c in columns if c not in ("contract_id", "learner_id", "contract_start", *OUTCOME_FIELDS)
     ]
+    snapshots = rows.assign(_observed=observed)  # before blanking: their learner fields go to later contracts
     rows = rows.copy()
     rows.loc[late, features] = None
     rank = rows["source"].map({s: i for i, s in enumerate(SOURCE_PRIORITY)}).fillna(len(SOURCE_PRIORITY))
@@ -84,7 +85,7 @@ def merge_sources(rows: pd.DataFrame, prediction_weeks: int = 6) -> pd.DataFrame
     merged = grouped[[c for c in columns if c != "contract_id"]].first()
     merged["sources"] = grouped["source"].agg(lambda s: "+".join(sorted(set(s))))
     merged = merged.reset_index()
-    return _earlier_snapshots(merged, rows.assign(_observed=observed), prediction_weeks)
+    return _earlier_snapshots(merged, snapshots, prediction_weeks)
 
 
 def _earlier_snapshots(merged: pd.DataFrame, rows: pd.DataFrame, prediction_weeks: int) -> pd.DataFrame:
