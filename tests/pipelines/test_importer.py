@@ -161,3 +161,39 @@ def test_a_file_of_no_known_format_is_refused_whole(tmp_path: Path, secret: None
     source.write_text('[{"hello": "world"}]', encoding="utf-8")
     result = CliRunner().invoke(app, ["import", str(source), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "no known format" in result.output
+
+
+def test_a_sifa_xlsx_export_reads_as_its_csv(tmp_path: Path, secret: None) -> None:
+    """The dashboard's newer SIFA export is an `.xlsx`: the same rows as the CSV export."""
+    from pipelines.io import write_table
+
+    rows = [sifa_row(), sifa_row(NOM="DUPONT", NAF_ETAB="9999Z")]
+    csv_source = write_sifa(tmp_path / "sifa.csv", rows)
+    frame = pd.DataFrame([{k: v.removeprefix('="').removesuffix('"') for k, v in r.items()} for r in rows])
+    xlsx_source = write_table(frame.replace("", None), tmp_path / "sifa.xlsx")
+    outputs = []
+    for source in (csv_source, xlsx_source):
+        out = tmp_path / source.suffix.lstrip(".")
+        result = CliRunner().invoke(app, ["import", str(source), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs.append(pd.read_csv(out / "apprentice_contracts.csv"))
+        quarantine = pd.read_csv(out / "quarantine.csv")
+        assert quarantine[["line", "field"]].values.tolist() == [[3, "NAF_ETAB"]]
+    pd.testing.assert_frame_equal(outputs[0], outputs[1])
+
+
+def test_train_extract_takes_the_national_exports_directly(
+    mlflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.reference import DATA_SAMPLES
+
+    monkeypatch.setenv("CMA_PSEUDONYM_KEY", SECRET)
+    folder = DATA_SAMPLES / "national" / "dropout"
+    files = [folder / "erp.ndjson.gz", folder / "deca.ndjson.gz", *sorted(folder.glob("sifa_*"))]
+    args = ["train-extract", *(f"--data={path}" for path in files)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "dropout_risk_import" in result.output and "Promotion: no champion yet" in result.output
+    assert (mlflow_home / "data" / "import" / "dropout_training_set.yaml").exists()
+    mixed = CliRunner().invoke(app, ["train-extract", f"--data={files[0]}", "--data=other.csv"])
+    assert mixed.exit_code == 2
