@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -135,6 +135,30 @@ class SearchableJob(TrainingJob, Protocol):
     def with_lightgbm(self, params: LightGBMParams) -> SearchableJob:
         """The same job, fitting with `params`."""
         ...
+
+
+class TunedByConfig:
+    """The `SearchableJob` side of a training job (a dataclass) whose `config` holds `lightgbm` and
+    `search`: what the search reads and the copy it fits with other parameters, written once for every
+    family."""
+
+    config: Any
+
+    @property
+    def lightgbm(self) -> LightGBMParams:
+        """The configured booster parameters."""
+        params: LightGBMParams = self.config.lightgbm
+        return params
+
+    @property
+    def search(self) -> SearchParams:
+        """The hyperparameter search settings of the config."""
+        settings: SearchParams = self.config.search
+        return settings
+
+    def with_lightgbm(self, params: LightGBMParams) -> Self:
+        """The same job fitting with `params` (the search's trials and choice)."""
+        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))  # type: ignore[type-var]
 
 
 def searched(params: LightGBMParams) -> dict[str, float]:

@@ -3,7 +3,7 @@ split -> fit -> evaluation against the oracle -> card. Pure: files come through 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from models.estimator import (
 from models.evaluation import evaluate_against_oracle
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
 from models.reference import Reference
-from models.search import SearchParams
+from models.search import TunedByConfig
 from models.simulation.chamber import simulate_chamber
 
 ORACLE = "oracle_probability"
@@ -94,7 +94,7 @@ def snapshot_example(frame: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
 
 
 @dataclass
-class HostJob:
+class HostJob(TunedByConfig):
     """Train `apprenticeship_host` on the time split of its dataset."""
 
     config: HostPipelineConfig
@@ -117,20 +117,6 @@ class HostJob:
             f"second-to-last, tested on the last ({test_cut}, {len(test):,} companies)."
         )
         return Split(train, valid, test, "time", description)
-
-    @property
-    def lightgbm(self) -> LightGBMParams:
-        """The configured booster parameters."""
-        return self.config.lightgbm
-
-    @property
-    def search(self) -> SearchParams:
-        """The hyperparameter search settings of the config."""
-        return self.config.search
-
-    def with_lightgbm(self, params: LightGBMParams) -> HostJob:
-        """The same job fitting with `params` (the search's trials and choice)."""
-        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))
 
     def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
         """LightGBM with monotone history constraints, calibrated when it helps."""

@@ -4,7 +4,7 @@ through `DataAccess`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from models.extract import (
 )
 from models.fairness import group_report, group_report_markdown
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
-from models.search import SearchParams
+from models.search import SearchParams, TunedByConfig
 
 
 class ExtractCard(BaseModel):
@@ -91,7 +91,7 @@ def _oracle(frame: pd.DataFrame) -> np.ndarray | None:
 
 
 @dataclass
-class ExtractJob:
+class ExtractJob(TunedByConfig):
     """Train a risk model on one extract (time split, stratified split or cross-validation)."""
 
     config: ExtractPipelineConfig
@@ -112,20 +112,6 @@ class ExtractJob:
     def split(self) -> Split:
         """By time on the date column, else stratified, or cross-validation (see `split_extract`)."""
         return split_extract(self.dataset, self.roles, self.config.evaluation)
-
-    @property
-    def lightgbm(self) -> LightGBMParams:
-        """The configured booster parameters."""
-        return self.config.lightgbm
-
-    @property
-    def search(self) -> SearchParams:
-        """The hyperparameter search settings of the config."""
-        return self.config.search
-
-    def with_lightgbm(self, params: LightGBMParams) -> ExtractJob:
-        """The same job fitting with `params` (the search's trials and choice)."""
-        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))
 
     def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
         """The model to register: fit on the training rows, early stopping and bands on the validation."""

@@ -5,7 +5,7 @@ Pure: files come through `DataAccess`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from models.evaluation import evaluate_alerts_against_oracle
 from models.fairness import group_report, group_report_markdown
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
 from models.reference import Reference
-from models.search import SearchParams
+from models.search import TunedByConfig
 from models.simulation.training_centre import simulate_training_centre
 from models.tabular import TabularEncoder
 from models.vocabulary import DIPLOMA_LEVEL, age_band
@@ -169,7 +169,7 @@ def oracle_of(frame: pd.DataFrame) -> np.ndarray | None:
 
 
 @dataclass
-class DropoutJob:
+class DropoutJob(TunedByConfig):
     """Train `dropout_risk` on the cohort split of its dataset."""
 
     config: DropoutPipelineConfig
@@ -196,20 +196,6 @@ class DropoutJob:
             f"calibration and risk bands on the one before last, tested on the last ({labelled:,} contracts)."
         )
         return Split(train, valid, test, "time", description)
-
-    @property
-    def lightgbm(self) -> LightGBMParams:
-        """The configured booster parameters."""
-        return self.config.lightgbm
-
-    @property
-    def search(self) -> SearchParams:
-        """The hyperparameter search settings of the config."""
-        return self.config.search
-
-    def with_lightgbm(self, params: LightGBMParams) -> DropoutJob:
-        """The same job fitting with `params` (the search's trials and choice)."""
-        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))
 
     def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
         """Calibrated LightGBM, risk bands on the validation cohort."""

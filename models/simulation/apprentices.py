@@ -69,7 +69,13 @@ from models.simulation.chamber import (
     simulate_companies,
     synthetic_sirets,
 )
-from models.simulation.training_centre import AGE_BY_DIPLOMA, AGE_RANGES, FEMALE_SHARE
+from models.simulation.training_centre import (
+    AGE_BY_DIPLOMA,
+    AGE_RANGES,
+    EFFECT_OF_FIGURE,
+    FEMALE_SHARE,
+    logit_of,
+)
 from models.timeutils import EPOCH, day_number
 from models.vocabulary import activity_group, age_band
 
@@ -1404,22 +1410,6 @@ def calibration_report(sim: SimulatedApprentices, national: bool = True) -> pd.D
     return report
 
 
-def _logit(p: float) -> float:
-    q = min(max(p, 1e-4), 1 - 1e-4)
-    return float(np.log(q / (1 - q)))
-
-
-_EFFECT_OF_FIGURE: dict[str, tuple[str, str | None]] = {
-    "CAP": ("diploma", "CAP"),
-    "baccalauréat professionnel": ("diploma", "BAC_PRO"),
-    "BTS (higher education)": ("diploma", "BTS"),
-    "employers under 5 employees": ("small_employer", None),
-    "coiffure, soins de beauté": ("activity", "coiffure_beaute"),
-    "hébergement-restauration": ("activity", "hotellerie_restauration"),
-    "métiers de bouche": ("activity", "alimentation"),
-}
-
-
 def calibrate_apprentice_effects(
     reference: Reference, params: ApprenticeSimulationParams, iterations: int = 8, damping: float = 0.8
 ) -> ApprenticeSimulationParams:
@@ -1434,21 +1424,21 @@ def calibrate_apprentice_effects(
         published = report["published"].astype(float).to_dict()
         simulated = report["simulated"].astype(float).to_dict()
         gaps = {
-            f: damping * (_logit(published[key]) - _logit(simulated[key]))
+            f: damping * (logit_of(published[key]) - logit_of(simulated[key]))
             for f in PUBLISHED_RUPTURE_9M
             for key in (f"broken within 9 months, {f}",)
         }
         mean_gap = float(np.mean(list(gaps.values())))
         eff = current.rupture.model_copy(deep=True)
         eff.intercept = round(eff.intercept + mean_gap, 4)
-        for figure, (name, key) in _EFFECT_OF_FIGURE.items():
+        for figure, (name, key) in EFFECT_OF_FIGURE.items():
             step = gaps[figure] - mean_gap
             if key is None:
                 setattr(eff, name, round(getattr(eff, name) + step, 4))
             else:
                 getattr(eff, name)[key] = round(getattr(eff, name)[key] + step, 4)
         relapse = "definitive / gross ruptures (no new contract within 3 months)"
-        gap = damping * (_logit(published[relapse]) - _logit(simulated[relapse]))
+        gap = damping * (logit_of(published[relapse]) - logit_of(simulated[relapse]))
         again = current.relapse.model_copy(update={"intercept": round(current.relapse.intercept - gap, 4)})
         current = current.model_copy(update={"rupture": eff, "relapse": again})
     return current

@@ -464,12 +464,13 @@ def rupture_calibration_report(centre: SimulatedTrainingCentre, national: bool =
     return report
 
 
-def _logit(p: float) -> float:
+def logit_of(p: float) -> float:
+    """The logit of a rate (clipped to [1e-4, 1 - 1e-4]), for the calibration of the simulators."""
     q = min(max(p, 1e-4), 1 - 1e-4)
     return float(np.log(q / (1 - q)))
 
 
-_EFFECT_OF_FIGURE: dict[str, tuple[str, str | None]] = {
+EFFECT_OF_FIGURE: dict[str, tuple[str, str | None]] = {
     "CAP": ("diploma", "CAP"),
     "baccalauréat professionnel": ("diploma", "BAC_PRO"),
     "BTS (higher education)": ("diploma", "BTS"),
@@ -492,7 +493,7 @@ def calibrate_rupture_effects(
     for _ in range(iterations):
         report = rupture_calibration_report(simulate_training_centre(reference, current)).set_index("figure")
         gap = {
-            name: damping * (_logit(float(row["published"])) - _logit(float(row["simulated"])))
+            name: damping * (logit_of(float(row["published"])) - logit_of(float(row["simulated"])))
             for name, row in report.iterrows()
         }
         group_gaps = {f: gap[f"broken within 9 months, {f}"] for f in PUBLISHED_RUPTURE_9M}
@@ -500,7 +501,7 @@ def calibrate_rupture_effects(
         eff = current.effects.model_copy(deep=True)
         eff.c_late += mean_gap
         eff.c_early += mean_gap + gap["ruptures in the first 3 months"]
-        for figure, (field, key) in _EFFECT_OF_FIGURE.items():
+        for figure, (field, key) in EFFECT_OF_FIGURE.items():
             step = group_gaps[figure] - mean_gap
             if key is None:
                 setattr(eff, field, getattr(eff, field) + step)

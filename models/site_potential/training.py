@@ -4,17 +4,17 @@ one job per horizon. Pure: the establishments come through `DataAccess`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from models.estimator import FitInfo, LightGBMParams, fit_note
+from models.estimator import FitInfo, fit_note
 from models.evaluation import evaluate_against_oracle
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
 from models.model_card import metrics_table, search_section
 from models.reference import Reference
-from models.search import SearchParams
+from models.search import TunedByConfig
 from models.site_potential.config import SitePipelineConfig
 from models.site_potential.survival import (
     INPUT_COLUMNS,
@@ -46,7 +46,7 @@ def observed_by_section(
 
 
 @dataclass
-class SurvivalJob:
+class SurvivalJob(TunedByConfig):
     """Train the survival model of one horizon."""
 
     config: SitePipelineConfig
@@ -77,20 +77,6 @@ class SurvivalJob:
             f"cohort ({len(test):,})."
         )
         return Split(train, valid, test, "time", description)
-
-    @property
-    def lightgbm(self) -> LightGBMParams:
-        """The configured booster parameters."""
-        return self.config.lightgbm
-
-    @property
-    def search(self) -> SearchParams:
-        """The hyperparameter search settings of the config."""
-        return self.config.search
-
-    def with_lightgbm(self, params: LightGBMParams) -> SurvivalJob:
-        """The same job fitting with `params` (the search's trials and choice)."""
-        return replace(self, config=self.config.model_copy(update={"lightgbm": params}))
 
     def fit(self, split: Split) -> tuple[ScoringModel, FitInfo]:
         """Calibrated LightGBM on the creations whose horizon is observed."""
