@@ -38,7 +38,7 @@ def cli(*args: str) -> str:
 
 
 def champion_metrics(home: Path, name: str) -> dict[str, float]:
-    """The test metrics of the latest run of registered model `name`."""
+    """The metrics of the latest run of registered model `name` (test metrics: `test_<name>`)."""
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     version = max(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
     if version.run_id is None:
@@ -47,7 +47,8 @@ def champion_metrics(home: Path, name: str) -> dict[str, float]:
 
 
 def line(what: str, metrics: dict[str, float], seconds: float) -> str:
-    auc, oracle, ratio = metrics["roc_auc"], metrics["oracle_roc_auc"], metrics["roc_auc_vs_oracle"]
+    auc, oracle = metrics["test_roc_auc"], metrics["test_oracle_roc_auc"]
+    ratio = metrics["test_roc_auc_vs_oracle"]
     verdict = "ok" if ratio >= 0.95 else "BELOW 0.95"
     return (
         f"{what}: ROC AUC {auc:.4f}, oracle {oracle:.4f}, above chance {ratio:.3f} of the oracle's "
