@@ -57,7 +57,7 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy models pipelines service catalog bench scripts
 	$(BIN)/python scripts/audit_dependencies.py $(LOCK)
-	SE_OFFLINE=true $(BIN)/pytest -q
+	SE_OFFLINE=true $(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -423,7 +423,10 @@ def normalize_values(table: pa.Table, kinds: Mapping[str, str], raw: bytes | Non
 
     With the `raw` bytes the table was read from, a rewrite no byte could need is skipped (no `/`: no
     French date; no `,` inside a value: no decimal comma; no space: nothing to strip), so a plain export
-    costs no pass over its values."""
+    costs no pass over its values. A workbook's bytes are compressed: they say nothing of its values, and
+    every rewrite is made."""
+    if raw is not None and is_xlsx(raw):
+        raw = None
     dates = raw is None or b"/" in raw
     separator = separator_of(_header(raw)).encode() if raw is not None else b","
     # In a `,` file a decimal comma can only stand in a quoted value.
