@@ -119,18 +119,23 @@ def read_format_file(path: Path, fmt: str, pseudonyms: Pseudonymiser, prediction
     if name not in FORMATS:
         raise FormatError(path.name, f"unknown format {name!r} (known: {', '.join(FORMATS)}, auto)")
     if name == "sirene":
-        return _read_sirene(path)
+        header = raw.split(b"\n", 1)[0]
+        history = b"dateDebut" in header and b"dateCreationEtablissement" not in header
+        return _read_sirene(path, history)
     return reader(name)(raw, path.name, pseudonyms, prediction_weeks)
 
 
-def _read_sirene(path: Path) -> FormatRead:
-    """A SIRENE establishment stock file as `companies` rows (through the SIRENE ingestion: streamed, any
-    size); legal category and the head's qualification are not in it (empty)."""
+def _read_sirene(path: Path, history: bool = False) -> FormatRead:
+    """A SIRENE establishment stock file (StockEtablissement, or StockEtablissementHistorique: `history`)
+    as `companies` rows, through the SIRENE ingestion (streamed, any size); legal category and the head's
+    qualification are not in it (empty). Lines are those of the ingestion's quarantine; a row it kept that
+    a contract refuses is reported at line 0 (the ingestion does not carry lines through)."""
     from catalog.reference import load_passage
     from pipelines.ingest import ingest_sirene
 
     with tempfile.TemporaryDirectory() as tmp:
-        report = ingest_sirene(Path(tmp), load_passage(), stock=path)
+        current, past = (None, path) if history else (path, None)
+        report = ingest_sirene(Path(tmp), load_passage(), stock=current, history=past)
         stock = pd.read_parquet(Path(tmp) / "establishments.parquet")
         quarantine = pd.read_csv(report.quarantine_path) if report.quarantine_path else None
     out = FormatRead(source=path.name, format="sirene")

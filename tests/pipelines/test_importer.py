@@ -197,3 +197,18 @@ def test_train_extract_takes_the_national_exports_directly(
     assert (mlflow_home / "data" / "import" / "dropout_training_set.yaml").exists()
     mixed = CliRunner().invoke(app, ["train-extract", f"--data={files[0]}", "--data=other.csv"])
     assert mixed.exit_code == 2
+
+
+def test_a_sirene_file_becomes_companies_the_chamber_does_not_register(tmp_path: Path, secret: None) -> None:
+    from pipelines.reference import DATA_SAMPLES
+
+    source = DATA_SAMPLES / "sirene" / "sirene_historique_lyon4e_69384.csv.gz"  # StockEtablissementHistorique
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["import", "--format", "sirene", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    companies = pd.read_csv(out / "companies.csv", dtype=str)
+    assert len(companies) > 10_000 and set(companies["commune_code"]) == {"69384"}
+    assert companies["legal_category"].isna().all() and companies["head_qualification"].isna().all()
+    quarantine = pd.read_csv(out / "quarantine.csv")
+    assert set(quarantine["field"]) <= {"activitePrincipaleEtablissement", "trancheEffectifsEtablissement"}
+    assert "companies: 26,293 rows read" in result.output.replace("\n", "")
