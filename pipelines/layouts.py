@@ -52,8 +52,8 @@ from models.simulation.apprentices import (
     sifa_years,
     training_of,
 )
-from models.simulation.chamber import SimulatedChamber, _choice
-from models.simulation.training_centre import AGE_BY_DIPLOMA, AGE_RANGES, FEMALE_SHARE
+from models.simulation.chamber import SimulatedChamber
+from models.simulation.training_centre import FEMALE_SHARE, draw_ages
 from models.vocabulary import activity_group
 
 SIFA_WRAPPED: frozenset[str] = frozenset(
@@ -773,13 +773,7 @@ def chamber_deca_records(chamber: SimulatedChamber, seed: int = 0) -> list[dict[
     postal = shipped_postal_codes()
     employer = companies.loc[contracts["siret"]].reset_index()
     diploma = contracts["diploma"].to_numpy()
-    band = np.empty(n, dtype=object)
-    for name, shares in AGE_BY_DIPLOMA.items():
-        rows = np.flatnonzero(diploma == name)
-        band[rows] = _choice(rng, {k: v for k, v in shares.items() if v > 0}, len(rows))
-    low = pd.Series(band).map({k: v[0] for k, v in AGE_RANGES.items()}).to_numpy(dtype=np.int64)
-    high = pd.Series(band).map({k: v[1] for k, v in AGE_RANGES.items()}).to_numpy(dtype=np.int64)
-    age = low + (rng.random(n) * (high - low + 1)).astype(np.int64)
+    _, age = draw_ages(rng, diploma)
     start = contracts["contract_start"].to_numpy(dtype="datetime64[D]").astype(np.int64)
     birth = start - (age * 365.25).astype(np.int64) - rng.integers(0, 365, n)
     female = rng.random(n) < activity_group(employer["naf_code"]).map(FEMALE_SHARE).to_numpy(dtype=float)

@@ -75,6 +75,7 @@ from models.simulation.training_centre import (
     EFFECT_OF_FIGURE,
     FEMALE_SHARE,
     logit_of,
+    rupture_figure_rows,
 )
 from models.timeutils import EPOCH, day_number
 from models.vocabulary import activity_group, age_band
@@ -1352,19 +1353,7 @@ def calibration_report(sim: SimulatedApprentices, national: bool = True) -> pd.D
     on the contracts of the past cohorts (fully observed); with `national`, the figures it is not calibrated
     on too (`calibrated` False)."""
     groups = _groups(sim)
-    rows: list[dict[str, object]] = []
-    figures = {**PUBLISHED_RUPTURE_9M, **(NATIONAL_RUPTURE_9M if national else {})}
-    for figure, (column, value, published, source) in figures.items():
-        mask = (groups[column] == value).to_numpy()
-        rows.append(
-            {
-                "figure": f"broken within 9 months, {figure}",
-                "source": source,
-                "published": published,
-                "simulated": float(groups.loc[mask, "broken_9m"].mean()),
-                "calibrated": figure in PUBLISHED_RUPTURE_9M,
-            }
-        )
+    rows = rupture_figure_rows(groups, national)
     broken = groups[groups["broken"]]
     rows.append(
         {

@@ -219,6 +219,39 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def draw_ages(rng: np.random.Generator, diploma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Age bands and ages at the contract start by diploma: a DARES age band drawn by the diploma's shares
+    (`AGE_BY_DIPLOMA`), then a year uniformly within the band (`AGE_RANGES`)."""
+    n = len(diploma)
+    band = np.empty(n, dtype=object)
+    for name, shares in AGE_BY_DIPLOMA.items():
+        rows = np.flatnonzero(diploma == name)
+        band[rows] = _choice(rng, {k: v for k, v in shares.items() if v > 0}, len(rows))
+    low = pd.Series(band).map({k: v[0] for k, v in AGE_RANGES.items()}).to_numpy(dtype=np.int64)
+    high = pd.Series(band).map({k: v[1] for k, v in AGE_RANGES.items()}).to_numpy(dtype=np.int64)
+    return band, np.asarray(low + (rng.random(n) * (high - low + 1)).astype(np.int64))
+
+
+def rupture_figure_rows(groups: pd.DataFrame, national: bool) -> list[dict[str, object]]:
+    """One report row per published 9-month rupture figure (and, with `national`, the national figures the
+    simulators are not calibrated on): the group's simulated rate next to the published one. `groups` has
+    the figures' group columns and `broken_9m`."""
+    rows: list[dict[str, object]] = []
+    figures = {**PUBLISHED_RUPTURE_9M, **(NATIONAL_RUPTURE_9M if national else {})}
+    for figure, (column, value, published, source) in figures.items():
+        mask = (groups[column] == value).to_numpy()
+        rows.append(
+            {
+                "figure": f"broken within 9 months, {figure}",
+                "source": source,
+                "published": published,
+                "simulated": float(groups.loc[mask, "broken_9m"].mean()),
+                "calibrated": figure in PUBLISHED_RUPTURE_9M,
+            }
+        )
+    return rows
+
+
 def simulate_training_centre(
     reference: Reference,
     params: TrainingCentreParams,
@@ -243,13 +276,7 @@ def simulate_training_centre(
     diploma = _choice(rng, CFA_DIPLOMA_SHARES, n)
     months = pd.Series(diploma).map(DIPLOMA_MONTHS).to_numpy(dtype=np.int64)
     end = _add_months(start, months) - 1
-    band = np.empty(n, dtype=object)
-    for name, shares in AGE_BY_DIPLOMA.items():
-        rows = np.flatnonzero(diploma == name)
-        band[rows] = _choice(rng, {k: v for k, v in shares.items() if v > 0}, len(rows))
-    low = pd.Series(band).map({k: v[0] for k, v in AGE_RANGES.items()}).to_numpy(dtype=np.int64)
-    high = pd.Series(band).map({k: v[1] for k, v in AGE_RANGES.items()}).to_numpy(dtype=np.int64)
-    age = low + (rng.random(n) * (high - low + 1)).astype(np.int64)
+    band, age = draw_ages(rng, diploma)
     start_year = start.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     naf_code = companies["naf_code"].to_numpy()[employer]
     group = activity_group(pd.Series(naf_code)).to_numpy()
@@ -429,20 +456,7 @@ def rupture_calibration_report(centre: SimulatedTrainingCentre, national: bool =
 
     With `national`, also the national figures it is *not* calibrated on (for comparison in the datasheet).
     """
-    groups = _groups(centre)
-    rows: list[dict[str, object]] = []
-    figures = {**PUBLISHED_RUPTURE_9M, **(NATIONAL_RUPTURE_9M if national else {})}
-    for figure, (column, value, published, source) in figures.items():
-        mask = (groups[column] == value).to_numpy()
-        rows.append(
-            {
-                "figure": f"broken within 9 months, {figure}",
-                "source": source,
-                "published": published,
-                "simulated": float(groups.loc[mask, "broken_9m"].mean()),
-                "calibrated": figure in PUBLISHED_RUPTURE_9M,
-            }
-        )
+    rows = rupture_figure_rows(_groups(centre), national)
     contracts = centre.contracts
     months = (contracts["rupture_date"] - contracts["contract_start"]).dt.days.dropna() / 30.4375
     simulated_timing = {
