@@ -23,6 +23,7 @@ import yaml
 from mlflow.pyfunc import PyFuncModel
 
 from models.contracts import TableContract, ValidationReport
+from models.gates import DegenerateTraining, check_evaluation, check_split
 from models.interface import ModelFamily, ScoringModel, TrainingJob
 from models.pyfunc import ScoringPyfunc
 from models.reference import Reference
@@ -150,9 +151,11 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
     trials, metrics, plots, tables, card, model), register, promote.
 
     The search sees only the training and validation rows; with it off, the job fits as configured. The
-    champion is compared with the new model on the same holdout rows, which neither was trained on.
+    champion is compared with the new model on the same holdout rows, which neither was trained on. A
+    degenerate training set or model (`models.gates`) stops the run before anything is registered.
     """
     split = job.split()
+    check_split(split, job.label)
     registration = job.registration
     experiment_id = ensure_experiment(registration.experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=registration.model_name) as run:
@@ -166,6 +169,11 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
             log_search(search)
             info = replace(info, search=search)
         evaluation = job.evaluate(model, split)
+        try:
+            check_evaluation(evaluation)
+        except DegenerateTraining as err:
+            mlflow.set_tag("cma.refused", str(err))
+            raise
         log_test_metrics(evaluation.metrics)
         mlflow.log_metrics(fit_metrics(info))
         log_evaluation_plots(

@@ -154,7 +154,7 @@ class ExtractJob(TunedByConfig):
             )
         labels = frame[TARGET].to_numpy()
         groups = group_report(labels, scores, self._groups(frame), threshold=model.thresholds[1])
-        metrics["groups_flagged"] = float((groups["flags"] != "").sum())
+        metrics["groups_flagged"] = float((groups["flags"] != "").sum()) if len(groups) else 0.0
         notes = "\n".join(self.dataset.attrs.get("notes", [])) or "no data issue"
         holdout = self.rows(split.test)
         held = split.test[TARGET].to_numpy()

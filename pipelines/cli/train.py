@@ -12,6 +12,7 @@ import typer
 
 from models.contracts import ContractError
 from models.extract import ExtractError
+from models.gates import DegenerateTraining
 from pipelines.cli.common import (
     ConfigOpt,
     ModelOpt,
@@ -94,7 +95,7 @@ def _train(model: str, cfg: Any, dataset: Path | None) -> list[TrainResult]:
     configure_tracking()
     try:
         return train_and_register(model, cfg, dataset)
-    except (ContractError, ExtractError) as err:
+    except (ContractError, ExtractError, DegenerateTraining) as err:
         raise fail(str(err)) from err
 
 
