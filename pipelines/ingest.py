@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from models.contracts import ContractError
@@ -27,7 +28,11 @@ STOCK_REQUIRED = (
     "codeCommuneEtablissement",
     "etatAdministratifEtablissement",
 )
-STOCK_OPTIONAL = ("trancheEffectifsEtablissement", "nomenclatureActivitePrincipaleEtablissement")
+STOCK_OPTIONAL = (
+    "trancheEffectifsEtablissement",
+    "nomenclatureActivitePrincipaleEtablissement",
+    "dateDebut",  # start of the current period: a closed establishment's closure date
+)
 HISTORY_REQUIRED = ("siret", "dateDebut", "etatAdministratifEtablissement")
 HISTORY_OPTIONAL = (
     "dateFin",
@@ -109,8 +114,9 @@ def _stage(
     optional: tuple[str, ...],
     date_columns: tuple[str, ...],
     report: IngestReport,
-) -> None:
-    """Read one file into table `name` (valid rows) and `bad_<name>` (invalid values, with reasons)."""
+) -> np.ndarray:
+    """Read one file into table `name` (valid rows) and `bad_<name>` (invalid values, with reasons); the
+    lines of the rows its CSV reader rejected (to turn a row's rank into its line)."""
     source, tracks_rejects = _source(con, path, name)
     projection = _select(_columns(con, source), required, optional, path)
     con.execute(
@@ -137,17 +143,9 @@ def _stage(
             "GROUP BY line ORDER BY line"
         ).df()
     bad = con.execute(f"SELECT rownum, siret, reason FROM checked_{name} WHERE reason IS NOT NULL").df()
+    reject_lines = rejects["line"].to_numpy()
     if len(bad):
-        # Line of a parsed row = its rank + 1 (header) + the rejected lines before it.
-        reject_lines = rejects["line"].to_numpy()
-        lines = []
-        for rownum in bad["rownum"]:
-            line = int(rownum) + 1
-            for rejected in reject_lines:
-                if rejected <= line:
-                    line += 1
-            lines.append(line)
-        bad = bad.assign(line=lines)
+        bad = bad.assign(line=_lines(bad["rownum"].to_numpy(), reject_lines))
     quarantined = pd.concat(
         [rejects.assign(file=path.name), bad[["line", "reason"]].assign(file=path.name) if len(bad) else None]
     )
@@ -159,6 +157,19 @@ def _stage(
     con.register(f"quarantine_{name}", quarantined[["file", "line", "reason"]].reset_index(drop=True))
     con.execute(f"DROP TABLE raw_{name}")
     con.execute(f"DROP TABLE checked_{name}")
+    return reject_lines
+
+
+def _lines(rownums: np.ndarray, reject_lines: np.ndarray) -> list[int]:
+    """The file line of parsed rows: their rank + 1 (the header) + the rejected lines before them."""
+    lines = []
+    for rownum in rownums:
+        line = int(rownum) + 1
+        for rejected in reject_lines:
+            if rejected <= line:
+                line += 1
+        lines.append(line)
+    return lines
 
 
 def ingest_sirene(
@@ -196,8 +207,11 @@ def ingest_sirene(
         """
     )
     quarantines = []
+    stock_rejects = np.array([], dtype=np.int64)
     if stock is not None:
-        _stage(con, stock, "stock", STOCK_REQUIRED, STOCK_OPTIONAL, ("dateCreationEtablissement",), report)
+        stock_rejects = _stage(
+            con, stock, "stock", STOCK_REQUIRED, STOCK_OPTIONAL, ("dateCreationEtablissement",), report
+        )
         quarantines.append("quarantine_stock")
     if history is not None:
         _stage(con, history, "history", HISTORY_REQUIRED, HISTORY_OPTIONAL, ("dateDebut", "dateFin"), report)
@@ -223,32 +237,59 @@ def ingest_sirene(
         )
     if stock is not None and history is not None:
         base = """
-            SELECT s.siret,
+            SELECT s.siret, s.rownum,
                    coalesce(strptime(s.dateCreationEtablissement, '%Y-%m-%d')::DATE, h.first_start) AS creation_date,
-                   coalesce(h.closure_date, NULL) AS closure_date,
+                   s.dateCreationEtablissement IS NULL AND h.first_start IS NOT NULL AS dated_from_periods,
+                   coalesce(h.closure_date,
+                            CASE WHEN s.etatAdministratifEtablissement = 'F'
+                                 THEN try_strptime(s.dateDebut, '%Y-%m-%d')::DATE END) AS closure_date,
                    coalesce(h.first_naf, CASE WHEN regexp_full_match(s.activitePrincipaleEtablissement, '%NAF%')
                             THEN s.activitePrincipaleEtablissement END) AS naf_code,
                    coalesce(s.codeCommuneEtablissement, h.hist_commune) AS commune_raw,
                    coalesce(s.trancheEffectifsEtablissement, h.hist_band) AS headcount_band,
-                   s.etatAdministratifEtablissement = 'F' AND h.closure_date IS NULL AS closed_without_date
+                   s.etatAdministratifEtablissement = 'F' AND h.closure_date IS NULL
+                       AND try_strptime(s.dateDebut, '%Y-%m-%d') IS NULL AS closed_without_date
             FROM stock s LEFT JOIN hist h USING (siret)
         """.replace("%NAF%", NAF_REV2)
     elif stock is not None:
         base = """
-            SELECT siret, strptime(dateCreationEtablissement, '%Y-%m-%d')::DATE AS creation_date,
-                   NULL::DATE AS closure_date,
+            SELECT siret, rownum, strptime(dateCreationEtablissement, '%Y-%m-%d')::DATE AS creation_date,
+                   FALSE AS dated_from_periods,
+                   -- A closed establishment of a stock file: closed on the first day of its current period.
+                   CASE WHEN etatAdministratifEtablissement = 'F'
+                        THEN try_strptime(dateDebut, '%Y-%m-%d')::DATE END AS closure_date,
                    CASE WHEN regexp_full_match(activitePrincipaleEtablissement, '%NAF%')
                         THEN activitePrincipaleEtablissement END AS naf_code,
                    codeCommuneEtablissement AS commune_raw, trancheEffectifsEtablissement AS headcount_band,
-                   etatAdministratifEtablissement = 'F' AS closed_without_date
+                   etatAdministratifEtablissement = 'F' AND try_strptime(dateDebut, '%Y-%m-%d') IS NULL
+                       AS closed_without_date
             FROM stock
         """.replace("%NAF%", NAF_REV2)
     else:
         base = """
-            SELECT siret, first_start AS creation_date, closure_date, first_naf AS naf_code,
+            SELECT siret, NULL::BIGINT AS rownum, first_start AS creation_date, FALSE AS dated_from_periods,
+                   closure_date, first_naf AS naf_code,
                    hist_commune AS commune_raw, hist_band AS headcount_band, FALSE AS closed_without_date
             FROM hist
         """
+    con.execute(f"CREATE TEMP TABLE base AS {base}")
+    # Never a silent drop: a row that cannot be dated (no creation date, no period to date it from) is
+    # quarantined at its line; a row dated from its first period is counted.
+    undated = con.execute("SELECT rownum FROM base WHERE creation_date IS NULL AND rownum IS NOT NULL").df()
+    if stock is not None and len(undated):
+        reason = "no dateCreationEtablissement and no period to date it from"
+        lines = _lines(undated["rownum"].to_numpy(), stock_rejects)
+        con.register(
+            "quarantine_undated", pd.DataFrame({"file": stock.name, "line": lines, "reason": reason})
+        )
+        quarantines.append("quarantine_undated")
+        report.rows_quarantined[stock.name] = report.rows_quarantined.get(stock.name, 0) + len(lines)
+        report.reasons[f"{stock.name}: {reason}"] = len(lines)
+    dated = int(con.execute("SELECT count(*) FROM base WHERE dated_from_periods").fetchall()[0][0])
+    if stock is not None and dated:
+        report.reasons[f"{stock.name}: no dateCreationEtablissement, dated from its first period (kept)"] = (
+            dated
+        )
     target = out_dir / "establishments.parquet"
     con.execute(
         f"""
@@ -258,7 +299,7 @@ def ingest_sirene(
                    coalesce(p.code_insee_2026, b.commune_raw) AS commune_code,
                    p.code_insee_2026 IS NOT NULL AND p.code_insee_2026 <> b.commune_raw AS commune_remapped,
                    b.headcount_band
-            FROM ({base}) b LEFT JOIN passage p ON p.code_insee = b.commune_raw
+            FROM base b LEFT JOIN passage p ON p.code_insee = b.commune_raw
             WHERE b.creation_date IS NOT NULL
         ) TO {_q(target)} (FORMAT parquet)
         """

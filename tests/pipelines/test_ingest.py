@@ -85,3 +85,48 @@ def test_real_lyon_extract(tmp_path: Path) -> None:
     assert set(est["commune_code"]) == {"69384"}
     assert est["naf_code"].dropna().str.fullmatch(r"\d{2}\.\d{2}[A-Z]").all(), "NAF rev.1 codes are not kept"
     assert (est["creation_date"] > pd.Timestamp("1900-01-01")).all(), "placeholder dates are not creations"
+
+
+STOCK_WITH_PERIODS = (
+    "siret,dateCreationEtablissement,dateDebut,activitePrincipaleEtablissement,codeCommuneEtablissement,"
+    "etatAdministratifEtablissement\n"
+    "73282932000074,2012-03-01,2012-03-01,43.22A,69384,A\n"
+    "44306184100047,2015-06-01,2019-04-01,96.02A,69384,F\n"  # closed: on its current period's first day
+    "55208131766522,,2016-01-01,10.71C,69384,A\n"  # no creation date, no history to date it from
+    "35600000049837,2001-02-03,,47.76Z,69384,F\n"  # closed, period start unknown
+)
+
+
+def test_a_stock_file_alone_dates_closures_and_quarantines_what_it_cannot_date(tmp_path: Path) -> None:
+    """Before: a closed establishment of a stock file had no closure date (survival models saw survivors
+    only), and a row without a creation date vanished without a reason."""
+    stock = tmp_path / "StockEtablissement.csv"
+    stock.write_text(STOCK_WITH_PERIODS, encoding="utf-8")
+    report = ingest_sirene(tmp_path / "out", load_passage(), stock=stock)
+    est = pd.read_parquet(tmp_path / "out" / "establishments.parquet").set_index("siret")
+    assert est.loc["44306184100047", "closure_date"] == pd.Timestamp("2019-04-01")
+    assert not est.loc["44306184100047", "closed_without_date"]
+    assert pd.isna(est.loc["73282932000074", "closure_date"])
+    assert est.loc["35600000049837", "closed_without_date"], "closed, undated: flagged, not a survivor"
+    assert "55208131766522" not in est.index
+    quarantine = pd.read_csv(tmp_path / "out" / "quarantine.csv")
+    assert quarantine[["line", "reason"]].values.tolist() == [
+        [4, "no dateCreationEtablissement and no period to date it from"]
+    ]
+    assert report.rows_quarantined["StockEtablissement.csv"] == 1
+    assert "no period to date it from" in report.summary()
+
+
+def test_a_row_without_creation_date_is_dated_from_its_first_period(tmp_path: Path) -> None:
+    stock = tmp_path / "StockEtablissement.csv"
+    stock.write_text(STOCK_WITH_PERIODS, encoding="utf-8")
+    history = tmp_path / "StockEtablissementHistorique.csv"
+    history.write_text(
+        "siret,dateFin,dateDebut,etatAdministratifEtablissement\n55208131766522,,2016-01-01,A\n",
+        encoding="utf-8",
+    )
+    report = ingest_sirene(tmp_path / "out", load_passage(), stock=stock, history=history)
+    est = pd.read_parquet(tmp_path / "out" / "establishments.parquet").set_index("siret")
+    assert est.loc["55208131766522", "creation_date"] == pd.Timestamp("2016-01-01")
+    assert report.rows_quarantined["StockEtablissement.csv"] == 0
+    assert any("dated from its first period" in reason for reason in report.reasons)
