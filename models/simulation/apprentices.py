@@ -1353,7 +1353,7 @@ def calibration_report(sim: SimulatedApprentices, national: bool = True) -> pd.D
     on the contracts of the past cohorts (fully observed); with `national`, the figures it is not calibrated
     on too (`calibrated` False)."""
     groups = _groups(sim)
-    rows = rupture_figure_rows(groups, national)
+    rows = rupture_figure_rows(groups, PUBLISHED_RUPTURE_9M, NATIONAL_RUPTURE_9M if national else None)
     broken = groups[groups["broken"]]
     rows.append(
         {

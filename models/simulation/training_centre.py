@@ -232,12 +232,17 @@ def draw_ages(rng: np.random.Generator, diploma: np.ndarray) -> tuple[np.ndarray
     return band, np.asarray(low + (rng.random(n) * (high - low + 1)).astype(np.int64))
 
 
-def rupture_figure_rows(groups: pd.DataFrame, national: bool) -> list[dict[str, object]]:
-    """One report row per published 9-month rupture figure (and, with `national`, the national figures the
-    simulators are not calibrated on): the group's simulated rate next to the published one. `groups` has
-    the figures' group columns and `broken_9m`."""
+Figures = dict[str, tuple[str, str, float, str]]
+
+
+def rupture_figure_rows(
+    groups: pd.DataFrame, calibrated: Figures, compared: Figures | None = None
+) -> list[dict[str, object]]:
+    """One report row per published 9-month rupture figure a simulator is calibrated on (and per figure it
+    is only `compared` to): the group's simulated rate next to the published one. `groups` has the figures'
+    group columns and `broken_9m`."""
     rows: list[dict[str, object]] = []
-    figures = {**PUBLISHED_RUPTURE_9M, **(NATIONAL_RUPTURE_9M if national else {})}
+    figures = {**calibrated, **(compared or {})}
     for figure, (column, value, published, source) in figures.items():
         mask = (groups[column] == value).to_numpy()
         rows.append(
@@ -246,7 +251,7 @@ def rupture_figure_rows(groups: pd.DataFrame, national: bool) -> list[dict[str, 
                 "source": source,
                 "published": published,
                 "simulated": float(groups.loc[mask, "broken_9m"].mean()),
-                "calibrated": figure in PUBLISHED_RUPTURE_9M,
+                "calibrated": figure in calibrated,
             }
         )
     return rows
@@ -456,7 +461,9 @@ def rupture_calibration_report(centre: SimulatedTrainingCentre, national: bool =
 
     With `national`, also the national figures it is *not* calibrated on (for comparison in the datasheet).
     """
-    rows = rupture_figure_rows(_groups(centre), national)
+    rows = rupture_figure_rows(
+        _groups(centre), PUBLISHED_RUPTURE_9M, NATIONAL_RUPTURE_9M if national else None
+    )
     contracts = centre.contracts
     months = (contracts["rupture_date"] - contracts["contract_start"]).dt.days.dropna() / 30.4375
     simulated_timing = {
