@@ -36,6 +36,7 @@ from models.dropout_risk.national import (
     dropout_training_set,
     extract_config,
     merge_sources,
+    outcome_values,
     scoring_rows,
 )
 from models.reference import Reference
@@ -311,10 +312,8 @@ def write_import(
                 validate="one_to_one",
             )
         write(training, "dropout_training_set.csv")
-        target_values = extract_config(options.name, options.label, options.relapse_months, as_of, "")
-        labelled = training[OUTCOME].isin(
-            [*target_values["columns"]["target"]["positive"], *target_values["columns"]["target"]["negative"]]
-        )
+        positive, negative = outcome_values(options.label)
+        labelled = training[OUTCOME].isin([*positive, *negative])
         config = extract_config(
             options.name,
             options.label,
@@ -344,4 +343,4 @@ def write_import(
     return written
 
 
-__all__ = ["ContractError", "ImportResult", "TrainingSetOptions", "import_files", "write_import"]
+__all__ = ["ImportResult", "TrainingSetOptions", "import_files", "write_import"]

@@ -180,6 +180,14 @@ def scoring_rows(training_set: pd.DataFrame) -> pd.DataFrame:
     return running.drop(columns=[OUTCOME]).reset_index(drop=True)
 
 
+def outcome_values(label: Label) -> tuple[list[str], list[str]]:
+    """The outcomes that are a positive and a negative row for `label`; the others (running, broken too
+    recently, cohort not closed) are unknown and left out."""
+    if label == "gross":
+        return [BROKEN_AGAIN, BROKEN_FOR_GOOD, BROKEN_RECENTLY], [COMPLETED]
+    return [BROKEN_FOR_GOOD], [COMPLETED, BROKEN_AGAIN]
+
+
 def lightgbm_params(n_labelled: int) -> dict[str, Any]:
     """Booster settings for these few, mostly additive features: shallow trees (3 leaves), heavily smoothed
     categories, leaves of at least 1/40 of the labelled rows (20 at the least). Measured on a 30,000-contract
@@ -198,13 +206,10 @@ def extract_config(
 ) -> dict[str, Any]:
     """The retraining config of the training set (`train-extract --config`): its columns' roles, the label
     (gross or definitive rupture), the booster's settings for its size and what the model card says."""
+    positive, negative = outcome_values(label)
     if label == "gross":
-        positive = [BROKEN_AGAIN, BROKEN_FOR_GOOD, BROKEN_RECENTLY]
-        negative = [COMPLETED]
         outcome = "rupture du contrat avant son terme (rupture brute), qu'un nouveau contrat suive ou non"
     else:
-        positive = [BROKEN_FOR_GOOD]
-        negative = [COMPLETED, BROKEN_AGAIN]
         outcome = (
             "rupture définitive : contrat rompu sans nouveau contrat de l'apprenti dans les "
             f"{relapse_months} mois"
