@@ -8,6 +8,7 @@ process (the frames and objects returned are shared: callers treat them as read-
 | `communes_passage_2026.csv.gz` | `load_passage` |
 | `codes_postaux_communes.csv.gz` | `load_postal_codes` |
 | `communes_2018_contours.geojson.gz` | `catalog.contours.load_commune_contours` |
+| `../bpe/naf_bpe_types.csv` | `load_bpe_types` (the BPE counts themselves: `BPE_SAMPLE`, ingested by `pipelines.bpe`) |
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ NAF_FILE = "naf_rev2_sous_classes.csv"
 STATS_FILE = "communes_stats_2021.csv.gz"
 PASSAGE_FILE = "communes_passage_2026.csv.gz"
 POSTAL_CODES_FILE = "codes_postaux_communes.csv.gz"
+BPE_DIR = DATA_SAMPLES / "bpe"
+BPE_SAMPLE = BPE_DIR / "bpe_artisanat_communes_2009_2013.csv.gz"
+"""INSEE BPE 2009 and 2013: counts by commune of the artisan equipment types (see the folder's datasheet)."""
+NAF_BPE_FILE = "naf_bpe_types.csv"
 
 
 T = TypeVar("T")
@@ -99,3 +104,14 @@ def load_territory(reference: Reference | None = None, directory: Path = REFEREN
     if reference is None or reference is load_reference(directory):
         return _shipped_territory(directory)
     return build_territory(reference, load_commune_stats(directory))
+
+
+@read_once
+def _bpe_types(directory: Path) -> pd.DataFrame:
+    return _read_table(directory / NAF_BPE_FILE)
+
+
+def load_bpe_types(directory: Path = BPE_DIR) -> pd.DataFrame:
+    """NAF sub-class -> BPE equipment type (`naf_code, typequ, bpe_label`): the activities whose competitors
+    BPE counts (read once)."""
+    return _bpe_types(directory)
