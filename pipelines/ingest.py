@@ -4,6 +4,13 @@ Files of any size, CSV (any separator, gzip or not) or Parquet, are streamed by 
 projection; nothing is loaded whole into pandas. Structurally malformed lines (wrong number of fields,
 broken quoting) and rows with an invalid SIRET or date are quarantined with their line number and reason.
 Former commune codes are mapped to COG 2026 codes.
+
+The activity of an establishment (`naf_code`) is its operating activity: the first NAF rev.2 code of its
+periods (NAF rev.1 codes, before 2008, are not kept) that is not 70.10Z « Activités des sièges sociaux ».
+Many establishments are registered first as the head office of a company being set up and take their trade's
+code a few months later (in Lyon 4e, 59 of the 262 restaurants 56.10A were classed 70.10Z by their first
+code); 70.10Z stays the activity only of an establishment that never had another rev.2 code. With a stock
+file, its current activity stands in when the periods give no operating code.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ HISTORY_OPTIONAL = (
     "trancheEffectifsEtablissement",
 )
 NAF_REV2 = r"^[0-9]{2}\.[0-9]{2}[A-Z]$"
+HEAD_OFFICE_NAF = "70.10Z"  # « Activités des sièges sociaux »: the activity only when there is no other one
 PLACEHOLDER_DATES = ("1900-01-01",)
 
 
@@ -182,7 +190,8 @@ def ingest_sirene(
     """Ingest SIRENE files into `out_dir/establishments.parquet` (one row per establishment).
 
     Columns: siret, creation_date (dateCreationEtablissement, else the first real dateDebut),
-    closure_date (start of the first closed period), naf_code (NAF rev.2 activity at creation, if any),
+    closure_date (start of the first closed period), naf_code (the first NAF rev.2 activity other than 70.10Z
+    head office, else 70.10Z; see the module docstring),
     commune_code (COG 2026), headcount_band. `passage` maps former commune codes (`code_insee`) to
     current ones (`code_insee_2026`).
     """
@@ -228,6 +237,9 @@ def ingest_sirene(
                    min(strptime(dateDebut, '%Y-%m-%d')::DATE)
                        FILTER (WHERE etatAdministratifEtablissement = 'F') AS closure_date,
                    arg_min(activitePrincipaleEtablissement, dateDebut)
+                       FILTER (WHERE regexp_full_match(coalesce(activitePrincipaleEtablissement, ''), '{NAF_REV2}')
+                               AND activitePrincipaleEtablissement <> '{HEAD_OFFICE_NAF}') AS operating_naf,
+                   arg_min(activitePrincipaleEtablissement, dateDebut)
                        FILTER (WHERE regexp_full_match(coalesce(activitePrincipaleEtablissement, ''), '{NAF_REV2}'))
                        AS first_naf,
                    arg_max(codeCommuneEtablissement, dateDebut) AS hist_commune,
@@ -243,14 +255,19 @@ def ingest_sirene(
                    coalesce(h.closure_date,
                             CASE WHEN s.etatAdministratifEtablissement = 'F'
                                  THEN try_strptime(s.dateDebut, '%Y-%m-%d')::DATE END) AS closure_date,
-                   coalesce(h.first_naf, CASE WHEN regexp_full_match(s.activitePrincipaleEtablissement, '%NAF%')
-                            THEN s.activitePrincipaleEtablissement END) AS naf_code,
+                   coalesce(h.operating_naf,
+                            CASE WHEN regexp_full_match(s.activitePrincipaleEtablissement, '%NAF%')
+                                      AND s.activitePrincipaleEtablissement <> '%HEAD_OFFICE%'
+                                 THEN s.activitePrincipaleEtablissement END,
+                            h.first_naf,
+                            CASE WHEN regexp_full_match(s.activitePrincipaleEtablissement, '%NAF%')
+                                 THEN s.activitePrincipaleEtablissement END) AS naf_code,
                    coalesce(s.codeCommuneEtablissement, h.hist_commune) AS commune_raw,
                    coalesce(s.trancheEffectifsEtablissement, h.hist_band) AS headcount_band,
                    s.etatAdministratifEtablissement = 'F' AND h.closure_date IS NULL
                        AND try_strptime(s.dateDebut, '%Y-%m-%d') IS NULL AS closed_without_date
             FROM stock s LEFT JOIN hist h USING (siret)
-        """.replace("%NAF%", NAF_REV2)
+        """.replace("%NAF%", NAF_REV2).replace("%HEAD_OFFICE%", HEAD_OFFICE_NAF)
     elif stock is not None:
         base = """
             SELECT siret, rownum, strptime(dateCreationEtablissement, '%Y-%m-%d')::DATE AS creation_date,
@@ -268,7 +285,7 @@ def ingest_sirene(
     else:
         base = """
             SELECT siret, NULL::BIGINT AS rownum, first_start AS creation_date, FALSE AS dated_from_periods,
-                   closure_date, first_naf AS naf_code,
+                   closure_date, coalesce(operating_naf, first_naf) AS naf_code,
                    hist_commune AS commune_raw, hist_band AS headcount_band, FALSE AS closed_without_date
             FROM hist
         """

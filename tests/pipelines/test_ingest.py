@@ -85,6 +85,10 @@ def test_real_lyon_extract(tmp_path: Path) -> None:
     assert set(est["commune_code"]) == {"69384"}
     assert est["naf_code"].dropna().str.fullmatch(r"\d{2}\.\d{2}[A-Z]").all(), "NAF rev.1 codes are not kept"
     assert (est["creation_date"] > pd.Timestamp("1900-01-01")).all(), "placeholder dates are not creations"
+    naf = est["naf_code"].value_counts()
+    assert (naf["70.10Z"], naf["56.10A"], naf["96.02A"]) == (359, 262, 123), (
+        "before the 70.10Z rule: 695, 203, 104"
+    )
 
 
 STOCK_WITH_PERIODS = (
@@ -130,3 +134,49 @@ def test_a_row_without_creation_date_is_dated_from_its_first_period(tmp_path: Pa
     assert est.loc["55208131766522", "creation_date"] == pd.Timestamp("2016-01-01")
     assert report.rows_quarantined["StockEtablissement.csv"] == 0
     assert any("dated from its first period" in reason for reason in report.reasons)
+
+
+HEAD_OFFICE_HISTORY = """siret,dateFin,dateDebut,etatAdministratifEtablissement,\
+activitePrincipaleEtablissement
+10000000000001,2012-05-31,2012-01-01,A,70.10Z
+10000000000001,,2012-06-01,A,56.10A
+10000000000002,,2014-01-01,A,70.10Z
+10000000000003,2016-12-31,2015-01-01,A,96.02A
+10000000000003,,2017-01-01,A,70.10Z
+10000000000004,2007-12-31,2005-01-01,A,55.3A
+10000000000004,2009-12-31,2008-01-01,A,70.10Z
+10000000000004,2019-12-31,2010-01-01,A,96.02A
+10000000000004,,2020-01-01,F,96.02A
+10000000000005,,2018-01-01,A,70.10Z
+"""
+
+
+def test_the_activity_is_the_first_code_other_than_head_office(tmp_path: Path) -> None:
+    """70.10Z (head office) first, then the trade: the trade. Before, 70.10Z was kept because it came first
+    (in Lyon 4e, 59 of 262 restaurants 56.10A and 19 of 123 hairdressers 96.02A were classed head offices)."""
+    history = tmp_path / "StockEtablissementHistorique.csv"
+    history.write_text(HEAD_OFFICE_HISTORY, encoding="utf-8")
+    stock = tmp_path / "StockEtablissement.csv"
+    stock.write_text(
+        "siret,dateCreationEtablissement,activitePrincipaleEtablissement,codeCommuneEtablissement,"
+        "etatAdministratifEtablissement\n"
+        "10000000000002,2014-01-01,70.10Z,69384,A\n"
+        "10000000000005,2018-01-01,43.22A,69384,A\n",  # the stock's current code: another activity
+        encoding="utf-8",
+    )
+    expected = {
+        "10000000000001": "56.10A",  # head office, then restaurant
+        "10000000000002": "70.10Z",  # only ever a head office
+        "10000000000003": "96.02A",  # hairdresser that became a head office: its first activity
+        "10000000000004": "96.02A",  # NAF rev.1 code skipped, then head office, then hairdresser
+        "10000000000005": "70.10Z",
+    }
+    ingest_sirene(tmp_path / "history", load_passage(), history=history)
+    naf = pd.read_parquet(tmp_path / "history" / "establishments.parquet").set_index("siret")["naf_code"]
+    assert naf.to_dict() == expected
+    ingest_sirene(tmp_path / "both", load_passage(), stock=stock, history=history)
+    naf = pd.read_parquet(tmp_path / "both" / "establishments.parquet").set_index("siret")["naf_code"]
+    assert naf.to_dict() == {"10000000000002": "70.10Z", "10000000000005": "43.22A"}
+    ingest_sirene(tmp_path / "stock", load_passage(), stock=stock)
+    naf = pd.read_parquet(tmp_path / "stock" / "establishments.parquet").set_index("siret")["naf_code"]
+    assert naf.to_dict() == {"10000000000002": "70.10Z", "10000000000005": "43.22A"}
