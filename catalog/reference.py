@@ -8,7 +8,7 @@ process (the frames and objects returned are shared: callers treat them as read-
 | `communes_passage_2026.csv.gz` | `load_passage` |
 | `codes_postaux_communes.csv.gz` | `load_postal_codes` |
 | `communes_2018_contours.geojson.gz` | `catalog.contours.load_commune_contours` |
-| `../bpe/naf_bpe_types.csv` | `load_bpe_types` (the BPE counts themselves: `BPE_SAMPLE`, ingested by `pipelines.bpe`) |
+| `../bpe/naf_bpe_types.csv` | `load_bpe_types` (the counts, `BPE_SAMPLE`, are ingested by `pipelines.bpe`) |
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from catalog.site import COMPETITION
 from models.contracts import ContractError
 from models.reference import Reference
 
-COMPETITION = "competition.parquet"
 COLUMNS = ("year", "commune_code", "typequ", "count")
 COMMUNE_PATTERN = r"^(?:[0-9]{5}|2[AB][0-9]{3})$"
 TYPE_PATTERN = r"^[A-G][0-9A-Z]{3}$"
@@ -52,11 +52,14 @@ class BpeReport:
 
     def summary(self) -> str:
         """Counts in a few lines."""
+        years = ", ".join(map(str, self.years))
         lines = [
-            f"{self.file}: {self.rows_read:,} rows read, {self.rows_kept:,} kept (BPE {', '.join(map(str, self.years))}), "
+            f"{self.file}: {self.rows_read:,} rows read, {self.rows_kept:,} kept (BPE {years}), "
             f"{self.other_types:,} of other equipment types, {self.rows_quarantined:,} quarantined"
         ]
-        lines += [f"    {n:,} x {reason}" for reason, n in sorted(self.reasons.items(), key=lambda kv: -kv[1])]
+        lines += [
+            f"    {n:,} x {reason}" for reason, n in sorted(self.reasons.items(), key=lambda kv: -kv[1])
+        ]
         if self.communes_remapped:
             lines.append(f"  {self.communes_remapped:,} rows with a former commune code mapped to COG 2026")
         if self.quarantine_path:
@@ -66,7 +69,7 @@ class BpeReport:
 
 def _delimiter(path: Path) -> str:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:
         header = handle.readline()
     return ";" if header.count(";") >= header.count(",") else ","
 
@@ -146,7 +149,7 @@ def read_bpe(
         if rejects
         else pd.DataFrame(columns=["file", "line", "field", "reason"])
     )
-    return counts[list(COLUMNS)], quarantine, report
+    return pd.DataFrame(counts, columns=list(COLUMNS)), quarantine, report
 
 
 def ingest_bpe(

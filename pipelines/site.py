@@ -1,5 +1,6 @@
-"""The site-potential jobs: ingest SIRENE (or simulate it) and build the territorial store (the step before
-the runner trains the survival models, `prepare_site`), and load the survival champions a diagnostic needs."""
+"""The site-potential jobs: ingest SIRENE (or simulate it) and BPE, build the territorial store (the step
+before the runner trains the survival models, `prepare_site`), and load the survival champions a diagnostic
+needs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import duckdb
 import mlflow
 import pandas as pd
 
-from catalog.reference import load_passage
+from catalog.reference import BPE_SAMPLE, load_bpe_types, load_passage
 from catalog.reference import load_territory as load_territory  # re-exported for the CLI's training
 from catalog.site import ACTIVITY_COMMUNE, ACTIVITY_SURVIVAL, STORE_META
 from catalog.site import site_dir as site_dir  # re-exported for the CLI's training and ingestion
@@ -20,9 +21,11 @@ from models.reference import Reference
 from models.simulation.sirene import simulate_sirene
 from models.site_potential import survival_model_names
 from models.site_potential.config import SitePipelineConfig
+from models.site_potential.indicators import CHANGE_YEARS
 from models.site_potential.survival import (
     SurvivalModel,
 )
+from pipelines.bpe import BpeReport, ingest_bpe
 from pipelines.ingest import IngestReport, ingest_sirene
 from pipelines.io import write_table
 
@@ -54,6 +57,7 @@ def build_store(out: Path, reference: Reference, reference_date: date, synthetic
     con.register("communes_df", reference.communes[["commune_code", "departement_code"]])
     est = "read_parquet('" + str(out / "establishments.parquet").replace("'", "''") + "')"
     ref = f"DATE '{reference_date.isoformat()}'"
+    before = f"({ref} - INTERVAL {CHANGE_YEARS} YEAR)"
     con.execute(
         f"""
         COPY (
@@ -64,7 +68,10 @@ def build_store(out: Path, reference: Reference, reference_date: date, synthetic
                    count(*) FILTER (WHERE creation_date >= {ref} - INTERVAL 1 YEAR AND creation_date < {ref})
                        AS created_12m,
                    count(*) FILTER (WHERE closure_date >= {ref} - INTERVAL 1 YEAR AND closure_date < {ref})
-                       AS closed_12m
+                       AS closed_12m,
+                   count(*) FILTER (WHERE creation_date < {before}
+                                    AND (closure_date IS NULL OR closure_date >= {before})
+                                    AND NOT coalesce(closed_without_date, FALSE)) AS active_before
             FROM {est} WHERE naf_code IS NOT NULL GROUP BY ALL
         ) TO '{out / ACTIVITY_COMMUNE}' (FORMAT parquet)
         """
@@ -113,6 +120,13 @@ def prepare_site(
     """The step before training the survival models: ingest (or simulate) SIRENE into `<home>`'s store and
     aggregate it; returns the config pointing at the store, and the ingestion summary."""
     out = site_dir(home)
+    bpe = prepare_bpe(out, reference)
     report, _ = prepare_sirene(config, reference, out)
     build_store(out, reference, config.extract_date(), synthetic=config.data.source == "simulate")
-    return config.model_copy(update={"store": out}), report.summary()
+    return config.model_copy(update={"store": out}), report.summary() + "\n" + bpe.summary()
+
+
+def prepare_bpe(out: Path, reference: Reference) -> BpeReport:
+    """The shipped BPE 2009 and 2013 counts into the store (a newer BPE year ingested with
+    `cma-predict ingest-bpe` is kept)."""
+    return ingest_bpe(BPE_SAMPLE, out, reference, load_passage(), load_bpe_types())

@@ -67,6 +67,7 @@ class Diagnostic:
     reasons: list[str]
     warnings: list[str] = field(default_factory=list)
     synthetic_data: bool = False  # establishments from the simulator: a demonstration, not an advice
+    sources: list[str] = field(default_factory=list)  # every source the figures come from, with its year
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -164,9 +165,10 @@ def diagnose(
     naf, com = resolve(naf_code, commune_code, store, reference)
     info = reference.naf.set_index("naf_code").loc[naf]
     commune = store.territory.communes.loc[com]
-    indicators = indicators_for(store, naf, com)
+    indicators = indicators_for(store, naf, com, naf_section=str(info["section"]))
     by_key = {i.key: i for i in indicators}
-    competitors = by_key["competitors"].value or 0.0
+    # The model's own feature: the SIRENE store's count, as in training (the table may show BPE's).
+    competitors = float(store.counts(naf)["active"].to_numpy()[store.territory.position(com)])
     row = pd.DataFrame(
         {
             "naf_code": [naf],
@@ -208,7 +210,13 @@ def diagnose(
     cohort = float(
         store.table(naf)[0]["survival_5y_cohort"].to_numpy(dtype=float)[store.territory.position(com)]
     )
-    if cohort < 30:
+    coverage = store.coverage
+    if not coverage.national:
+        warnings.append(
+            f"Couverture partielle : {coverage.describe()}. Les chiffres SIRENE des communes voisines, du "
+            "département et de la France qui en dépendraient sont marqués « n.d. » plutôt que comptés à zéro."
+        )
+    if str(commune["departement_code"]) in coverage.departements and cohort < 30:
         warnings.append(
             f"Peu de créations observées de cette activité dans le département ({int(cohort)} sur la cohorte "
             "à 5 ans) : les taux de survie observés sont fragiles."
@@ -228,7 +236,20 @@ def diagnose(
         reasons=reasons,
         warnings=warnings,
         synthetic_data=store.synthetic,
+        sources=figure_sources(indicators),
     )
+
+
+def figure_sources(indicators: list[Indicator]) -> list[str]:
+    """Each source the indicators come from, once, with the figures it gives (first use order)."""
+    figures: dict[str, list[str]] = {}
+    for indicator in indicators:
+        figures.setdefault(indicator.source, []).append(indicator.label.lower())
+        if indicator.reference_source:
+            figures.setdefault(indicator.reference_source, []).append(
+                f"référence France : {indicator.label.lower()}"
+            )
+    return [f"{source} : {', '.join(labels)}." for source, labels in figures.items()]
 
 
 def _share(percent: float | None) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -211,7 +211,11 @@ def diagnostic_map(
 ) -> CompetitionMap | None:
     """The map of a diagnostic: the activity's competitors per 10,000 inhabitants in each commune around."""
     density = store.table(naf_code)[0]["competitors_per_10k"]
-    return competition_map(contours, store.territory.communes, density, commune_code, radius_km)
+    cmap = competition_map(contours, store.territory.communes, density, commune_code, radius_km)
+    if cmap is None:
+        return None
+    source = store.competition_source(naf_code).label
+    return replace(cmap, legend_title=f"{cmap.legend_title} ({source})")
 
 
 def _city_name(code: str) -> str:

@@ -83,15 +83,6 @@ COMPARISONS: tuple[
         "10 000 habitants à moins de 20 km, contre {reference}.",
     ),
     (
-        "inhabitants_per_competitor",
-        "departement",
-        "above",
-        "Chaque établissement de l'activité dispose d'une clientèle potentielle plus large que dans le "
-        "département : {value} habitants par établissement à moins de 20 km, contre {reference}.",
-        "La clientèle potentielle par établissement est plus étroite que dans le département : {value} "
-        "habitants par établissement à moins de 20 km, contre {reference}.",
-    ),
-    (
         "growth",
         "national",
         "above",
@@ -133,11 +124,19 @@ def narrative(diagnostic: Diagnostic) -> Narrative:
     indicators = {i.key: i for i in diagnostic.indicators}
     five = next((s for s in diagnostic.survival if s.horizon_years == 5), diagnostic.survival[-1])
     versus = five.national_observed if five.national_observed is not None else NATIONAL_SURVIVAL_5Y
+    observed = indicators.get(f"survival_{five.horizon_years}y_observed")
+    scope = (
+        "pour cette activité"
+        if five.national_observed is not None and not (observed and observed.reference_source)
+        else "pour son secteur (INSEE)"
+        if five.national_observed is not None
+        else "toutes activités (INSEE)"
+    )
     summary = (
         f"Projet : {diagnostic.naf_label.lower()} ({diagnostic.naf_code}) à {diagnostic.commune_name} "
         f"({diagnostic.departement_code}). {diagnostic.risk_summary}. Chances estimées d'être encore en "
         f"activité après 5 ans : {format_fr(five.probability * 100)} %, pour {format_fr(versus * 100)} % "
-        "en moyenne nationale pour cette activité."
+        f"en moyenne nationale {scope}."
     )
     strengths: list[Sentence] = []
     risks: list[Sentence] = []
@@ -187,8 +186,9 @@ def _checks(diagnostic: Diagnostic, indicators: dict[str, Indicator]) -> list[Se
     if competitors is not None and competitors.value == 0:
         checks.append(
             Sentence(
-                "Aucun établissement de l'activité dans la commune : vérifier que la demande locale existe "
-                "(clientèle, habitudes d'achat) plutôt qu'y voir seulement une place libre."
+                f"Aucun établissement de l'activité dans la commune ({competitors.source}) : vérifier que la "
+                "demande locale existe (clientèle, habitudes d'achat) et que des concurrents ne se sont pas "
+                "installés depuis, plutôt qu'y voir seulement une place libre."
             )
         )
     if diagnostic.artisan_activity:

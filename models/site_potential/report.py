@@ -25,15 +25,28 @@ from models.site_potential.indicators import Indicator
 from models.site_potential.narrative import Narrative
 
 RISK_COLOURS = {"faible": "#1a7f37", "modéré": "#b35900", "élevé": "#b42318"}
-FAMILIES_FR = ("démographie", "concurrence", "dynamisme", "capacité", "pérennité")
+FAMILIES_FR = ("démographie", "concurrence", "dynamisme", "pérennité")
 SOURCES_FR = (
-    "Établissements : SIRENE (INSEE), fichiers stock et historique des établissements, ingérés et agrégés "
-    "par commune et par activité.",
-    "Communes : INSEE Code officiel géographique 2026 (population légale), comparateur de territoires "
-    "(recensements 2015 et 2021).",
+    "Chances de survie : modèle appris sur les créations et fermetures d'établissements du fichier SIRENE "
+    "ingéré.",
     "Contours des communes : IGN Admin Express COG 2018 (Licence Ouverte), simplifiés.",
     "Activités : nomenclature NAF rév. 2 (INSEE) et liste des activités artisanales (décret n° 98-247).",
 )
+
+
+def sources_fr(diagnostic: Diagnostic) -> list[str]:
+    """The sources of the report: those of its figures (with their year), then the model, maps and codes."""
+    return list(diagnostic.sources) + list(SOURCES_FR)
+
+
+def provenance(indicator: Indicator) -> str:
+    """Where a row's figures come from and what its references are, in one line an advisor reads."""
+    parts = [f"Source : {indicator.source}", indicator.reference]
+    if indicator.reference_source:
+        parts.append(f"France : {indicator.reference_source}")
+    if indicator.note:
+        parts.append(indicator.note)
+    return " · ".join(parts)
 
 
 SHORT_UNITS = {"habitants": "hab.", "pour 10 000 habitants": "/10 000 hab.", "établissements": ""}
@@ -153,7 +166,8 @@ def report_html(diagnostic: Diagnostic, text: Narrative, cmap: CompetitionMap | 
         if not rows:
             continue
         body = "".join(
-            f'<tr><th scope="row" title="{escape(i.definition)}">{escape(i.label)}</th>'
+            f'<tr><th scope="row" title="{escape(i.definition)}">{escape(i.label)}'
+            f'<br><small class="provenance">{escape(provenance(i))}</small></th>'
             f"<td><strong>{_value(i, i.value)}</strong></td><td>{_value(i, i.departement_value)}</td>"
             f"<td>{_value(i, i.national_value)}</td><td>{svg_bars(i)}</td></tr>"
             for i in rows
@@ -200,7 +214,7 @@ def report_html(diagnostic: Diagnostic, text: Narrative, cmap: CompetitionMap | 
 <h4>Points à vérifier avec le porteur de projet</h4>
 <ul>{items([s.text for s in text.checks])}</ul></div></section>
 <section><h3>Indicateurs</h3>{"".join(families)}</section>
-<section class="sources"><h3>Sources et limites</h3><ul>{items(list(SOURCES_FR))}</ul>
+<section class="sources"><h3>Sources et limites</h3><ul>{items(sources_fr(diagnostic))}</ul>
 <ul>{items(text.limits)}</ul></section>
 </article>"""
 
@@ -276,8 +290,8 @@ def report_pdf(diagnostic: Diagnostic, text: Narrative, cmap: CompetitionMap | N
         fig = Figure(figsize=a4)
         _header(fig, diagnostic)
         _indicator_table(fig, diagnostic.indicators)
-        y = _section(fig, 0.3, "Sources", list(SOURCES_FR), bullet=True, size=7.5)
-        _section(fig, y, "Limites", text.limits, bullet=True, size=7.5)
+        y = _section(fig, 0.25, "Sources", sources_fr(diagnostic), bullet=True, size=6.5)
+        _section(fig, y, "Limites", text.limits, bullet=True, size=6.5)
         pdf.savefig(fig)
     return out.getvalue()
 
@@ -327,6 +341,9 @@ def _indicator_table(fig: Figure, indicators: list[Indicator]) -> None:
     for indicator in indicators:
         values = (indicator.value, indicator.departement_value, indicator.national_value)
         fig.text(columns[0], y, textwrap.shorten(indicator.label, 58), fontsize=7.5)
+        fig.text(
+            columns[0], y - 0.011, textwrap.shorten(provenance(indicator), 150), fontsize=5.5, color="#475569"
+        )
         for x, value in zip(columns[1:], values, strict=True):
             fig.text(x, y, format_fr(value, SHORT_UNITS.get(indicator.unit, indicator.unit)), fontsize=7.5)
         finite = [abs(v) for v in values if v is not None and np.isfinite(v)]
@@ -334,7 +351,7 @@ def _indicator_table(fig: Figure, indicators: list[Indicator]) -> None:
         for k, (value, colour) in enumerate(zip(values, ("#2563eb", "#94a3b8", "#cbd5e1"), strict=True)):
             length = 0.0 if value is None else abs(value) / top * 0.1
             fig.patches.append(_rect(fig, 0.85, y + 0.009 - k * 0.0045, length, 0.0035, colour))
-        y -= 0.034
+        y -= 0.04
 
 
 def _rect(fig: Figure, x: float, y: float, width: float, height: float, colour: str) -> Rectangle:

@@ -1,4 +1,5 @@
-"""Survival dataset (censoring, competition at creation) and indicators on a hand-made store."""
+"""Survival dataset (censoring, competition at creation) and the territory's neighbourhoods (the indicators:
+`test_indicators.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from scipy import sparse
 
 from models.reference import Reference
-from models.site_potential.indicators import INDICATORS, SiteStore, indicators_for
 from models.site_potential.survival import competitors_at_creation, label_name, survival_dataset
 from models.site_potential.territory import Territory, build_territory
 
@@ -47,44 +47,6 @@ def test_only_observed_horizons_are_labelled() -> None:
 @pytest.fixture(scope="module")
 def territory(reference: Reference) -> Territory:
     return build_territory(reference, None)
-
-
-def test_indicators_on_a_hand_made_store(territory: Territory) -> None:
-    counts = pd.DataFrame(
-        {
-            "naf_code": ["96.02A", "96.02A"],
-            "commune_code": ["69384", "69381"],
-            "active": [10, 30],
-            "created_12m": [2, 3],
-            "closed_12m": [1, 0],
-        }
-    )
-    survival = pd.DataFrame(
-        {
-            "naf_code": ["96.02A"],
-            "departement_code": ["69"],
-            "cohort_3y": [100],
-            "survived_3y": [70],
-            "cohort_5y": [50],
-            "survived_5y": [30],
-        }
-    )
-    store = SiteStore(territory, counts, survival, date(2025, 1, 1))
-    values = {i.key: i for i in indicators_for(store, "96.02A", "69384")}
-    assert len(values) == len(INDICATORS) == 14
-    pop = float(territory.communes.loc["69384", "population"])
-    assert values["competitors"].value == 10
-    assert values["competitors_per_10k"].value == pytest.approx(10 / pop * 10_000, abs=1e-3)
-    catch = float(territory.communes.loc["69384", "catchment_20km"])
-    assert values["competitors_per_10k_20km"].value == pytest.approx(40 / catch * 10_000, abs=1e-3)
-    assert values["creation_rate"].value == pytest.approx(5 / 40 * 100, abs=1e-3)
-    assert values["survival_3y_observed"].value == pytest.approx(70.0)
-    assert values["survival_5y_observed"].national_value == pytest.approx(60.0)
-    assert values["competitors_per_10k"].national_value == pytest.approx(
-        40 / territory.communes["population"].sum() * 10_000, abs=1e-3
-    )
-    for ind in values.values():
-        assert ind.definition and ind.source and ind.date
 
 
 def test_neighbourhoods_are_symmetric_and_nested(territory: Territory) -> None:
