@@ -29,7 +29,7 @@ from models.reference import Reference
 
 COLUMNS = ("year", "commune_code", "typequ", "count")
 COMMUNE_PATTERN = r"^(?:[0-9]{5}|2[AB][0-9]{3})$"
-TYPE_PATTERN = r"^[A-G][0-9A-Z]{3}$"
+TYPE_PATTERN = r"^[A-G][0-9]{2}[0-9A-Z]$"
 
 
 @dataclass

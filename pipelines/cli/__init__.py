@@ -3,7 +3,7 @@
 - `data`: simulate, simulator-report, build-dataset;
 - `importing`: import (the national formats: SIFA, ERP v3, DECA, RNE, SIRENE);
 - `train`: train, train-extract, evaluate, run (the same for every model family);
-- `site`: ingest-sirene, train-site, diagnose;
+- `site`: ingest-sirene, ingest-bpe, train-site, diagnose;
 - the service's own commands (`keys`, `serve`) live with the service (`service/cli.py`), mounted here.
 """
 

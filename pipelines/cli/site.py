@@ -46,6 +46,29 @@ def ingest_sirene_cmd(
     console.print(report.summary(), highlight=False)
 
 
+@app.command("ingest-bpe")
+def ingest_bpe_cmd(
+    files: Annotated[list[Path], typer.Argument(help="INSEE BPE files (ensemble, or counts with NB_EQUIP)")],
+    year: Annotated[int | None, typer.Option(help="Year of a file without an AN column")] = None,
+    out: Annotated[Path | None, typer.Option(help="Store folder (default var/data/site_potential)")] = None,
+    verbose: bool = False,
+) -> None:
+    """Read INSEE BPE files into the diagnostic's store: the competitor counts of the activities BPE covers,
+    replacing the years the files hold (restart the service to show them)."""
+    setup(verbose)
+    from catalog.reference import load_bpe_types, load_passage, load_reference
+    from catalog.site import site_dir
+    from pipelines.bpe import ingest_bpe
+
+    target = out or site_dir(home())
+    for path in files:
+        try:
+            report = ingest_bpe(path, target, load_reference(), load_passage(), load_bpe_types(), year)
+        except ContractError as err:
+            raise fail(str(err)) from err
+        console.print(report.summary(), highlight=False)
+
+
 @app.command("train-site")
 def train_site(config: ConfigOpt = None, set_: SetOpt = None, verbose: bool = False) -> None:
     """Ingest (or simulate) SIRENE, build the diagnostic's store, train and register the survival models
