@@ -144,7 +144,7 @@ def print_diagnostic(result: Any) -> None:
             f"(observé pour l'activité : département {dep}, France {nat})"
         )
     table = Table(title="Indicateurs")
-    for col in ("indicateur", "valeur", "département", "France", "unité"):
+    for col in ("indicateur", "valeur", "département", "France", "unité", "source"):
         table.add_column(col)
 
     def fmt(value: float | None) -> str:
@@ -152,9 +152,17 @@ def print_diagnostic(result: Any) -> None:
 
     for ind in result.indicators:
         table.add_row(
-            ind.label, fmt(ind.value), fmt(ind.departement_value), fmt(ind.national_value), ind.unit
+            ind.label,
+            fmt(ind.value),
+            fmt(ind.departement_value),
+            fmt(ind.national_value),
+            ind.unit,
+            ind.source,
         )
     console.print(table)
+    console.print("[bold]Sources[/]")
+    for source in result.sources:
+        console.print(f"  - {source}")
     console.print("[bold]Principales raisons[/]")
     for reason in result.reasons:
         console.print(f"  - {reason}")
