@@ -6,6 +6,8 @@ Generative process (figures in `data_samples/site_potential/DATASHEET.md`):
 1. Establishments are chamber companies from `simulate_companies` (real artisan NAF codes, communes drawn by
    population), created uniformly over `first_year`..`last_year`, plus a stock created in the 20 years
    before (for competition counts). A small share carries a former commune code, as old files do.
+   With `placement="bpe"` (and INSEE BPE counts passed in), the size and the places follow real counts
+   instead: see `bpe_placement_targets` and `simulate_sirene`.
 2. Closure: in year k after creation the establishment closes with hazard
    h_k = sigmoid(a_sector + c_sector [k > 3] + late [k > 5] + x), with x the sum of fixed effects of the NAF
    sub-class, the département, the commune's size (larger urban units, lower survival) and the creation year.
@@ -21,13 +23,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.reference import Reference
-from models.simulation.chamber import ChamberSimulationParams, _effect_table, simulate_companies
+from models.simulation.chamber import (
+    NAF_POPULARITY,
+    SECTOR_SHARES,
+    ChamberSimulationParams,
+    _effect_table,
+    simulate_companies,
+)
 from models.site_potential.sectors import (
     PUBLISHED_SURVIVAL_3Y,
     PUBLISHED_SURVIVAL_5Y,
@@ -37,6 +46,16 @@ from models.site_potential.sectors import (
 from models.timeutils import EPOCH, day_number
 
 MAX_YEARS = 25
+STOCK_YEARS = 20  # the pre-existing stock is created over the 20 years before `first_year`
+CHUNK = 250_000  # rows whose n x MAX_YEARS hazards are held at once
+SAMPLE = 200_000  # draws estimating the active share of the activities BPE does not cover (error < 0.1 %)
+
+ISM_ARTISAN_FIRMS_2012 = 1_114_000
+"""ISM, Tableau économique de l'artisanat 2015: artisan firms in 2012 (FIGURES.md §3)."""
+ISM_SOURCE = "ISM, Tableau économique de l'artisanat 2015: 1 114 000 entreprises artisanales en 2012"
+# INSEE Focus (Robin, Picard, 2015), restaurant firms in 2012: traditional 58 %, fast food about 25 %
+# (the rest are bars, not in BPE's A504): fast food (56.10C, the only artisan code of A504) is 25 / 83.
+FAST_FOOD_SHARE_OF_RESTAURANTS = 0.30
 
 
 class SurvivalEffects(BaseModel):
@@ -73,11 +92,34 @@ class SurvivalEffects(BaseModel):
 
 
 class SireneSimulationParams(BaseModel):
-    """Size, calendar and seed of a simulated SIRENE extract."""
+    """Size, calendar and seed of a simulated SIRENE extract.
+
+    `placement="population"` (default): `creations_per_year` sets the size, communes follow population.
+    `placement="bpe"`: INSEE BPE counts (passed to `simulate_sirene`) set the size and the places, at `scale`
+    times the real magnitude; `creations_per_year` is then not used."""
 
     model_config = ConfigDict(extra="forbid")
 
-    creations_per_year: int = Field(default=20_000, gt=0)
+    creations_per_year: int = Field(default=20_000, gt=0, description="placement 'population' only")
+    placement: Literal["population", "bpe"] = Field(
+        default="population",
+        description="population: communes by population; bpe: counts per activity and commune follow BPE",
+    )
+    scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="placement 'bpe': share of the real magnitude (1.0 = France, ~1.1 million active)",
+    )
+    artisan_total: int = Field(
+        default=ISM_ARTISAN_FIRMS_2012,
+        gt=0,
+        description="placement 'bpe': artisan establishments active at the extract date, at scale 1",
+    )
+    bpe_artisan_share: dict[str, float] = Field(
+        default={"A504": FAST_FOOD_SHARE_OF_RESTAURANTS},
+        description="placement 'bpe': share of a BPE type's equipments that are artisan (default 1)",
+    )
     first_year: int = 2005
     last_year: int = 2024
     stock_share: float = Field(default=2.0, ge=0, description="Pre-existing stock, in years of creations")
@@ -138,27 +180,52 @@ def yearly_hazards(sector: pd.Series, offset: np.ndarray, effects: SurvivalEffec
     return _sigmoid(logit)
 
 
-def simulate_sirene(reference: Reference, params: SireneSimulationParams) -> SimulatedSirene:
-    """SYNTHETIC. Creations, closures and the survival oracle, in SIRENE's official columns."""
+def simulate_sirene(
+    reference: Reference,
+    params: SireneSimulationParams,
+    competition: pd.DataFrame | None = None,
+    bpe_types: pd.DataFrame | None = None,
+) -> SimulatedSirene:
+    """SYNTHETIC. Creations, closures and the survival oracle, in SIRENE's official columns.
+
+    `placement="population"`: `creations_per_year` creations a year placed by population (`competition` and
+    `bpe_types` must be None). `placement="bpe"`: `competition` (INSEE BPE counts, `year, commune_code,
+    typequ, count`) and `bpe_types` (`naf_code, typequ`) are required; the expected active establishments
+    at the extract date follow `bpe_placement_targets` per BPE-covered NAF code and commune, and the other
+    artisan activities, placed by population, bring all of them to `artisan_total` (both times `scale`).
+    The number of creations of each (NAF code, commune) is its expected active count divided by
+    `expected_active_share`, the probability that one of its creations is still active at the extract
+    date under the very hazards that close it, so survival stays calibrated and the oracle exact."""
     rng = np.random.default_rng([params.seed, 20])
     years = np.arange(params.first_year, params.last_year + 1)
-    n_new = params.creations_per_year * len(years)
-    n_stock = int(params.creations_per_year * params.stock_share)
+    if params.placement == "bpe":
+        if competition is None or bpe_types is None:
+            raise ValueError("placement 'bpe' needs the BPE counts (competition) and the NAF -> BPE types")
+        firms, n_new = _bpe_firms(reference, params, competition, bpe_types)
+        n_stock = len(firms) - n_new
+    else:
+        if competition is not None or bpe_types is not None:
+            raise ValueError("BPE counts given but placement is 'population': set placement to 'bpe'")
+        n_new = params.creations_per_year * len(years)
+        n_stock = int(params.creations_per_year * params.stock_share)
+        firms = simulate_companies(
+            reference, ChamberSimulationParams(n_companies=n_new + n_stock, seed=params.seed)
+        )
     n = n_new + n_stock
-    firms = simulate_companies(reference, ChamberSimulationParams(n_companies=n, seed=params.seed))
     creation_year = np.concatenate(
-        [rng.choice(years, size=n_new), rng.integers(params.first_year - 20, params.first_year, size=n_stock)]
+        [
+            rng.choice(years, size=n_new),
+            rng.integers(params.first_year - STOCK_YEARS, params.first_year, size=n_stock),
+        ]
     )
-    jan1 = np.array([day_number(date(int(y), 1, 1)) for y in creation_year])
+    jan1_of = {int(y): day_number(date(int(y), 1, 1)) for y in np.unique(creation_year)}
+    jan1 = pd.Series(creation_year).map(jan1_of).to_numpy(dtype=np.int64)
     creation = jan1 + (rng.random(n) * 365).astype(np.int64)
     sector = sector_of(firms["naf_code"], reference)
     offset = survival_logit_offset(
         firms["naf_code"], firms["commune_code"], creation_year, reference, params.effects
     )
-    hazards = yearly_hazards(sector, offset, params.effects)
-    survival = np.cumprod(1.0 - hazards, axis=1)
-    closes = rng.random((n, MAX_YEARS)) < hazards
-    first = np.where(closes.any(axis=1), closes.argmax(axis=1), -1)
+    survival_3y, survival_5y, first = _closures(sector, offset, params.effects, rng)
     closure_offset = np.where(first >= 0, (first + rng.random(n)) * 365.25, np.nan)
     closure = np.where(first >= 0, creation + np.nan_to_num(closure_offset).astype(np.int64), -1)
     extract = day_number(params.extract_date)
@@ -210,9 +277,204 @@ def simulate_sirene(reference: Reference, params: SireneSimulationParams) -> Sim
         pd.concat([active, ended]).sort_values(["siret", "dateDebut"], kind="stable").reset_index(drop=True)
     )
     oracle = pd.DataFrame(
-        {"siret": siret, "oracle_survival_3y": survival[:, 2], "oracle_survival_5y": survival[:, 4]}
+        {"siret": siret, "oracle_survival_3y": survival_3y, "oracle_survival_5y": survival_5y}
     )[keep].reset_index(drop=True)
     return SimulatedSirene(stock=stock, history=history, oracle=oracle)
+
+
+def _closures(
+    sector: pd.Series, offset: np.ndarray, effects: SurvivalEffects, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S3, S5, index of the closure year or -1) of each establishment, `CHUNK` rows at a time (the draws
+    are those of one n x MAX_YEARS block: a Generator fills consecutive blocks from the same stream)."""
+    n = len(offset)
+    survival_3y, survival_5y = np.empty(n), np.empty(n)
+    first = np.empty(n, dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        rows = slice(start, min(start + CHUNK, n))
+        hazards = yearly_hazards(sector.iloc[rows], offset[rows], effects)
+        survival = np.cumprod(1.0 - hazards, axis=1)
+        survival_3y[rows], survival_5y[rows] = survival[:, 2], survival[:, 4]
+        closes = rng.random(hazards.shape) < hazards
+        first[rows] = np.where(closes.any(axis=1), closes.argmax(axis=1), -1)
+    return survival_3y, survival_5y, first
+
+
+def expected_active_share(
+    naf_code: pd.Series, commune_code: pd.Series, reference: Reference, params: SireneSimulationParams
+) -> np.ndarray:
+    """Probability that an establishment the simulator creates with this NAF code in this (current) commune
+    is active at `params.extract_date`: its creation year drawn as `simulate_sirene` draws it (uniform over
+    `first_year`..`last_year`, or in the stock with weight `stock_share` years), its day uniform in the year,
+    its closure from `yearly_hazards`. Exact up to the rounding of days: with S_m the survival to m years
+    and age a = m + f, P(active | a) = S_m (1 - h_{m+1} f) (S_MAX_YEARS beyond), averaged in closed form
+    over the ages of each creation year."""
+    n = len(naf_code)
+    effects = params.effects
+    sector = sector_of(naf_code.reset_index(drop=True), reference)
+    # x without its creation-year term (zero in 2010), added back per year below.
+    base = survival_logit_offset(
+        naf_code.reset_index(drop=True),
+        commune_code.reset_index(drop=True),
+        np.full(n, 2010),
+        reference,
+        effects,
+    )
+    new_years = list(range(params.first_year, params.last_year + 1))
+    stock_years = list(range(params.first_year - STOCK_YEARS, params.first_year))
+    per_creation = 1.0 / (len(new_years) + params.stock_share)
+    weights = [(y, per_creation) for y in new_years] + [
+        (y, per_creation * params.stock_share / STOCK_YEARS) for y in stock_years
+    ]
+    extract = day_number(params.extract_date)
+    share = np.zeros(n)
+    integrals: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for year, weight in weights:
+        if weight == 0:
+            continue
+        shift = effects.per_year_since_2010 * (year - 2010)
+        if shift not in integrals:
+            hazards = yearly_hazards(sector, base + shift, effects)
+            survival = np.concatenate([np.ones((n, 1)), np.cumprod(1.0 - hazards, axis=1)], axis=1)
+            # G_m = integral of P(active | a) over [0, m] (each year: S_m (1 - h_{m+1} / 2)).
+            area = np.concatenate(
+                [np.zeros((n, 1)), np.cumsum(survival[:, :-1] * (1.0 - hazards / 2), axis=1)], axis=1
+            )
+            # Stored year-major so that one age reads contiguous rows.
+            integrals[shift] = (hazards.T.copy(), survival.T.copy(), area.T.copy())
+        hazards, survival, area = integrals[shift]
+        jan1 = day_number(date(year, 1, 1))
+        oldest, youngest = (extract - jan1) / 365.25, (extract - jan1 - 365) / 365.25
+        share += (
+            weight
+            * (
+                _active_integral(oldest, hazards, survival, area)
+                - _active_integral(youngest, hazards, survival, area)
+            )
+            / (oldest - youngest)
+        )
+    return share
+
+
+def _active_integral(age: float, hazards: np.ndarray, survival: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Integral over [0, age] of P(active | age) (nothing exists before its creation); arrays year-major."""
+    if age <= 0:
+        return np.zeros(hazards.shape[1])
+    whole = int(np.floor(age))
+    if whole >= MAX_YEARS:
+        return area[MAX_YEARS] + survival[MAX_YEARS] * (age - MAX_YEARS)
+    part = age - whole
+    return area[whole] + survival[whole] * (part - hazards[whole] * part * part / 2)
+
+
+def default_naf_mix(reference: Reference) -> pd.Series:
+    """Share of each artisan NAF sub-class among `simulate_companies`' default draws (the sector's share
+    times the code's popularity within its sector), indexed by NAF code."""
+    naf = reference.artisan_naf()
+    total = sum(SECTOR_SHARES.values())
+    parts = []
+    for name, share in SECTOR_SHARES.items():
+        codes = naf.loc[naf["secteur_artisanat"] == name, "naf_code"].tolist()
+        popularity = np.array([NAF_POPULARITY.get(c, 1.0) for c in codes])
+        parts.append(pd.Series(share / total * popularity / popularity.sum(), index=codes))
+    return pd.concat(parts).rename("share")
+
+
+def bpe_placement_targets(
+    reference: Reference, params: SireneSimulationParams, competition: pd.DataFrame, bpe_types: pd.DataFrame
+) -> pd.DataFrame:
+    """Expected active establishments at the extract date of each BPE-covered artisan NAF code and commune:
+    `typequ, naf_code, commune_code, year, count, artisan_share, naf_share, expected_active`.
+
+    A type's count in a commune (its latest BPE year) times its artisan share (`bpe_artisan_share`,
+    default 1) and `scale` is split among the type's artisan NAF codes in the proportions of the default
+    activity mix (`default_naf_mix`): the calibrated world keeps the mix of trades within a type and changes
+    how many establishments there are and where. A type's non-artisan codes (56.10A-B restaurants, 10.71B
+    bake-off points) are not simulated."""
+    types = bpe_types[["naf_code", "typequ"]].drop_duplicates()
+    several = types["naf_code"][types["naf_code"].duplicated()]
+    if len(several):
+        raise ValueError(f"NAF codes in several BPE types: {sorted(set(several))}")
+    mix = default_naf_mix(reference)
+    types = types.assign(weight=types["naf_code"].map(mix)).dropna(subset=["weight"])
+    types = types.assign(naf_share=types["weight"] / types.groupby("typequ")["weight"].transform("sum"))
+    counts = competition[
+        competition["typequ"].isin(types["typequ"])
+        & (competition["count"] > 0)
+        & competition["commune_code"].isin(reference.communes["commune_code"])
+    ]
+    counts = counts[counts["year"] == counts.groupby("typequ")["year"].transform("max")]
+    cells = counts[["typequ", "commune_code", "year", "count"]].merge(
+        types[["typequ", "naf_code", "naf_share"]], on="typequ"
+    )
+    artisan_share = cells["typequ"].map(params.bpe_artisan_share).fillna(1.0)
+    return cells.assign(
+        artisan_share=artisan_share,
+        expected_active=cells["count"] * artisan_share * cells["naf_share"] * params.scale,
+    )[
+        [
+            "typequ",
+            "naf_code",
+            "commune_code",
+            "year",
+            "count",
+            "artisan_share",
+            "naf_share",
+            "expected_active",
+        ]
+    ].reset_index(drop=True)
+
+
+def _bpe_firms(
+    reference: Reference, params: SireneSimulationParams, competition: pd.DataFrame, bpe_types: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """The companies of a BPE-placed simulation and how many of them are new creations (the rest: stock)."""
+    cells = bpe_placement_targets(reference, params, competition, bpe_types)
+    cells = cells.assign(
+        creations=cells["expected_active"]
+        / expected_active_share(cells["naf_code"], cells["commune_code"], reference, params)
+    )
+    mix = default_naf_mix(reference)
+    other = mix[~mix.index.isin(cells["naf_code"].unique())]
+    other = other / other.sum()
+    other_active = params.artisan_total * params.scale - float(cells["expected_active"].sum())
+    if other_active < 0:
+        raise ValueError(
+            f"artisan_total ({params.artisan_total:,}) is below the artisan establishments of the BPE types "
+            f"({cells['expected_active'].sum() / params.scale:,.0f})"
+        )
+    # Activities BPE does not cover: placed by population; their active share estimated on a sample.
+    sample_rng = np.random.default_rng([params.seed, 22])
+    communes = reference.populated_communes()
+    population = communes["population"].to_numpy(dtype=float)
+    sample_naf = other.index.to_numpy()[sample_rng.choice(len(other), size=SAMPLE, p=other.to_numpy())]
+    sample_commune = communes["commune_code"].to_numpy()[
+        sample_rng.choice(len(communes), size=SAMPLE, p=population / population.sum())
+    ]
+    other_share = float(
+        expected_active_share(pd.Series(sample_naf), pd.Series(sample_commune), reference, params).mean()
+    )
+    creations = pd.concat(
+        [cells.groupby("naf_code")["creations"].sum(), other * (other_active / other_share)]
+    )
+    n = round(float(creations.sum()))
+    firms = simulate_companies(
+        reference, ChamberSimulationParams(n_companies=n, seed=params.seed), naf_weights=creations.to_dict()
+    )
+    place_rng = np.random.default_rng([params.seed, 23])
+    commune = firms["commune_code"].to_numpy().copy()
+    rows_of = pd.Series(np.arange(n)).groupby(firms["naf_code"].to_numpy()).indices
+    for code, group in cells.groupby("naf_code"):
+        rows = rows_of.get(code)
+        if rows is None:
+            continue
+        weights = group["creations"].to_numpy()
+        commune[rows] = group["commune_code"].to_numpy()[
+            place_rng.choice(len(group), size=len(rows), p=weights / weights.sum())
+        ]
+    n_years = params.last_year - params.first_year + 1
+    n_new = round(n * n_years / (n_years + params.stock_share))
+    return firms.assign(commune_code=commune), n_new
 
 
 def _former_codes(reference: Reference) -> dict[str, str]:
