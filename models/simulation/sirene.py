@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.reference import Reference
 from models.simulation.chamber import (
@@ -91,6 +91,34 @@ class SurvivalEffects(BaseModel):
     effects_seed: int = 2027
 
 
+BPE_SURVIVAL_EFFECTS = SurvivalEffects(
+    sector_level={
+        "Industrie": -2.191,
+        "Construction": -1.9447,
+        "Commerce": -2.1365,
+        "Transports": -2.4315,
+        "Hébergement et restauration": -1.827,
+        "Information et communication": -2.2667,
+        "Services aux entreprises": -2.1778,
+        "Autres activités de services": -1.6729,
+    },
+    sector_late={
+        "Industrie": -1.5157,
+        "Construction": -1.2513,
+        "Commerce": -1.5927,
+        "Transports": -1.0921,
+        "Hébergement et restauration": -0.8221,
+        "Information et communication": -0.7853,
+        "Services aux entreprises": -0.2779,
+        "Autres activités de services": -1.2221,
+    },
+)
+"""The effects of placement 'bpe' (its default): `calibrate_survival_effects` on INSEE's rates over the
+creations BPE placement gives with the shipped BPE 2013 counts. BPE puts more establishments in large
+communes (lower survival) and more creations where survival is low, so the population-placement levels
+would leave 1 to 5 points too few survivors. Recalibrate when the BPE counts change."""
+
+
 class SireneSimulationParams(BaseModel):
     """Size, calendar and seed of a simulated SIRENE extract.
 
@@ -126,7 +154,15 @@ class SireneSimulationParams(BaseModel):
     extract_date: date = Field(default=date(2025, 1, 1), description="Date of the SIRENE files")
     former_code_share: float = Field(default=0.01, ge=0, le=1)
     seed: int = 42
-    effects: SurvivalEffects = SurvivalEffects()
+    effects: SurvivalEffects = Field(
+        default=SurvivalEffects(), description="Default: calibrated for the placement (BPE_SURVIVAL_EFFECTS)"
+    )
+
+    @model_validator(mode="after")
+    def _effects_of_the_placement(self) -> SireneSimulationParams:
+        if self.placement == "bpe" and "effects" not in self.model_fields_set:
+            self.effects = BPE_SURVIVAL_EFFECTS.model_copy(deep=True)
+        return self
 
 
 @dataclass(frozen=True)
@@ -425,10 +461,17 @@ def bpe_placement_targets(
     ].reset_index(drop=True)
 
 
-def _bpe_firms(
+def bpe_creations(
     reference: Reference, params: SireneSimulationParams, competition: pd.DataFrame, bpe_types: pd.DataFrame
-) -> tuple[pd.DataFrame, int]:
-    """The companies of a BPE-placed simulation and how many of them are new creations (the rest: stock)."""
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Expected creations of a BPE-placed simulation: (covered cells: `bpe_placement_targets` with
+    `creations`; the other activities' creations by NAF code; a population-placed sample of those, rows
+    `naf_code, commune_code, creations` summing to them).
+
+    A cell's creations are its expected active count over `expected_active_share`. The activities BPE does
+    not cover keep the default mix (renormalized) and population placement; their number brings the
+    expected active artisan establishments to `artisan_total` (times `scale`), their active share being
+    estimated on `SAMPLE` draws of (NAF code, commune)."""
     cells = bpe_placement_targets(reference, params, competition, bpe_types)
     cells = cells.assign(
         creations=cells["expected_active"]
@@ -443,20 +486,33 @@ def _bpe_firms(
             f"artisan_total ({params.artisan_total:,}) is below the artisan establishments of the BPE types "
             f"({cells['expected_active'].sum() / params.scale:,.0f})"
         )
-    # Activities BPE does not cover: placed by population; their active share estimated on a sample.
     sample_rng = np.random.default_rng([params.seed, 22])
     communes = reference.populated_communes()
     population = communes["population"].to_numpy(dtype=float)
-    sample_naf = other.index.to_numpy()[sample_rng.choice(len(other), size=SAMPLE, p=other.to_numpy())]
-    sample_commune = communes["commune_code"].to_numpy()[
-        sample_rng.choice(len(communes), size=SAMPLE, p=population / population.sum())
-    ]
+    sample = pd.DataFrame(
+        {
+            "naf_code": other.index.to_numpy()[
+                sample_rng.choice(len(other), size=SAMPLE, p=other.to_numpy())
+            ],
+            "commune_code": communes["commune_code"].to_numpy()[
+                sample_rng.choice(len(communes), size=SAMPLE, p=population / population.sum())
+            ],
+        }
+    )
     other_share = float(
-        expected_active_share(pd.Series(sample_naf), pd.Series(sample_commune), reference, params).mean()
+        expected_active_share(sample["naf_code"], sample["commune_code"], reference, params).mean()
     )
-    creations = pd.concat(
-        [cells.groupby("naf_code")["creations"].sum(), other * (other_active / other_share)]
-    )
+    other_creations = other * (other_active / other_share)
+    sample = sample.assign(creations=float(other_creations.sum()) / SAMPLE)
+    return cells, other_creations, sample
+
+
+def _bpe_firms(
+    reference: Reference, params: SireneSimulationParams, competition: pd.DataFrame, bpe_types: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """The companies of a BPE-placed simulation and how many of them are new creations (the rest: stock)."""
+    cells, other_creations, _ = bpe_creations(reference, params, competition, bpe_types)
+    creations = pd.concat([cells.groupby("naf_code")["creations"].sum(), other_creations])
     n = round(float(creations.sum()))
     firms = simulate_companies(
         reference, ChamberSimulationParams(n_companies=n, seed=params.seed), naf_weights=creations.to_dict()
@@ -486,9 +542,18 @@ def _former_codes(reference: Reference) -> dict[str, str]:
 
 
 def expected_survival_by_sector(
-    reference: Reference, params: SireneSimulationParams, sample: int = 200_000
+    reference: Reference,
+    params: SireneSimulationParams,
+    sample: int = 200_000,
+    competition: pd.DataFrame | None = None,
+    bpe_types: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Mean oracle S3 and S5 by sector over a sample of creations (no sampling noise in the closures)."""
+    """Mean oracle S3 and S5 by sector over a sample of creations (no sampling noise in the closures); with
+    `placement="bpe"`, over the expected creations of `bpe_creations` (created `first_year`..`last_year`)."""
+    if params.placement == "bpe":
+        if competition is None or bpe_types is None:
+            raise ValueError("placement 'bpe' needs the BPE counts (competition) and the NAF -> BPE types")
+        return _expected_survival_bpe(reference, params, competition, bpe_types)
     firms = simulate_companies(reference, ChamberSimulationParams(n_companies=sample, seed=params.seed))
     rng = np.random.default_rng([params.seed, 21])
     year = rng.integers(params.first_year, params.last_year + 1, size=sample)
@@ -499,13 +564,47 @@ def expected_survival_by_sector(
     return frame.groupby("sector").agg(s3=("s3", "mean"), s5=("s5", "mean"), n=("s3", "size"))
 
 
+def _expected_survival_bpe(
+    reference: Reference, params: SireneSimulationParams, competition: pd.DataFrame, bpe_types: pd.DataFrame
+) -> pd.DataFrame:
+    """`expected_survival_by_sector` of a BPE-placed simulation: creations weighted as `bpe_creations`."""
+    cells, _, others = bpe_creations(reference, params, competition, bpe_types)
+    rows = pd.concat([cells[["naf_code", "commune_code", "creations"]], others], ignore_index=True)
+    sector = sector_of(rows["naf_code"], reference)
+    s3, s5 = np.zeros(len(rows)), np.zeros(len(rows))
+    # Cohort years only move x by per_year_since_2010 (0 by default: one year stands for all).
+    years = range(params.first_year, params.last_year + 1) if params.effects.per_year_since_2010 else [2010]
+    for cohort in years:
+        offset = survival_logit_offset(
+            rows["naf_code"], rows["commune_code"], np.full(len(rows), cohort), reference, params.effects
+        )
+        survival = np.cumprod(1.0 - yearly_hazards(sector, offset, params.effects), axis=1)
+        s3 += survival[:, 2] / len(years)
+        s5 += survival[:, 4] / len(years)
+    frame = pd.DataFrame({"sector": sector, "w": rows["creations"], "s3": s3 * rows["creations"]})
+    frame["s5"] = s5 * rows["creations"]
+    table = frame.groupby("sector")[["w", "s3", "s5"]].sum()
+    return pd.DataFrame(
+        {
+            "s3": table["s3"] / table["w"],
+            "s5": table["s5"] / table["w"],
+            "n": table["w"].round().astype(int),
+        }
+    )
+
+
 def calibrate_survival_effects(
-    reference: Reference, params: SireneSimulationParams, iterations: int = 8
+    reference: Reference,
+    params: SireneSimulationParams,
+    iterations: int = 8,
+    competition: pd.DataFrame | None = None,
+    bpe_types: pd.DataFrame | None = None,
 ) -> SireneSimulationParams:
-    """Move each sector's level (3-year target) and late effect (5-year target) by the logit gaps."""
+    """Move each sector's level (3-year target) and late effect (5-year target) by the logit gaps (with
+    `placement="bpe"`, over the creations BPE placement gives: pass its inputs)."""
     current = params
     for _ in range(iterations):
-        table = expected_survival_by_sector(reference, current)
+        table = expected_survival_by_sector(reference, current, competition=competition, bpe_types=bpe_types)
         eff = current.effects.model_copy(deep=True)
         for sector, row in table.iterrows():
             name = str(sector)
@@ -553,4 +652,100 @@ def survival_calibration_report(
             )
     report = pd.DataFrame(rows)
     report["gap_points"] = (report["simulated"] - report["published"]) * 100
+    return report
+
+
+REPORT_COMMUNES: tuple[tuple[str, str], ...] = (
+    ("33063", "Bordeaux"),
+    ("69384", "Lyon 4e"),
+    ("15138", "Murat"),
+)
+"""Communes of the published-vs-simulated table: a regional capital, a city arrondissement, a rural commune
+(Cantal, 1,770 inhabitants)."""
+
+
+def count_calibration_report(
+    sim: SimulatedSirene,
+    reference: Reference,
+    params: SireneSimulationParams,
+    competition: pd.DataFrame,
+    bpe_types: pd.DataFrame,
+    communes: tuple[tuple[str, str], ...] = REPORT_COMMUNES,
+) -> pd.DataFrame:
+    """Published counts next to the simulated establishments active at the extract date: each BPE type in
+    France, hairdressers (A501) and all BPE types in a few communes, the artisan establishments outside the
+    BPE types and all of them (ISM). `expected` is the published count times the type's artisan share and
+    `scale` (what a BPE-placed simulation aims at); `gap_pct` compares the simulation with it."""
+    targets = bpe_placement_targets(reference, params, competition, bpe_types)
+    year = int(targets["year"].max()) if len(targets) else 0
+    labels = bpe_types.drop_duplicates("typequ").set_index("typequ")["bpe_label"]
+    active = sim.stock[sim.stock["etatAdministratifEtablissement"] == "A"]
+    frame = pd.DataFrame(
+        {
+            "typequ": active["activitePrincipaleEtablissement"]
+            .map(bpe_types.drop_duplicates("naf_code").set_index("naf_code")["typequ"])
+            .to_numpy(),
+            "commune_code": reference.current_commune_codes(active["codeCommuneEtablissement"]).to_numpy(),
+        }
+    )
+    published = targets.drop_duplicates(["typequ", "commune_code"])
+    share = published.groupby("typequ")["artisan_share"].first()
+    bpe_source = f"INSEE, BPE {year}"
+    rows = []
+
+    def add(figure: str, source: str, count: float, artisan: float, simulated: int) -> None:
+        rows.append(
+            {
+                "figure": figure,
+                "source": source,
+                "published": float(count),
+                "artisan_share": artisan,
+                "expected": float(count) * artisan * params.scale,
+                "simulated": simulated,
+            }
+        )
+
+    national = published.groupby("typequ")["count"].sum()
+    simulated_by_type = frame["typequ"].value_counts()
+    for typequ in national.index:
+        add(
+            f"{typequ} {labels.get(typequ, '')}, France",
+            bpe_source,
+            float(national[typequ]),
+            float(share[typequ]),
+            int(simulated_by_type.get(typequ, 0)),
+        )
+    names = reference.communes.set_index("commune_code")["commune_name"]
+    for code, name in communes:
+        here = published[published["commune_code"] == code]
+        in_commune = frame[frame["commune_code"] == code]
+        hair = here[here["typequ"] == "A501"]
+        if len(hair):
+            add(
+                f"A501 {labels.get('A501', '')}, {name} ({code})",
+                bpe_source,
+                hair["count"].sum(),
+                float(hair["artisan_share"].iloc[0]),
+                int((in_commune["typequ"] == "A501").sum()),
+            )
+        if len(here):
+            artisan_count = float((here["count"] * here["artisan_share"]).sum())
+            add(
+                f"all BPE types (artisan part), {names.get(code, name)} ({code})",
+                bpe_source,
+                artisan_count,
+                1.0,
+                int(in_commune["typequ"].notna().sum()),
+            )
+    bpe_artisan = float((national * share).sum())
+    add(
+        "artisan establishments outside the BPE types, France",
+        f"{ISM_SOURCE}, less the artisan part of BPE {year}",
+        params.artisan_total - bpe_artisan,
+        1.0,
+        int(frame["typequ"].isna().sum()),
+    )
+    add("artisan establishments, France", ISM_SOURCE, params.artisan_total, 1.0, len(frame))
+    report = pd.DataFrame(rows)
+    report["gap_pct"] = (report["simulated"] / report["expected"] - 1) * 100
     return report
