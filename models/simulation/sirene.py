@@ -473,6 +473,12 @@ def bpe_creations(
     expected active artisan establishments to `artisan_total` (times `scale`), their active share being
     estimated on `SAMPLE` draws of (NAF code, commune)."""
     cells = bpe_placement_targets(reference, params, competition, bpe_types)
+    other_active = params.artisan_total * params.scale - float(cells["expected_active"].sum())
+    if other_active < 0:
+        raise ValueError(
+            f"artisan_total ({params.artisan_total:,}) is below the artisan establishments of the BPE types "
+            f"({cells['expected_active'].sum() / params.scale:,.0f})"
+        )
     cells = cells.assign(
         creations=cells["expected_active"]
         / expected_active_share(cells["naf_code"], cells["commune_code"], reference, params)
@@ -480,12 +486,6 @@ def bpe_creations(
     mix = default_naf_mix(reference)
     other = mix[~mix.index.isin(cells["naf_code"].unique())]
     other = other / other.sum()
-    other_active = params.artisan_total * params.scale - float(cells["expected_active"].sum())
-    if other_active < 0:
-        raise ValueError(
-            f"artisan_total ({params.artisan_total:,}) is below the artisan establishments of the BPE types "
-            f"({cells['expected_active'].sum() / params.scale:,.0f})"
-        )
     sample_rng = np.random.default_rng([params.seed, 22])
     communes = reference.populated_communes()
     population = communes["population"].to_numpy(dtype=float)

@@ -47,7 +47,13 @@ class SitePipelineConfig(BaseModel):
     first_creation_year: int = Field(default=2005, description="Older creations are not used for training")
     lightgbm: LightGBMParams = LightGBMParams(monotone_history=False, num_leaves=31, min_data_in_leaf=100)
     search: SearchParams = SearchParams()
-    calibration: CalibrationParams = CalibrationParams()
+    calibration: CalibrationParams = CalibrationParams(method="platt")
+    recent_cohorts: int = Field(
+        default=3,
+        ge=1,
+        description="A cohort created after the training ones is predicted at the mean survival of this many "
+        "last observed cohorts (models/site_potential/survival.py, CohortLevels)",
+    )
     experiment: str = "site_potential"
     champion_alias: str = "champion"
     promote_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
