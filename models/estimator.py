@@ -1,7 +1,7 @@
 """The estimator shared by the models: LightGBM settings (defaults defined once, here), a binary booster
-with early stopping and optional isotonic calibration. The optional search of the settings is
-`models.search`; what it judges a fit by (the early-stopped booster on the validation rows) is in
-`FitInfo`."""
+with early stopping and optional calibration (isotonic, or Platt's logistic on the log-odds). The optional
+search of the settings is `models.search`; what it judges a fit by (the early-stopped booster on the
+validation rows) is in `FitInfo`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from models.attribution import PathTable, path_table
@@ -67,11 +69,13 @@ class LightGBMParams(BaseModel):
 
 
 class CalibrationParams(BaseModel):
-    """Post-hoc calibration: `auto` keeps isotonic calibration only if it lowers the Brier score."""
+    """Post-hoc calibration: `auto` keeps isotonic calibration only if it lowers the Brier score; `platt`
+    always applies a logistic regression on the booster's log-odds (smooth and increasing: every distinct
+    booster score stays distinct, where isotonic calibration maps ranges of scores to one plateau)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["auto", "isotonic", "none"] = "auto"
+    method: Literal["auto", "isotonic", "platt", "none"] = "auto"
     min_brier_gain: float = Field(default=1e-5, ge=0)
 
 
@@ -88,14 +92,43 @@ class FitInfo:
     valid_log_loss: float = math.nan
     valid_roc_auc: float = math.nan
     search: SearchResult | None = None
+    calibration_method: str = "isotonic"
+
+
+PROBABILITY_FLOOR = 1e-6
+"""Probabilities are kept within [floor, 1 - floor] before taking their log-odds."""
+
+
+def log_odds(probability: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities, bounded away from 0 and 1 by `PROBABILITY_FLOOR`."""
+    return np.asarray(logit(np.clip(probability, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)), dtype=float)
+
+
+@dataclass(frozen=True)
+class PlattCalibrator:
+    """Platt scaling on the log-odds: p = sigmoid(intercept + slope * logit(raw)). Two parameters, so it
+    needs few rows, and smooth: it corrects the level and the spread of the scores without merging any."""
+
+    intercept: float
+    slope: float
+
+    @classmethod
+    def fitted(cls, raw: np.ndarray, labels: np.ndarray) -> PlattCalibrator:
+        """The maximum-likelihood intercept and slope (no penalty) on raw probabilities and 0/1 labels."""
+        regression = LogisticRegression(C=np.inf).fit(log_odds(raw).reshape(-1, 1), labels)
+        return cls(intercept=float(regression.intercept_[0]), slope=float(regression.coef_[0, 0]))
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of raw ones."""
+        return np.asarray(expit(self.intercept + self.slope * log_odds(raw)), dtype=float)
 
 
 @dataclass(frozen=True)
 class CalibratedBooster:
-    """A LightGBM booster and, when it helped, the isotonic calibrator applied to its raw scores."""
+    """A LightGBM booster and, when it helped (or was asked for), the calibrator applied to its raw scores."""
 
     booster: lgb.Booster
-    calibrator: IsotonicRegression | None
+    calibrator: IsotonicRegression | PlattCalibrator | None
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for an encoded matrix."""
@@ -141,7 +174,8 @@ def fit_calibrated_booster(
     params: LightGBMParams | None = None,
     calibration: CalibrationParams | None = None,
 ) -> tuple[CalibratedBooster, FitInfo]:
-    """Fit a binary LightGBM booster with early stopping, then an isotonic calibrator if it helps.
+    """Fit a binary LightGBM booster with early stopping, then an isotonic calibrator if it helps (or as
+    `calibration.method` says: always isotonic, always Platt, none).
 
     `valid` is split in two halves by `valid_ids`: one for early stopping (and for judging calibration),
     the other to fit the calibrator, so that no row both fits and judges the calibrator.
@@ -172,11 +206,14 @@ def fit_calibrated_booster(
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
     raw_valid = np.asarray(booster.predict(x_valid), dtype=float)
-    calibrator: IsotonicRegression | None = None
+    calibrator: IsotonicRegression | PlattCalibrator | None = None
     stop_labels, stop_raw = y_valid[stop_rows], raw_valid[stop_rows]
     brier_raw = float(brier_score_loss(stop_labels, stop_raw))
     brier_cal = brier_raw
-    if calibration.method != "none":
+    if calibration.method == "platt":
+        calibrator = PlattCalibrator.fitted(raw_valid[calib_rows], y_valid[calib_rows])
+        brier_cal = float(brier_score_loss(stop_labels, calibrator.predict(stop_raw)))
+    elif calibration.method != "none":
         candidate = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         candidate.fit(raw_valid[calib_rows], y_valid[calib_rows])
         brier_cal = float(brier_score_loss(y_valid[stop_rows], candidate.predict(raw_valid[stop_rows])))
@@ -192,6 +229,7 @@ def fit_calibrated_booster(
         valid_roc_auc=(
             float(roc_auc_score(stop_labels, stop_raw)) if len(np.unique(stop_labels)) == 2 else math.nan
         ),
+        calibration_method="Platt" if calibration.method == "platt" else "isotonic",
     )
     return CalibratedBooster(booster=booster, calibrator=calibrator), info
 
@@ -215,6 +253,7 @@ def fit_note(info: FitInfo) -> str:
     """One sentence for the model card on trees kept and calibration."""
     applied = "applied" if info.calibrated else "not applied (it did not lower the Brier score)"
     return (
-        f"Booster kept {info.best_iteration} trees; isotonic calibration {applied}: validation Brier "
+        f"Booster kept {info.best_iteration} trees; {info.calibration_method} calibration {applied}: "
+        "validation Brier "
         f"{info.brier_raw:.5f} raw vs {info.brier_calibrated:.5f} calibrated."
     )

@@ -49,7 +49,7 @@ class SitePipelineConfig(BaseModel):
     search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams(method="platt")
     recent_cohorts: int = Field(
-        default=3,
+        default=5,
         ge=1,
         description="A cohort created after the training ones is predicted at the mean survival of this many "
         "last observed cohorts (models/site_potential/survival.py, CohortLevels)",

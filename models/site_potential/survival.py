@@ -4,6 +4,18 @@ Features are those known at creation: the activity, the commune and its territor
 the commune on the creation date, the creation year. Labels exist only where the horizon is observed:
 establishments created at least `horizon` years before the extract date (right-censored ones are left out,
 not counted as survivors).
+
+Cohorts. The survival of a creation year moves with the economy (in Lyon 4e, 60 % of the 2016 creations
+were still active 3 years later, 71.5 % of the 2020 ones). The booster learns the levels of the cohorts it
+is trained on, but a tree cannot extrapolate the creation year: a later cohort, every creation a diagnostic
+is asked about among them, gets the level of the last training year. The calibrator is fitted on the
+validation cohort alone, so its intercept is that one cohort's level; applied to every cohort, it moved all
+of them by that cohort's gap (isotonic calibration under-predicted Lyon 4e's training cohorts 2008-2020 by
+1.9 points on average, 5.3 for 2020). So the calibrator keeps the spread of the scores (Platt's logistic
+on the log-odds, smooth) and the level is set apart (`CohortLevels`): the cohorts the booster was trained
+on keep the mean survival it was trained on, a later cohort gets the mean survival of the last
+`recent_cohorts` observed cohorts (training and validation; the test cohort is never used): less noisy
+than one cohort, closer to today than all of them.
 """
 
 from __future__ import annotations
@@ -15,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
 
 from models.estimator import (
     CalibratedBooster,
@@ -22,6 +36,7 @@ from models.estimator import (
     FitInfo,
     LightGBMParams,
     fit_calibrated_booster,
+    log_odds,
     split_by_period,
 )
 from models.explain import is_missing, model_reasons
@@ -208,14 +223,65 @@ class SurvivalFeatureBuilder:
         )
 
 
+def level_shift(probability: np.ndarray, target: float) -> float:
+    """The log-odds shift that brings the mean of `probability` to `target` (0 < target < 1)."""
+    odds = log_odds(probability)
+    return float(brentq(lambda shift: float(expit(odds + shift).mean()) - target, -20.0, 20.0))
+
+
+@dataclass(frozen=True)
+class CohortLevels:
+    """Log-odds shifts of the calibrated scores by creation year (see the module docstring): creations up
+    to `last_trained_year` are shifted by `trained` (their mean is the training mean), later ones by `later`
+    (their mean is `later_level`, the mean survival of `recent_years`)."""
+
+    last_trained_year: int
+    trained: float
+    later: float
+    later_level: float
+    recent_years: tuple[int, ...]
+
+    @classmethod
+    def fitted(
+        cls,
+        train_scores: np.ndarray,
+        train: pd.DataFrame,
+        valid_scores: np.ndarray,
+        valid: pd.DataFrame,
+        label: str,
+        recent_cohorts: int,
+    ) -> CohortLevels:
+        """Shifts from the calibrated scores and labels of the training and validation rows: the training
+        rows' mean brought back to their survival, the validation cohort's (the first one after training,
+        scored as any later one) to the mean survival of the last `recent_cohorts` cohorts."""
+        observed = pd.concat([train, valid])
+        by_year = observed[label].groupby(pd.to_datetime(observed["creation_date"]).dt.year).mean()
+        recent = by_year.iloc[-recent_cohorts:]
+        level = float(recent.mean())
+        return cls(
+            last_trained_year=int(pd.to_datetime(train["creation_date"]).dt.year.max()),
+            trained=level_shift(train_scores, float(train[label].mean())),
+            later=level_shift(valid_scores, level),
+            later_level=level,
+            recent_years=tuple(int(y) for y in recent.index),
+        )
+
+    def apply(self, probability: np.ndarray, creation_year: np.ndarray) -> np.ndarray:
+        """Shifted probabilities of creations of the given years."""
+        shift = np.where(creation_year > self.last_trained_year, self.later, self.trained)
+        return np.asarray(expit(log_odds(probability) + shift), dtype=float)
+
+
 @dataclass
 class SurvivalModel:
-    """Probability that a new establishment is still active `horizon` years after its creation."""
+    """Probability that a new establishment is still active `horizon` years after its creation: the
+    calibrated booster, at the level of its cohort (`levels`; None in models trained before it)."""
 
     horizon: int
     features: SurvivalFeatureBuilder
     encoder: TabularEncoder
     estimator: CalibratedBooster
+    levels: CohortLevels | None = None
 
     @property
     def input_contract(self) -> InputContract:
@@ -227,16 +293,24 @@ class SurvivalModel:
         """Nothing besides the probability of survival."""
         return ()
 
+    def _scored(self, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+        """The encoded matrix of input rows and their survival probability."""
+        features = self.features.build(rows_frame(rows))
+        matrix = self.encoder.transform(features)
+        probability = self.estimator.predict(matrix)
+        if self.levels is not None:
+            probability = self.levels.apply(probability, features["creation_year"].to_numpy())
+        return matrix, probability
+
     def predict_proba(self, rows: Rows) -> np.ndarray:
         """Survival probability per input row."""
-        return self.estimator.predict(self.encoder.transform(self.features.build(rows_frame(rows))))
+        return self._scored(rows)[1]
 
     def score(
         self, rows: Rows, explain: bool = False, related: Mapping[str, Rows] | None = None
     ) -> dict[str, Any]:
         """Probability of survival at the horizon and, when `explain`, the 3 main reasons."""
-        matrix = self.encoder.transform(self.features.build(rows_frame(rows)))
-        probability = self.estimator.predict(matrix)
+        matrix, probability = self._scored(rows)
         reasons = empty_reasons(len(matrix))
         if explain:
             names = self.encoder.feature_names
@@ -280,15 +354,18 @@ def fit_survival_model(
     builder: SurvivalFeatureBuilder,
     params: LightGBMParams | None = None,
     calibration: CalibrationParams | None = None,
+    recent_cohorts: int = 5,
 ) -> tuple[SurvivalModel, FitInfo]:
-    """Fit the encoder and the calibrated booster on establishments whose horizon is observed."""
+    """Fit the encoder and the calibrated booster on establishments whose horizon is observed, then the
+    cohort levels (`CohortLevels`, from the training and validation rows)."""
     label = label_name(horizon)
     features = builder.build(train)
     encoder = TabularEncoder(CATEGORICAL_FEATURES, NUMERIC_FEATURES).fit(features)
+    x_train, x_valid = encoder.transform(features), encoder.transform(builder.build(valid))
     estimator, info = fit_calibrated_booster(
-        encoder.transform(features),
+        x_train,
         train[label].to_numpy(dtype=float),
-        encoder.transform(builder.build(valid)),
+        x_valid,
         valid[label].to_numpy(dtype=float),
         valid_ids=valid["siret"],
         feature_names=encoder.feature_names,
@@ -296,4 +373,7 @@ def fit_survival_model(
         params=params,
         calibration=calibration,
     )
-    return SurvivalModel(horizon=horizon, features=builder, encoder=encoder, estimator=estimator), info
+    levels = CohortLevels.fitted(
+        estimator.predict(x_train), train, estimator.predict(x_valid), valid, label, recent_cohorts
+    )
+    return SurvivalModel(horizon, builder, encoder, estimator, levels), info

@@ -1,5 +1,6 @@
 """The training face of the site survival models: ingested SIRENE establishments -> creations whose horizon
-is observed -> split by creation year -> fit -> evaluation against the oracle and by NAF section -> card;
+is observed -> split by creation year -> fit -> evaluation against the oracle, by NAF section (test cohort)
+and by creation cohort (every cohort whose horizon is observed, the training ones marked in-sample) -> card;
 one job per horizon. Pure: the establishments come through `DataAccess`."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from models.site_potential.config import SitePipelineConfig
 from models.site_potential.survival import (
     INPUT_COLUMNS,
     SurvivalFeatureBuilder,
+    SurvivalModel,
     fit_survival_model,
     label_name,
     sector_of_section,
@@ -43,6 +45,34 @@ def observed_by_section(
     out["gap_points"] = (out["predicted"] - out["observed"]) * 100
     out["sector"] = sector_of_section(out.index.to_series())
     return out.reset_index()
+
+
+def observed_by_cohort(split: Split, model: ScoringModel, label: str) -> pd.DataFrame:
+    """Mean predicted vs observed survival per creation year, for every cohort of the split: the training
+    cohorts (in-sample: the booster was fitted on them), the validation one (it fitted the calibrator and
+    the level of later cohorts) and the test one (never seen)."""
+    parts = {"in-sample (training)": split.train, "validation": split.valid, "test": split.test}
+    frames = []
+    for name, rows in parts.items():
+        scores = np.asarray(model.score(rows[list(INPUT_COLUMNS)])["probability"], dtype=float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cohort": pd.to_datetime(rows["creation_date"]).dt.year.to_numpy(),
+                    "split": name,
+                    "predicted": scores,
+                    "observed": rows[label].to_numpy(dtype=float),
+                }
+            )
+        )
+    out = (
+        pd.concat(frames)
+        .groupby(["cohort", "split"])
+        .agg(n=("observed", "size"), predicted=("predicted", "mean"), observed=("observed", "mean"))
+        .reset_index()
+    )
+    out["gap_points"] = (out["predicted"] - out["observed"]) * 100
+    return out
 
 
 @dataclass
@@ -82,11 +112,18 @@ class SurvivalJob(TunedByConfig):
         """Calibrated LightGBM on the creations whose horizon is observed."""
         cfg = self.config
         return fit_survival_model(
-            split.train, split.valid, self.horizon, self.builder, cfg.lightgbm, cfg.calibration
+            split.train,
+            split.valid,
+            self.horizon,
+            self.builder,
+            cfg.lightgbm,
+            cfg.calibration,
+            cfg.recent_cohorts,
         )
 
     def evaluate(self, model: ScoringModel, split: Split) -> Evaluation:
-        """Metrics next to the oracle, and predicted vs observed survival by NAF section."""
+        """Metrics next to the oracle, predicted vs observed survival by NAF section (test cohort) and by
+        creation cohort (all of them)."""
         test = split.test
         scores = np.asarray(model.score(test[list(INPUT_COLUMNS)])["probability"], dtype=float)
         labels = test[self.label].to_numpy()
@@ -98,7 +135,7 @@ class SurvivalJob(TunedByConfig):
             by_section.loc[by_section["n"] >= MIN_SECTION_ROWS, "gap_points"].abs().max()
         )
         holdout = test[list(INPUT_COLUMNS)].reset_index(drop=True)
-        tables = {"by_section": by_section}
+        tables = {"by_section": by_section, "by_cohort": observed_by_cohort(split, model, self.label)}
         return Evaluation(metrics, labels, scores, oracle, holdout, labels, tables, holdout_scores=scores)
 
     def comparison_metric(self, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -112,12 +149,17 @@ class SurvivalJob(TunedByConfig):
     def card(
         self, model: ScoringModel, evaluation: Evaluation, split: Split, info: FitInfo, run_id: str
     ) -> str:
-        """Intended use, data, metrics, survival by section, limits."""
+        """Intended use, data, metrics, survival by section and by cohort, limits."""
         cfg, horizon = self.config, self.horizon
         rows = "\n".join(
             f"| {r.section} | {r.sector} | {r.n:,} | {r.predicted:.3f} | {r.observed:.3f} "
             f"| {r.gap_points:+.1f} |"
             for r in evaluation.tables["by_section"].itertuples(index=False)
+        )
+        cohorts = "\n".join(
+            f"| {r.cohort} | {r.split} | {r.n:,} | {r.predicted:.3f} | {r.observed:.3f} "
+            f"| {r.gap_points:+.1f} |"
+            for r in evaluation.tables["by_cohort"].itertuples(index=False)
         )
         source = (
             "SYNTHETIC SIRENE-format establishments from the simulator "
@@ -148,6 +190,13 @@ Mean predicted vs observed survival by NAF section (test cohort):
 |---|---|---|---|---|---|
 {rows}
 
+Mean predicted vs observed survival by creation cohort, every cohort whose {horizon}-year horizon is
+observed. {levels_note(model)}
+
+| cohort | split | n | predicted | observed | gap (points) |
+|---|---|---|---|---|---|
+{cohorts}
+
 ## Hyperparameter search
 {search_section(info.search)}
 
@@ -157,6 +206,21 @@ Mean predicted vs observed survival by NAF section (test cohort):
 - Real SIRENE files give the current headcount band and activity: they are not used as creation-time
   features, to avoid learning from the future.
 """
+
+
+def levels_note(model: ScoringModel) -> str:
+    """How the model sets the level of a cohort (a sentence for the card)."""
+    levels = model.levels if isinstance(model, SurvivalModel) else None
+    if levels is None:
+        return "The calibrated scores are not shifted by cohort."
+    years = ", ".join(str(y) for y in levels.recent_years)
+    return (
+        f"The training cohorts (up to {levels.last_trained_year}) are in-sample: they show how well the "
+        "model reproduces the cohorts it learnt, not how it predicts. A later cohort (the validation one, "
+        "the test one, every creation scored today) is predicted at the mean survival of the cohorts "
+        f"{years} ({levels.later_level:.1%}); the validation cohort is at that level by construction, the "
+        "test cohort is the check."
+    )
 
 
 class SiteFamily:
