@@ -27,7 +27,7 @@ import models
 from models.interface import Registration
 from models.search import SearchResult
 from pipelines import plots
-from pipelines.registry import PromotionDecision, register_and_promote
+from pipelines.registry import PromotionDecision, Publication, register_and_promote
 
 
 @dataclass(frozen=True)
@@ -165,9 +165,11 @@ def register_logged_model(
     new_score: float,
     score_champion: Callable[[PyFuncModel], float],
     card: str,
+    publication: Publication | None = None,
 ) -> TrainResult:
     """Register the run's model (with the digest of its artifacts, which the service checks at load), move
-    the alias if it beats the champion on the same rows, tag the run."""
+    the alias if it beats the champion on the same rows and passes the publication gates, tag the run
+    (`promoted`, and `cma.gates`: passed, or the gates it failed)."""
     decision = register_and_promote(
         logged.model_uri,
         registration.model_name,
@@ -176,8 +178,13 @@ def register_logged_model(
         alias=registration.alias,
         description=card,
         metric_name=registration.promote_metric,
+        publication=publication,
     )
-    mlflow.set_tags({"registered_version": decision.version, "promoted": str(decision.promoted)})
+    tags = {"registered_version": decision.version, "promoted": str(decision.promoted)}
+    if decision.gates:
+        failed = decision.failed_gates
+        tags["cma.gates"] = f"failed: {', '.join(failed)}" if failed else "passed"
+    mlflow.set_tags(tags)
     return TrainResult(
         run_id=run_id,
         model_uri=logged.model_uri,

@@ -23,7 +23,7 @@ import yaml
 from mlflow.pyfunc import PyFuncModel
 
 from models.contracts import TableContract, ValidationReport
-from models.gates import DegenerateTraining, check_evaluation, check_split
+from models.gates import DegenerateTraining, PublicationGates, check_evaluation, check_split
 from models.interface import ModelFamily, ScoringModel, TrainingJob
 from models.pyfunc import ScoringPyfunc
 from models.reference import Reference
@@ -42,6 +42,7 @@ from pipelines.mlflow_logging import (
     register_logged_model,
 )
 from pipelines.reference import load_reference
+from pipelines.registry import Publication
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
 
     The search sees only the training and validation rows; with it off, the job fits as configured. The
     champion is compared with the new model on the same holdout rows, which neither was trained on. A
-    degenerate training set or model (`models.gates`) stops the run before anything is registered.
+    degenerate training set or model (`models.gates`) stops the run before anything is registered; a
+    version failing one of the publication gates of the config (`gates:`) is registered but not champion.
     """
     split = job.split()
     check_split(split, job.label)
@@ -187,16 +189,43 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         logged = log_model_with_card(ScoringPyfunc(model), job.input_example(split), card)
         holdout, labels = evaluation.holdout, evaluation.holdout_labels
         scored = evaluation.holdout_scores
-        new_score = job.comparison_metric(
-            labels, _probabilities(model, holdout) if scored is None else scored
-        )
+        new_scores = _probabilities(model, holdout) if scored is None else np.asarray(scored, dtype=float)
+        new_score = job.comparison_metric(labels, new_scores)
+
+        scored_champions: dict[int, np.ndarray] = {}  # by id(): a PyFuncModel is not hashable
+
+        def champion_scores(champion: PyFuncModel) -> np.ndarray:
+            """The champion's scores of the holdout rows, computed once for the metric and the gates."""
+            if id(champion) not in scored_champions:
+                scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]
+                scored_champions[id(champion)] = scores.to_numpy(dtype=float)
+            return scored_champions[id(champion)]
 
         def score_champion(champion: PyFuncModel) -> float:
-            scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]
-            return job.comparison_metric(labels, scores.to_numpy(dtype=float))
+            return job.comparison_metric(labels, champion_scores(champion))
 
+        bounds = publication_bounds(config)
+        publication = (
+            None
+            if bounds is None
+            else Publication(
+                labels=np.asarray(labels, dtype=float),
+                scores=new_scores,
+                test_auc=float(evaluation.metrics["roc_auc"]),
+                champion_scores=champion_scores,
+                bounds=bounds,
+            )
+        )
         result = register_logged_model(
-            run.info.run_id, logged, info, evaluation.metrics, registration, new_score, score_champion, card
+            run.info.run_id,
+            logged,
+            info,
+            evaluation.metrics,
+            registration,
+            new_score,
+            score_champion,
+            card,
+            publication,
         )
     return replace(
         result,
@@ -205,6 +234,13 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         evaluation_method=split.description,
         tables=evaluation.tables,
     )
+
+
+def publication_bounds(config: Any) -> PublicationGates | None:
+    """The publication gates of a family's config (its `gates:` field); None for a config that declares
+    none (a family keeps the metric rule alone until its config has the field)."""
+    bounds = getattr(config, "gates", None)
+    return bounds if isinstance(bounds, PublicationGates) else None
 
 
 def _probabilities(model: ScoringModel, rows: pd.DataFrame) -> np.ndarray:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.config import RegistryConfig
 from models.estimator import CalibrationParams, LightGBMParams
+from models.gates import PublicationGates
 from models.search import SearchParams
 from models.simulation.chamber import ChamberSimulationParams
 
@@ -45,6 +46,7 @@ class HostPipelineConfig(BaseModel):
     search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams()
     registry: RegistryConfig = RegistryConfig()
+    gates: PublicationGates = PublicationGates()
 
     def cutoffs(self) -> list[date]:
         """Cut-off dates: explicit ones, else 1 January of each observed simulated year."""

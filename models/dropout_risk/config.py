@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.config import RegistryConfig
 from models.dropout_risk.model import RiskBandPolicy
 from models.estimator import CalibrationParams, LightGBMParams
+from models.gates import PublicationGates
 from models.search import SearchParams
 from models.simulation.training_centre import TrainingCentreParams
 
@@ -53,6 +54,7 @@ class DropoutPipelineConfig(BaseModel):
     search: SearchParams = SearchParams()
     calibration: CalibrationParams = CalibrationParams()
     registry: RegistryConfig = RegistryConfig(model_name="dropout_risk", experiment="dropout_risk")
+    gates: PublicationGates = PublicationGates()
 
     @model_validator(mode="after")
     def _same_prediction_time(self) -> DropoutPipelineConfig:

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.estimator import CalibrationParams, LightGBMParams
+from models.gates import PublicationGates
 from models.search import SearchParams
 from models.simulation.sirene import SireneSimulationParams
 from models.site_potential import survival_model_name
@@ -57,6 +58,7 @@ class SitePipelineConfig(BaseModel):
     experiment: str = "site_potential"
     champion_alias: str = "champion"
     promote_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    gates: PublicationGates = PublicationGates()
     store: Path | None = Field(
         default=None, description="Folder of the ingested establishments (set by the pipeline, not the YAML)"
     )
