@@ -719,22 +719,23 @@ def count_calibration_report(
     for code, name in communes:
         here = published[published["commune_code"] == code]
         in_commune = frame[frame["commune_code"] == code]
+        place = f"{names.get(code, name)} ({code})"
         hair = here[here["typequ"] == "A501"]
         if len(hair):
             add(
-                f"A501 {labels.get('A501', '')}, {name} ({code})",
+                f"A501 {labels.get('A501', '')}, {place}",
                 bpe_source,
                 hair["count"].sum(),
                 float(hair["artisan_share"].iloc[0]),
                 int((in_commune["typequ"] == "A501").sum()),
             )
         if len(here):
-            artisan_count = float((here["count"] * here["artisan_share"]).sum())
+            total = float(here["count"].sum())
             add(
-                f"all BPE types (artisan part), {names.get(code, name)} ({code})",
+                f"all BPE types, {place}",
                 bpe_source,
-                artisan_count,
-                1.0,
+                total,
+                float((here["count"] * here["artisan_share"]).sum()) / total,
                 int(in_commune["typequ"].notna().sum()),
             )
     bpe_artisan = float((national * share).sum())

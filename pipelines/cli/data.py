@@ -181,7 +181,11 @@ def simulator_report(
         str, typer.Option("--model", "-m", help="apprenticeship_host, dropout_risk or site_potential")
     ] = "apprenticeship_host",
     size: Annotated[
-        int, typer.Option(help="Companies (host), contracts (dropout) or creations over 20 years (site)")
+        int,
+        typer.Option(
+            help="Companies (host), contracts (dropout) or active artisan establishments (site: BPE "
+            "placement at size / 1,114,000 of France, at most 1)"
+        ),
     ] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     verbose: bool = False,
@@ -191,15 +195,26 @@ def simulator_report(
     reference = load_reference()
     with progress() as bar:
         bar.add_task(f"Simulating {size:,} records", total=None)
+        counts_report = None
         if model == "site_potential":
+            from catalog.reference import BPE_SAMPLE, load_bpe_types, load_passage
             from models.simulation.sirene import (
+                ISM_ARTISAN_FIRMS_2012,
                 SireneSimulationParams,
+                count_calibration_report,
                 simulate_sirene,
                 survival_calibration_report,
             )
+            from pipelines.bpe import read_bpe
 
-            sim = simulate_sirene(reference, SireneSimulationParams(creations_per_year=size // 20, seed=seed))
+            types = load_bpe_types()
+            bpe, _, _ = read_bpe(BPE_SAMPLE, reference, load_passage(), types)
+            site_params = SireneSimulationParams(
+                placement="bpe", scale=min(1.0, size / ISM_ARTISAN_FIRMS_2012), seed=seed
+            )
+            sim = simulate_sirene(reference, site_params, bpe, types)
             report = survival_calibration_report(sim, reference)
+            counts_report = count_calibration_report(sim, reference, site_params, bpe, types)
         elif model == "dropout_risk":
             from models.simulation.training_centre import (
                 TrainingCentreParams,
@@ -229,6 +244,23 @@ def simulator_report(
             f"{flag} {row['source']} |"
         )
     console.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
+    if counts_report is not None:
+        console.print(_counts_table(counts_report), soft_wrap=True, highlight=False, markup=False)
+
+
+def _counts_table(report: pd.DataFrame) -> str:
+    """site_potential: the published counts next to the simulated active establishments, as Markdown."""
+    lines = [
+        "",
+        "| figure | published | artisan share | expected at this scale | simulated | gap | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report.to_dict("records"):
+        lines.append(
+            f"| {row['figure']} | {row['published']:,.0f} | {row['artisan_share']:.0%} "
+            f"| {row['expected']:,.1f} | {row['simulated']:,} | {row['gap_pct']:+.1f} % | {row['source']} |"
+        )
+    return "\n".join(lines)
 
 
 @app.command("build-dataset")
