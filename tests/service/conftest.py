@@ -59,6 +59,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ddata.to_parquet(home / "dropout.parquet")
         scfg = load_family_config("site_potential", overrides=["simulation.creations_per_year=1500"])
         out = site.site_dir(home)
+        site.prepare_bpe(out, reference)
         site.prepare_sirene(scfg, reference, out)
         site.build_store(out, reference, scfg.extract_date(), synthetic=True)
         train_model("site_potential", scfg.model_copy(update={"store": out}), home)

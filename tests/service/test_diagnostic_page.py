@@ -225,6 +225,35 @@ def test_json_page_and_pdf_tell_the_same_story(client: TestClient, served: Serve
     assert bare(text["summary"]) in bare(pdf_text), "the PDF carries the same summary"
 
 
+def test_bordeaux_hairdressers_are_bpe_2013s(client: TestClient, served: Served) -> None:
+    """The default diagnostic of hairdressing in Bordeaux: BPE 2013's count and density, every neighbour
+    within 20 km shaded from BPE, and the source named on the page and in the PDF."""
+    context = load_site_context(served.home)
+    assert context is not None
+    population_2015 = float(context.store.territory.communes.loc["33063", "population_2015"])
+    body = client.post(
+        "/v1/site-potential/diagnostics",
+        json={"naf_code": "96.02A", "commune_code": "33063"},
+        headers={"X-API-Key": served.keys["advisor"]},
+    ).json()
+    rows = {i["key"]: i for i in body["indicators"]}
+    assert rows["competitors"]["value"] == 388, "BPE 2013 counts 388 hairdressing salons in Bordeaux"
+    assert rows["competitors"]["source"] == "INSEE, BPE 2013"
+    assert rows["competitors_per_10k"]["value"] == pytest.approx(388 / population_2015 * 10_000, abs=1e-3)
+    assert rows["competitors_per_10k_20km"]["source"] == "INSEE, BPE 2013"
+    assert "2009" in rows["competitors_change"]["source"]
+    assert any(s.startswith("INSEE, BPE 2013 :") for s in body["sources"])
+    cmap = diagnostic_map(load_commune_contours(), context.store, "96.02A", "33063")
+    assert cmap is not None and len(cmap.areas) > 20
+    assert all(area.density is not None for area in cmap.areas), "every neighbour is shaded from BPE"
+    assert "BPE 2013" in cmap.legend_title
+    _sign_in(client, served.keys["advisor"])
+    html = client.get(PAGE, params={"activite": "96.02A", "commune": "33063"}).text
+    assert html.count("Source : INSEE, BPE 2013") >= 3 and "commune médiane" in html
+    checks = " ".join(body["text"]["checks"])
+    assert "Aucun établissement" not in checks, "Bordeaux has salons: no conclusion drawn from a zero"
+
+
 def _suffixed_home(served: Served, home: Path, suffix: str, copies: int) -> Path:
     """A copy of the trained project (site store and registry; the artifacts stay where they are) whose
     registry also holds the survival models under `suffix`, `copies` versions each with the last one
