@@ -53,8 +53,10 @@ SAMPLE = 200_000  # draws estimating the active share of the activities BPE does
 ISM_ARTISAN_FIRMS_2012 = 1_114_000
 """ISM, Tableau économique de l'artisanat 2015: artisan firms in 2012 (FIGURES.md §3)."""
 ISM_SOURCE = "ISM, Tableau économique de l'artisanat 2015: 1 114 000 entreprises artisanales en 2012"
-# INSEE Focus (Robin, Picard, 2015), restaurant firms in 2012: traditional 58 %, fast food about 25 %
-# (the rest are bars, not in BPE's A504): fast food (56.10C, the only artisan code of A504) is 25 / 83.
+# INSEE Focus (Robin, Picard, September 2015), restaurant firms in 2012 (micro-entrepreneurs excluded):
+# traditional 58 %, fast food about 25 %, the rest bars (not in BPE's A504); fast food (56.10C, the only
+# artisan code of A504) is 25 / 83 of the restaurants. Relayed at https://www.industrie-hoteliere.com/
+# au-quotidien/2015-09-09-focus-insee-sur-la-restauration-commerciale-de-la-tradition-vers-la-rapidite/
 FAST_FOOD_SHARE_OF_RESTAURANTS = 0.30
 
 

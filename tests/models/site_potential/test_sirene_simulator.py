@@ -145,7 +145,8 @@ def test_bpe_placement_national_counts_follow_bpe_and_the_artisan_total(  # type
 ) -> None:
     """Each count is a sum of independent draws (activity, then survival) whose variance is about its
     expectation: within 4 standard deviations (sqrt of the expected count; 1.7 % of the artisan total,
-    2 % to 6 % of the large types at this scale), a false alarm has a probability below 1e-4 per row."""
+    5.6 % to 6.6 % of the seven types above 3,500 expected at this scale), a false alarm has a probability
+    below 1e-4 per row."""
     report = count_calibration_report(bpe_sirene, reference, BPE_PARAMS, *bpe)
     assert len(report) == 15 + 6 + 2, "15 BPE types, 3 communes x 2 rows, outside BPE and total"
     france = report[report["figure"].str.endswith(", France")]
