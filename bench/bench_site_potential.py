@@ -97,7 +97,9 @@ def stage_diagnose(home: str) -> dict[str, float]:
 
     configure_tracking()
     reference = load_reference()
-    cfg = load_site_config(overrides=["simulation.creations_per_year=10000"])
+    cfg = load_site_config(
+        overrides=["simulation.creations_per_year=10000", "simulation.placement=population"]
+    )
     out = site_dir(Path(home))
     site.prepare_sirene(cfg, reference, out)
     site.build_store(out, reference, cfg.extract_date())

@@ -15,7 +15,7 @@ import pandas as pd
 
 from catalog.reference import BPE_SAMPLE, load_bpe_types, load_passage
 from catalog.reference import load_territory as load_territory  # re-exported for the CLI's training
-from catalog.site import ACTIVITY_COMMUNE, ACTIVITY_SURVIVAL, STORE_META
+from catalog.site import ACTIVITY_COMMUNE, ACTIVITY_SURVIVAL, COMPETITION, STORE_META
 from catalog.site import site_dir as site_dir  # re-exported for the CLI's training and ingestion
 from models.reference import Reference
 from models.simulation.sirene import simulate_sirene
@@ -25,7 +25,7 @@ from models.site_potential.indicators import CHANGE_YEARS
 from models.site_potential.survival import (
     SurvivalModel,
 )
-from pipelines.bpe import BpeReport, ingest_bpe
+from pipelines.bpe import BpeReport, ingest_bpe, read_bpe
 from pipelines.ingest import IngestReport, ingest_sirene
 from pipelines.io import write_table
 
@@ -36,11 +36,22 @@ def prepare_sirene(
     config: SitePipelineConfig, reference: Reference, out: Path
 ) -> tuple[IngestReport, pd.DataFrame | None]:
     """Ingest the configured SIRENE files, or simulate them (SYNTHETIC) first; returns the report and the
-    simulator's oracle when simulated."""
+    simulator's oracle when simulated. Placement 'bpe' places the simulated establishments on the store's
+    BPE counts (`prepare_bpe`), else on the shipped ones."""
     oracle = None
     stock, history = config.data.stock, config.data.history
     if config.data.source == "simulate":
-        sim = simulate_sirene(reference, config.simulation)
+        if config.simulation.placement == "bpe":
+            types = load_bpe_types()
+            store_counts = out / COMPETITION
+            counts = (
+                pd.read_parquet(store_counts)
+                if store_counts.exists()
+                else read_bpe(BPE_SAMPLE, reference, load_passage(), types)[0]
+            )
+            sim = simulate_sirene(reference, config.simulation, counts, types)
+        else:
+            sim = simulate_sirene(reference, config.simulation)
         raw = out / "raw"
         stock = write_table(sim.stock, raw / "StockEtablissement_simule.csv")
         history = write_table(sim.history, raw / "StockEtablissementHistorique_simule.csv")

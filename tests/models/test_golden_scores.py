@@ -70,14 +70,17 @@ def _extract(folder: Path) -> dict[str, list[Any]]:
     return {"probability": scored["probability"].tolist(), "risk_band": list(scored["risk_band"])}
 
 
+SMALL_SITE = ["simulation.creations_per_year=1500", "simulation.placement=population"]
+
+
 def _site(reference: Any, folder: Path) -> dict[str, list[float]]:
     from pipelines import site
     from pipelines.config import load_site_config
 
-    cfg = load_site_config(overrides=["simulation.creations_per_year=1500"])
+    cfg = load_site_config(overrides=SMALL_SITE)
     site.prepare_sirene(cfg, reference, folder)
     out: dict[str, list[float]] = {}
-    trained = _trained("site_potential", ["simulation.creations_per_year=1500", f"store={folder}"], folder)
+    trained = _trained("site_potential", [*SMALL_SITE, f"store={folder}"], folder)
     for job, split, model in trained:
         out[f"survival_{job.horizon}y"] = model.score(split.test.head(ROWS))["probability"].tolist()
     return out

@@ -61,6 +61,8 @@ def test_run_trains_once_then_only_evaluates(mlflow_home: Path) -> None:
         "dropout_risk:lightgbm.min_data_in_leaf=50",
         "--set",
         "site_potential:simulation.creations_per_year=3000",
+        "--set",
+        "site_potential:simulation.placement=population",
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output

@@ -20,7 +20,16 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CMA_PREDICT_HOME", str(home))
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = runner.invoke(app, ["train-site", "--set", "simulation.creations_per_year=2500"])
+        result = runner.invoke(
+            app,
+            [
+                "train-site",
+                "--set",
+                "simulation.creations_per_year=2500",
+                "--set",
+                "simulation.placement=population",
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert "site_survival_3y v1" in result.output and "site_survival_5y v1" in result.output
     assert "site_survival_5y: by section" in result.output, "predicted vs observed survival by NAF section"

@@ -57,7 +57,10 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         ddata, _ = train_model("dropout_risk", dcfg, home)
         ddata.to_parquet(home / "dropout.parquet")
-        scfg = load_family_config("site_potential", overrides=["simulation.creations_per_year=1500"])
+        scfg = load_family_config(
+            "site_potential",
+            overrides=["simulation.creations_per_year=1500", "simulation.placement=population"],
+        )
         out = site.site_dir(home)
         site.prepare_bpe(out, reference)
         site.prepare_sirene(scfg, reference, out)
