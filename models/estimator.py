@@ -69,9 +69,10 @@ class LightGBMParams(BaseModel):
 
 
 class CalibrationParams(BaseModel):
-    """Post-hoc calibration: `auto` keeps isotonic calibration only if it lowers the Brier score; `platt`
-    always applies a logistic regression on the booster's log-odds (smooth and increasing: every distinct
-    booster score stays distinct, where isotonic calibration maps ranges of scores to one plateau)."""
+    """Post-hoc calibration: `auto` keeps isotonic calibration only if it lowers the Brier score, `isotonic`
+    always applies it; `platt` keeps Platt's logistic regression on the booster's log-odds only if it lowers
+    the Brier score (smooth and increasing: every distinct booster score stays distinct, where isotonic
+    calibration maps ranges of scores to one plateau)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -175,7 +176,7 @@ def fit_calibrated_booster(
     calibration: CalibrationParams | None = None,
 ) -> tuple[CalibratedBooster, FitInfo]:
     """Fit a binary LightGBM booster with early stopping, then an isotonic calibrator if it helps (or as
-    `calibration.method` says: always isotonic, always Platt, none).
+    `calibration.method` says: always isotonic, Platt if it helps, none).
 
     `valid` is split in two halves by `valid_ids`: one for early stopping (and for judging calibration),
     the other to fit the calibrator, so that no row both fits and judges the calibrator.
@@ -211,8 +212,10 @@ def fit_calibrated_booster(
     brier_raw = float(brier_score_loss(stop_labels, stop_raw))
     brier_cal = brier_raw
     if calibration.method == "platt":
-        calibrator = PlattCalibrator.fitted(raw_valid[calib_rows], y_valid[calib_rows])
-        brier_cal = float(brier_score_loss(stop_labels, calibrator.predict(stop_raw)))
+        platt = PlattCalibrator.fitted(raw_valid[calib_rows], y_valid[calib_rows])
+        brier_cal = float(brier_score_loss(stop_labels, platt.predict(stop_raw)))
+        if brier_raw - brier_cal > calibration.min_brier_gain:
+            calibrator = platt
     elif calibration.method != "none":
         candidate = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         candidate.fit(raw_valid[calib_rows], y_valid[calib_rows])

@@ -26,11 +26,12 @@ LYON_EXTRACT_DATE = "2026-11-05"  # the last period start of the file
 
 
 def test_platt_calibration_keeps_every_distinct_score() -> None:
-    """Isotonic calibration maps ranges of scores to plateaus (13 values on the Lyon 4e test cohort);
+    """Isotonic calibration maps ranges of scores to plateaus (12 values on the Lyon 4e test cohort);
     Platt's logistic on the log-odds is increasing: as many distinct scores as the booster gives."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(4000, 3))
-    y = (rng.uniform(size=4000) < 1 / (1 + np.exp(-x[:, 0] - 0.5 * x[:, 1]))).astype(float)
+    odds = x[:, 0] + 0.5 * x[:, 1] + np.where(np.arange(4000) < 2000, 0.0, 1.0)  # later rows survive more
+    y = (rng.uniform(size=4000) < 1 / (1 + np.exp(-odds))).astype(float)
     ids = pd.Series([f"r{i}" for i in range(2000)])
     params = LightGBMParams(num_leaves=7, min_data_in_leaf=20, max_rounds=200, num_threads=1)
     platt = CalibrationParams(method="platt")
@@ -38,12 +39,13 @@ def test_platt_calibration_keeps_every_distinct_score() -> None:
         x[:2000], y[:2000], x[2000:], y[2000:], ids, ["a", "b", "c"], (), params=params, calibration=platt
     )
     assert isinstance(estimator.calibrator, PlattCalibrator) and info.calibrated
-    assert info.calibration_method == "Platt"
+    assert info.calibration_method == "Platt" and info.brier_calibrated < info.brier_raw
     raw = np.asarray(estimator.booster.predict(x[2000:]), dtype=float)
     calibrated = estimator.predict(x[2000:])
     assert len(np.unique(calibrated)) == len(np.unique(raw)) > 100
     order = np.argsort(raw)
     assert (np.diff(calibrated[order]) >= 0).all(), "increasing in the raw score"
+    assert calibrated.mean() > raw.mean() + 0.1, "the level of the validation rows"
 
 
 def _cohort(year: int, n: int, survival: float) -> pd.DataFrame:
