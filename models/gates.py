@@ -131,6 +131,12 @@ class GateOutcome:
         return f"{self.value:.4f}{self.relation}{round(self.bound, 4):g}{note} {verdict}"
 
 
+def gates_summary(gates: list[GateOutcome] | tuple[GateOutcome, ...]) -> str:
+    """`passed`, or `failed: <gate>, <gate>` (the version's and the run's `cma.gates` tag)."""
+    failed = [g.name for g in gates if not g.passed]
+    return f"failed: {', '.join(failed)}" if failed else "passed"
+
+
 def top_decile_overlap(champion: np.ndarray, new: np.ndarray, share: float = TOP_SHARE) -> float:
     """Share of the champion's top rows (`share` of them) that are in the new version's top rows. Rows tied
     with the last one of a top count in; the larger of the two tops is the denominator, so that scores tied

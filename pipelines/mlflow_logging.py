@@ -24,10 +24,11 @@ from mlflow.pyfunc import PyFuncModel, PythonModel
 from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 
 import models
+from models.gates import gates_summary
 from models.interface import Registration
 from models.search import SearchResult
 from pipelines import plots
-from pipelines.registry import PromotionDecision, Publication, register_and_promote
+from pipelines.registry import GATES_TAG, PromotionDecision, Publication, register_and_promote
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,7 @@ def register_logged_model(
     )
     tags = {"registered_version": decision.version, "promoted": str(decision.promoted)}
     if decision.gates:
-        failed = decision.failed_gates
-        tags["cma.gates"] = f"failed: {', '.join(failed)}" if failed else "passed"
+        tags[GATES_TAG] = gates_summary(decision.gates)
     mlflow.set_tags(tags)
     return TrainResult(
         run_id=run_id,

@@ -17,7 +17,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
-from models.gates import GateOutcome, PublicationGates, publication_gates
+from models.gates import GateOutcome, PublicationGates, gates_summary, publication_gates
 from service.model_registry import DIGEST_TAG, artifact_digest, download_model
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,4 @@ def register_and_promote(
 def _tag_gates(client: MlflowClient, name: str, version: str, gates: list[GateOutcome]) -> None:
     for gate in gates:
         client.set_model_version_tag(name, version, f"{GATE_TAG}{gate.name}", gate.text())
-    failed = [g.name for g in gates if not g.passed]
-    client.set_model_version_tag(
-        name, version, GATES_TAG, f"failed: {', '.join(failed)}" if failed else "passed"
-    )
+    client.set_model_version_tag(name, version, GATES_TAG, gates_summary(gates))
