@@ -48,9 +48,9 @@ def observed_by_section(
 
 
 def observed_by_cohort(split: Split, model: ScoringModel, label: str) -> pd.DataFrame:
-    """Mean predicted vs observed survival per creation year, for every cohort of the split: the training
-    cohorts (in-sample: the booster was fitted on them), the validation one (it fitted the calibrator and
-    the level of later cohorts) and the test one (never seen)."""
+    """Mean predicted vs observed survival per creation year (`cohort`, as text), for every cohort of the
+    split: the training cohorts (in-sample: the booster was fitted on them), the validation one (it fitted
+    the calibrator and the level of later cohorts) and the test one (never seen)."""
     parts = {"in-sample (training)": split.train, "validation": split.valid, "test": split.test}
     frames = []
     for name, rows in parts.items():
@@ -58,7 +58,7 @@ def observed_by_cohort(split: Split, model: ScoringModel, label: str) -> pd.Data
         frames.append(
             pd.DataFrame(
                 {
-                    "cohort": pd.to_datetime(rows["creation_date"]).dt.year.to_numpy(),
+                    "cohort": pd.to_datetime(rows["creation_date"]).dt.year.astype(str).to_numpy(),
                     "split": name,
                     "predicted": scores,
                     "observed": rows[label].to_numpy(dtype=float),

@@ -111,7 +111,7 @@ def test_lyon_survival_is_within_3_points_of_every_cohort(
     cohorts 2008-2020 by up to 5.3 points (2020) and gave 12 distinct scores to the 2022 test cohort."""
     trained = lyon[horizon]
     by_cohort = trained.evaluation.tables["by_cohort"].set_index("cohort")
-    checked = by_cohort.loc[2008:last_cohort]
+    checked = by_cohort.loc["2008" : str(last_cohort)]
     assert len(checked) == last_cohort - 2008 + 1
     off = checked[checked["gap_points"].abs() > 3.0]
     assert off.empty, off.to_string()
