@@ -7,10 +7,10 @@ Former commune codes are mapped to COG 2026 codes.
 
 The activity of an establishment (`naf_code`) is its operating activity: the first NAF rev.2 code of its
 periods (NAF rev.1 codes, before 2008, are not kept) that is not 70.10Z « Activités des sièges sociaux ».
-Many establishments are registered first as the head office of a company being set up and take their trade's
-code a few months later (in Lyon 4e, 59 of the 262 restaurants 56.10A were classed 70.10Z by their first
-code); 70.10Z stays the activity only of an establishment that never had another rev.2 code. With a stock
-file, its current activity stands in when the periods give no operating code.
+Many establishments are registered first with 70.10Z and take their trade's code a few months later (in
+Lyon 4e, 336 establishments, a median of 2 months later; 59 of the 262 restaurants 56.10A were classed
+70.10Z by their first code); 70.10Z stays the activity only of an establishment that never had another
+rev.2 code. With a stock file, its current activity stands in when the periods give no operating code.
 """
 
 from __future__ import annotations
