@@ -122,15 +122,23 @@ def metrics_table(title: str, metrics: dict[str, float]) -> Table:
 
 
 def frame_table(title: str, frame: pd.DataFrame) -> Table:
-    """A small frame (a table of the evaluation) as a console table."""
+    """A small frame (a table of the evaluation) as a console table; years (a `cohort` or `year` column)
+    without thousands separators."""
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
+    plain = [str(c) in ("cohort", "year") for c in frame.columns]
     for row in frame.itertuples(index=False):
         table.add_row(
             *(
-                f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
-                for v in row
+                str(v)
+                if keep
+                else f"{v:,.3f}"
+                if isinstance(v, float)
+                else f"{v:,}"
+                if isinstance(v, int)
+                else str(v)
+                for v, keep in zip(row, plain, strict=True)
             )
         )
     return table
