@@ -42,7 +42,7 @@ from pipelines.mlflow_logging import (
     register_logged_model,
 )
 from pipelines.reference import load_reference
-from pipelines.registry import Publication
+from pipelines.registry import Publication, current_champion
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
@@ -255,13 +255,25 @@ def train_family(
 
 
 def evaluate_registered(
-    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData, model_uri: str | None = None
+    family: ModelFamily,
+    config: Any,
+    dataset: pd.DataFrame,
+    data: PipelineData,
+    model_uri: str | None = None,
+    missing_ok: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Registered name -> metrics of its champion (or of `model_uri`, for a family with one job) on the test
-    split the family makes of `dataset`, next to the oracle when simulated, through the model's own face."""
+    split the family makes of `dataset`, next to the oracle when simulated, through the model's own face.
+    With `missing_ok`, a name without champion (its versions failed a gate) is left out instead of raising."""
     out = {}
     for job in family.jobs(config, dataset, data):
         registration = job.registration
+        if (
+            model_uri is None
+            and missing_ok
+            and current_champion(registration.model_name, registration.alias) is None
+        ):
+            continue
         uri = model_uri or f"models:/{registration.model_name}@{registration.alias}"
         model: ScoringModel = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
         out[registration.model_name] = job.evaluate(model, job.split()).metrics

@@ -242,7 +242,14 @@ def run(
             for result in _train(name, cfg, None):
                 print_result(result)
         rows = pd.read_parquet(dataset_path(name))
-        for registered, metrics in evaluate_registered(fam, cfg, rows, pipeline_data(home())).items():
+        for registration in fam.registrations(cfg):
+            if current_champion(registration.model_name, registration.alias) is None:
+                console.print(
+                    f"No {registration.model_name} champion: its versions failed a publication gate or were "
+                    "refused (see the run's cma.refused and the versions' cma.gates tags); nothing served."
+                )
+        evaluated = evaluate_registered(fam, cfg, rows, pipeline_data(home()), missing_ok=True)
+        for registered, metrics in evaluated.items():
             champion = current_champion(registered)  # the default alias: what the service serves
             version = champion.version if champion else "?"
             title = f"{registered} champion v{version}, test set ({int(metrics['n_rows']):,} rows)"

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel, PythonModel
 from sklearn.metrics import roc_auc_score
 
 from models.gates import PublicationGates, publication_gates, top_decile_overlap
 from pipelines.registry import GATE_TAG, GATES_TAG, Publication, current_champion, register_and_promote
-from pipelines.runner import load_family_config, train_model
+from pipelines.runner import evaluate_registered, family, load_family_config, pipeline_data, train_model
 from pipelines.tracking import configure_tracking, ensure_experiment
 
 GATES = ("score_shift", "top_decile_overlap", "calibration", "min_auc")
@@ -165,6 +166,13 @@ def test_a_family_config_sets_its_gates_and_a_failed_one_keeps_the_version_off_c
     assert tags[f"{GATE_TAG}min_auc"].endswith(">0.99 failed")
     assert tags["promotion"].startswith("no champion yet; not champion: gate min_auc 0.")
     assert client.get_run(refused.run_id).data.tags["cma.gates"] == "failed: min_auc"
+    data = pipeline_data(mlflow_home)
+    fam = family("dropout_risk")
+    assert evaluate_registered(fam, strict, dataset, data, missing_ok=True) == {}, (
+        "`cma-predict run` reports a name without champion instead of failing on it"
+    )
+    with pytest.raises(MlflowException):
+        evaluate_registered(fam, strict, dataset, data)
 
     _, (published,) = train_model(
         "dropout_risk", load_family_config("dropout_risk", overrides=small), mlflow_home, dataset
