@@ -31,6 +31,7 @@ from models.extract import (
     split_extract,
 )
 from models.fairness import group_report, group_report_markdown
+from models.gates import PublicationGates
 from models.interface import DataAccess, Evaluation, Registration, ScoringModel, Split, TrainingJob
 from models.search import SearchParams, TunedByConfig
 
@@ -66,6 +67,7 @@ class ExtractPipelineConfig(BaseModel):
     registry: RegistryConfig = RegistryConfig(
         model_name="dropout_risk_extract", experiment="dropout_risk_extract"
     )
+    gates: PublicationGates = PublicationGates()
 
 
 def extract_dataset(config: ExtractPipelineConfig, data: DataAccess) -> pd.DataFrame:

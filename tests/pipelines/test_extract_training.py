@@ -34,7 +34,16 @@ def _train(folder: Path, *overrides: str) -> object:
 
 def test_cross_validated_retrain_is_compared_on_rows_neither_was_trained_on(mlflow_home: Path) -> None:
     configure_tracking()
-    cv = ["evaluation.split=cv", "columns.date=null", "columns.date_format=null"]
+    # The comparison with the champion is what is tested: the gates that would keep the weak first version
+    # (AUC 0.53) off champion, and the strong one (another top decile) from replacing it, are opened.
+    cv = [
+        "evaluation.split=cv",
+        "columns.date=null",
+        "columns.date_format=null",
+        "gates.min_auc=0.5",
+        "gates.min_top_decile_overlap=0",
+        "gates.max_score_shift=1",
+    ]
     weak = _train(mlflow_home, *cv, 'columns.categorical=["Taille entreprise"]', "columns.numeric=[]")
     assert weak.decision.promoted and weak.decision.reason == "no champion yet"
     strong = _train(mlflow_home, *cv, FEATURES)
