@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Every dependency (runtime and dev) pinned with its hashes: two fresh installs get the same packages.
 LOCK := requirements.lock
-LOCK_COMMAND := $(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+LOCK_COMMAND := $(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --extra postgres \
+	--generate-hashes --python-version 3.11 \
 	--custom-compile-command "make lock" --quiet -o $(LOCK)
 
 .PHONY: run test install lint typecheck bench clean system-deps lock lock-upgrade audit
@@ -40,15 +41,18 @@ run: $(STAMP)
 	$(BIN)/cma-predict run
 	$(BIN)/cma-predict serve --admin-key
 
-## The browser and PDF tests drive Debian's Chromium and read PDFs with poppler: installed when missing.
-SYSTEM_TOOLS := chromium chromedriver pdftoppm pdffonts pdftotext pdfinfo
+## The browser and PDF tests drive Debian's Chromium and read PDFs with poppler; the Spark tests need a Java 17
+## runtime and the PostgreSQL tests start a throw-away cluster with Debian's server: installed when missing.
+SYSTEM_TOOLS := chromium chromedriver pdftoppm pdffonts pdftotext pdfinfo java
+SYSTEM_PACKAGES := chromium chromium-driver poppler-utils openjdk-17-jre-headless postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
-	  echo "Installing Debian chromium, chromium-driver and poppler-utils (browser and PDF tests)"; \
+	  echo "Installing Debian $(SYSTEM_PACKAGES) (browser, PDF, Spark and PostgreSQL tests)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    $(SUDO) apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null; \
+	    $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
 ## Set up and run the checks and the whole test suite (slow training tests included).
