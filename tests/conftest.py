@@ -38,3 +38,23 @@ def mlflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     yield home
     if mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[object]:
+    """A throw-away PostgreSQL cluster (tests/postgres.py), one per session (per xdist worker)."""
+    from tests.postgres import postgres_available, start_cluster
+
+    if not postgres_available():
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed; `make` installs them")
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_cluster: object) -> str:
+    """A fresh, empty database on the session's cluster, as a `postgresql+psycopg://` URL."""
+    return postgres_cluster.create_database()  # type: ignore[attr-defined]
