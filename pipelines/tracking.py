@@ -1,5 +1,6 @@
 """MLflow set-up: the embedded default (SQLite + local artifacts under the project's `var/`), or
-whatever `MLFLOW_TRACKING_URI` names."""
+whatever `MLFLOW_TRACKING_URI` names: a tracking server (`http://host:5000`, several machines: artifacts
+proxied by the server) or a database (`postgresql+psycopg://...`, artifacts under the project's `var/`)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,35 @@ def configure_tracking(home: Path | None = None) -> str:
     return uri
 
 
+# Database backends MLflow's SQLAlchemy store accepts as a tracking URI (`postgresql+psycopg://` included).
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def _is_database_uri(uri: str) -> bool:
+    scheme = uri.partition(":")[0].partition("+")[0].lower()
+    return scheme in _DATABASE_SCHEMES
+
+
+def artifact_location(uri: str, home: Path | None = None) -> str | None:
+    """Where a new experiment's artifacts go for tracking URI `uri`.
+
+    - a database opened directly by this process (`sqlite:`, `postgresql:`, ...): `<home>/mlartifacts`, since
+      MLflow's own default would be `./mlruns` of whatever folder the command runs in;
+    - a tracking server (`http(s)://`): None, so the server's default applies. Started with
+      `--serve-artifacts` (the default) that is `mlflow-artifacts:/<experiment>`, which the clients upload to
+      and download from through the server: they need no access to its artifact store, and nothing is
+      written locally;
+    - anything else (`file:` stores, `databricks`): None, the store's own default."""
+    if _is_database_uri(uri):
+        return ((home or project_home()) / "mlartifacts").as_uri()
+    return None
+
+
 def ensure_experiment(name: str, home: Path | None = None) -> str:
-    """The experiment's id, creating it with artifacts under `<home>/mlartifacts` on a local store."""
+    """The experiment's id, creating it with the artifact location `artifact_location` gives."""
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    uri = mlflow.get_tracking_uri()
-    location = None
-    if uri.startswith("sqlite:"):
-        base = home or project_home()
-        location = (base / "mlartifacts").as_uri()
+    location = artifact_location(mlflow.get_tracking_uri(), home)
     return str(client.create_experiment(name, artifact_location=location))
