@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import messages
-from service.deps import open_stores
+from service.deps import close_stores, open_stores
 from service.metrics import ServiceMetrics
 from service.middleware import (
     BodySizeLimit,
@@ -217,7 +217,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         gc.freeze()
         yield
         gc.unfreeze()
-        app.state.audit.close()
+        close_stores(app.state)
 
     app = FastAPI(
         title="cma-predict",

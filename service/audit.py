@@ -1,4 +1,5 @@
-"""Audit log of every scoring request (SQLite by default): who, what, which model, how many rows, outcome;
+"""Audit log of every scoring request (audit.db by default, the PostgreSQL database of `CMA_DATABASE_URL`
+when set: one trail for every worker and machine): who, what, which model, how many rows, outcome;
 and of refused requests (401, 403, 429: route, status, key id when the key is known), rate-limited so that a
 flood cannot fill the disk.
 
@@ -8,7 +9,8 @@ An entry that cannot be written never goes unseen: `record` raises `StoreUnavail
 `Retry-After`) after at most `busy_seconds` of lock wait, or at once on a full disk or an I/O error, so that a
 scoring request never answers 200 without its entry. A file deleted while serving is noticed at the next
 write (the path no longer leads to the file opened): the file is recreated with the entries the deleted one
-held, the event logged, counted and shown on /ready, and no entry goes to the deleted file.
+held, the event logged, counted and shown on /ready, and no entry goes to the deleted file. That recovery is
+the SQLite backend's; on PostgreSQL a failed write is a 503 like any other.
 """
 
 from __future__ import annotations
@@ -24,7 +26,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.stores import AUDIT, StoreHealth, StoreUnavailable, failure_kind, owner_only
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from service.stores import (
+    AUDIT,
+    StoreHealth,
+    StoreTarget,
+    StoreUnavailable,
+    database_url,
+    failure_kind,
+    migrate,
+    open_engine,
+    owner_only,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +63,31 @@ class AuditEntry:
     latency_ms: float
 
 
+INSERT = text(
+    "INSERT INTO audit (at, key_id, chamber, route, model, version, rows, status, latency_ms) "
+    "VALUES (:at, :key_id, :chamber, :route, :model, :version, :rows, :status, :latency_ms)"
+)
+ENTRY_COLUMNS = "at, key_id, chamber, route, model, version, rows, status, latency_ms"
+
+
 class AuditLog:
-    """Append-only request log.
+    """Append-only request log on a SQLite file (a `Path`), a database URL or an engine.
 
     `busy_seconds`: the longest wait for another process's lock. `health`: where failures and incidents are
     recorded. `on_denied_dropped`: called for each refused-request entry not written because of the
-    `denied_per_minute` budget (the app counts them).
+    `denied_per_minute` budget (the app counts them). `migrated`: the caller already brought the database to
+    the latest revision.
     """
 
     def __init__(
         self,
-        path: Path,
+        path: StoreTarget,
         busy_seconds: float = 0.5,
         health: StoreHealth | None = None,
         on_denied_dropped: Callable[[], None] | None = None,
         denied_per_minute: int = DENIED_PER_MINUTE,
+        migrated: bool = False,
     ) -> None:
-        self.path = path
         self.busy_seconds = busy_seconds
         self.health = health
         self._on_denied_dropped = on_denied_dropped
@@ -71,29 +95,47 @@ class AuditLog:
         self._denied_capacity = float(denied_per_minute)
         self._denied_tokens = float(denied_per_minute)
         self._denied_at = time.monotonic()
-        with self._lock:
-            self._open()
+        url = (
+            path.url.render_as_string(hide_password=False) if isinstance(path, Engine) else database_url(path)
+        )
+        self.sqlite = url.startswith("sqlite")
+        # SQLite: one kept connection on the file, whose identity is watched (deletion recovery).
+        self.path = Path(url.split(":///", 1)[1]) if self.sqlite else Path()
+        self.url = url
+        if not migrated and not self.sqlite:  # a SQLite file is migrated each time it is opened
+            migrate(path, AUDIT)
+        self._engine: Engine | None = None if self.sqlite else open_engine(path, busy_seconds)
+        if self.sqlite:
+            with self._lock:
+                self._open()
         if health is not None:
             health.register(AUDIT, self.probe)
 
     def _open(self) -> None:
+        migrate(self.path, AUDIT)  # a file recreated by another process, or moved away: brought up to date
         owner_only(self.path)
-        con = sqlite3.connect(self.path, check_same_thread=False, timeout=max(self.busy_seconds, 5.0))
-        # WAL and NORMAL sync: an audit row costs no fsync of its own, and survives a process crash.
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS audit (at TEXT, key_id TEXT, chamber TEXT, route TEXT, model TEXT, "
-            "version TEXT, rows INTEGER, status INTEGER, latency_ms REAL)"
+        engine = create_engine(
+            f"sqlite+pysqlite:///{self.path}",
+            poolclass=StaticPool,
+            connect_args={"timeout": self.busy_seconds, "check_same_thread": False},
         )
-        con.commit()
-        con.execute(f"PRAGMA busy_timeout={int(self.busy_seconds * 1000)}")
-        self._con = con
+        con = engine.connect()
+        raw = con.connection.dbapi_connection
+        assert raw is not None
+        # WAL and NORMAL sync: an audit row costs no fsync of its own, and survives a process crash.
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=NORMAL")
+        self._sqlite_engine, self._con = engine, con
         # A descriptor of our own on the file: after a deletion its link count tells a deleted file (0) from
         # one moved away by an operator (rotation: a fresh file is started, the moved one keeps its entries).
         self._fd = os.open(self.path, os.O_RDONLY)
         st = os.fstat(self._fd)
         self._identity = (st.st_dev, st.st_ino)
+
+    def _raw(self) -> sqlite3.Connection:
+        raw = self._con.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return raw
 
     def _same_file(self) -> bool:
         try:
@@ -110,13 +152,14 @@ class AuditLog:
         copy: Path | None = None
         entries = 0
         if deleted and not self.path.exists():
-            entries = int(old_con.execute("SELECT count(*) FROM audit").fetchone()[0])
+            entries = int(self._raw().execute("SELECT count(*) FROM audit").fetchone()[0])
             copy = self.path.with_name(f".{self.path.name}.{os.getpid()}.recovered")
             copy.unlink(missing_ok=True)
             owner_only(copy)
             with closing(sqlite3.connect(copy)) as target:
-                old_con.backup(target)
-        old_con.close()  # its last write-ahead pages go to the old file, never to the new one
+                self._raw().backup(target)
+        old_con.close()
+        self._sqlite_engine.dispose()  # its last write-ahead pages go to the old file, never to the new one
         os.close(old_fd)
         if copy is not None:
             if not self.path.exists():  # a stale -wal beside a new file would be read as the new file's
@@ -135,7 +178,39 @@ class AuditLog:
         if self.health is not None:
             self.health.incident(AUDIT, "deleted", f"{self.path}: {what}")
 
+    def _insert(self, con: Connection, at: str, entry: AuditEntry) -> None:
+        con.execute(
+            INSERT,
+            {
+                "at": at,
+                "key_id": entry.key_id,
+                "chamber": entry.chamber,
+                "route": entry.route,
+                "model": entry.model,
+                "version": entry.version,
+                "rows": entry.rows,
+                "status": entry.status,
+                "latency_ms": round(entry.latency_ms, 3),
+            },
+        )
+
+    def _failed(self, err: BaseException) -> StoreUnavailable:
+        kind = "io" if isinstance(err, OSError) else failure_kind(err)
+        logger.error("audit entry not written (%s): %s", kind, type(err).__name__)
+        if self.health is not None:
+            self.health.failed(AUDIT, kind, f"{type(err).__name__}: {err}")
+        return StoreUnavailable(AUDIT, kind, RETRY_AFTER.get(kind, 5))
+
     def _write(self, at: str, entry: AuditEntry) -> None:
+        if self._engine is not None:  # a server database: its pool and lock_timeout bound the wait
+            try:
+                with self._engine.begin() as con:
+                    self._insert(con, at, entry)
+            except SQLAlchemyError as err:
+                raise self._failed(err) from err
+            if self.health is not None:
+                self.health.ok(AUDIT)
+            return
         # Threads of this process wait their turn here, not in SQLite's busy loop, and never longer than a
         # lock held by another process would make them wait: a locked log fails every request fast.
         if not self._lock.acquire(timeout=self.busy_seconds):
@@ -146,29 +221,12 @@ class AuditLog:
             try:
                 if not self._same_file():
                     self._reopen()
-                self._con.execute(
-                    "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        at,
-                        entry.key_id,
-                        entry.chamber,
-                        entry.route,
-                        entry.model,
-                        entry.version,
-                        entry.rows,
-                        entry.status,
-                        round(entry.latency_ms, 3),
-                    ),
-                )
+                self._insert(self._con, at, entry)
                 self._con.commit()
-            except (sqlite3.Error, OSError) as err:
-                with suppress(sqlite3.Error):
+            except (SQLAlchemyError, sqlite3.Error, OSError) as err:
+                with suppress(SQLAlchemyError, sqlite3.Error):
                     self._con.rollback()
-                kind = failure_kind(err) if isinstance(err, sqlite3.Error) else "io"
-                logger.error("audit entry not written (%s): %s", kind, type(err).__name__)
-                if self.health is not None:
-                    self.health.failed(AUDIT, kind, f"{type(err).__name__}: {err}")
-                raise StoreUnavailable(AUDIT, kind, RETRY_AFTER.get(kind, 5)) from err
+                raise self._failed(err) from err
         finally:
             self._lock.release()
         if self.health is not None:
@@ -180,11 +238,18 @@ class AuditLog:
         state = self.health.failing().get(AUDIT) if self.health is not None else None
         if state is not None and state.failing != "locked":
             raise RuntimeError("only a lock clears without a write")
+        if self._engine is not None:
+            with self._engine.begin() as con:
+                con.execute(text("LOCK TABLE audit IN ROW EXCLUSIVE MODE"))
+            return
         with self._lock:
             if not self._same_file():
                 raise FileNotFoundError(self.path)
-            self._con.execute("BEGIN IMMEDIATE")
-            self._con.rollback()
+            raw = self._raw()
+            if raw.in_transaction:
+                raw.rollback()
+            raw.execute("BEGIN IMMEDIATE")
+            raw.rollback()
 
     def record(self, entry: AuditEntry) -> None:
         """Append one entry, or raise `StoreUnavailable` (503): blocking, call it from a worker thread."""
@@ -215,11 +280,23 @@ class AuditLog:
 
     def tail(self, limit: int = 100) -> list[tuple[object, ...]]:
         """The last entries, newest first."""
+        query = text(
+            f"SELECT {ENTRY_COLUMNS} FROM audit ORDER BY {'rowid' if self.sqlite else 'id'} DESC LIMIT :n"
+        )
+        if self._engine is not None:
+            with self._engine.connect() as con:
+                return [tuple(row) for row in con.execute(query, {"n": limit})]
         with self._lock:
-            return self._con.execute("SELECT * FROM audit ORDER BY rowid DESC LIMIT ?", (limit,)).fetchall()
+            rows = [tuple(row) for row in self._con.execute(query, {"n": limit})]
+            self._con.rollback()
+            return rows
 
     def close(self) -> None:
         """Close the database."""
+        if self._engine is not None:
+            self._engine.dispose()
+            return
         with self._lock:
             self._con.close()
+            self._sqlite_engine.dispose()
             os.close(self._fd)

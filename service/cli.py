@@ -22,7 +22,7 @@ LOCAL_ADMIN_HOURS = 12
 
 
 def _key_store() -> KeyStore:
-    return KeyStore(ServiceSettings().keys_path())
+    return KeyStore(ServiceSettings().keys_target())
 
 
 def _fail(message: str) -> typer.Exit:

@@ -15,7 +15,7 @@ from service.model_registry import ModelRegistry
 from service.security import RateLimiter, require_role
 from service.sessions import SessionStore
 from service.settings import ServiceSettings
-from service.stores import StoreHealth
+from service.stores import AUDIT, KEYS, RATE_LIMIT, StoreHealth, migrate, open_engine
 
 STORE_THREADS = 16
 
@@ -48,21 +48,42 @@ def open_stores(state: Any, settings: ServiceSettings) -> None:
     """Open the keys, sessions, audit and rate-limit stores on `state` (the app's), with their shared health
     record (`state.stores`, read by /ready; failures counted in `state.metrics`) and the worker-thread pool of
     their blocking calls (`state.store_limiter`: key checks never wait behind a full pool of scoring work).
-    Called from the lifespan, inside the event loop."""
+    Their databases are migrated first (Alembic; once for N workers starting together). Called from the
+    lifespan, inside the event loop, before the service answers."""
     metrics: ServiceMetrics = state.metrics
     health = StoreHealth(on_error=lambda store, kind: metrics.store_errors.labels(store, kind).inc())
     state.stores = health
     state.store_limiter = anyio.CapacityLimiter(STORE_THREADS)
-    state.keys = KeyStore(settings.keys_path(), settings.store_busy_seconds, health)
+    for store, target in (
+        (KEYS, settings.keys_target()),
+        (RATE_LIMIT, settings.ratelimit_target()),
+        (AUDIT, settings.audit_target()),
+    ):
+        if settings.database_url is None or store == KEYS:  # one PostgreSQL database: migrated once
+            migrate(target, store)
+    keys = open_engine(settings.keys_target(), settings.store_busy_seconds)  # keys and sessions share it
+    state.keys = KeyStore(keys, settings.store_busy_seconds, health, migrated=True)
     state.sessions = SessionStore(
-        settings.keys_path(), settings.session_minutes * 60, settings.store_busy_seconds, health
+        keys, settings.session_minutes * 60, settings.store_busy_seconds, health, migrated=True
     )
     state.audit = AuditLog(
-        settings.audit_path(),
+        settings.audit_target(),
         settings.audit_busy_seconds,
         health,
         on_denied_dropped=metrics.audit_denied_dropped.inc,
+        migrated=True,
     )
     state.rate_limiter = RateLimiter(
-        settings.ratelimit_path(), settings.rate_limit_per_minute, settings.store_busy_seconds, health
+        settings.ratelimit_target(),
+        settings.rate_limit_per_minute,
+        settings.store_busy_seconds,
+        health,
+        migrated=True,
     )
+
+
+def close_stores(state: Any) -> None:
+    """Close the stores' connections (at shutdown)."""
+    state.audit.close()
+    state.keys.engine.dispose()
+    state.rate_limiter.engine.dispose()

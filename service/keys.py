@@ -1,29 +1,36 @@
-"""API keys: created with a role, a chamber and an optional expiry, stored hashed (SHA-256) in SQLite, shown
-once.
+"""API keys: created with a role, a chamber and an optional expiry, stored hashed (SHA-256) in the state
+database (keys.db on SQLite, or the PostgreSQL database of `CMA_DATABASE_URL`), shown once.
 
-The service checks a key against a short-lived cache first: a known key for a few seconds (so a key revoked
-from the CLI, another process, stops working promptly), an unknown one too (keyed by its hash, never the
-key, bounded in size), so that a flood of wrong keys does not reach SQLite. A look-up that does reach SQLite
-waits at most `busy_seconds` for a lock, then raises `StoreUnavailable` (503): a locked keys.db never
-stalls the service.
+The service checks a key against a short-lived cache first: a known key for `CACHE_SECONDS` (so a key
+revoked from the CLI or another process, on this machine or another, stops working within that window), an
+unknown one too (keyed by its hash, never the key, bounded in size), so that a flood of wrong keys does not
+reach the database. A look-up that does reach it waits at most `busy_seconds` for a lock, then raises
+`StoreUnavailable` (503): a locked keys.db or a PostgreSQL that does not answer never stalls the service.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
-from service.stores import KEYS, StoreHealth, StoreUnavailable, failure_kind, owner_only
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.stores import (
+    KEYS,
+    StoreHealth,
+    StoreTarget,
+    StoreUnavailable,
+    failure_kind,
+    migrate,
+    open_engine,
+)
 
 Role = Literal["agent", "advisor", "admin"]
 ROLES: tuple[str, ...] = ("agent", "advisor", "admin")
@@ -64,27 +71,27 @@ def expired(record: ApiKey, now: str | None = None) -> bool:
 
 
 class KeyStore:
-    """SQLite-backed key store. The plain key is returned once by `create` and never stored.
+    """Key store on SQLAlchemy: a SQLite file (a `Path`), a database URL or an engine. The plain key is
+    returned once by `create` and never stored.
 
     `busy_seconds`: how long a statement waits for another process's lock (the CLI waits a few seconds, the
     service a fraction of one). `health`: where the service records a failure (absent for the CLI).
+    `migrated`: the caller already brought the database to the latest revision (the service, at start-up).
     """
 
-    def __init__(self, path: Path, busy_seconds: float = 5.0, health: StoreHealth | None = None) -> None:
-        owner_only(path)
+    def __init__(
+        self,
+        path: StoreTarget,
+        busy_seconds: float = 5.0,
+        health: StoreHealth | None = None,
+        migrated: bool = False,
+    ) -> None:
         self.path = path
         self.busy_seconds = busy_seconds
         self.health = health
-        with self._connect(max(busy_seconds, 5.0)) as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT UNIQUE NOT NULL, "
-                "role TEXT NOT NULL, chamber TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT, "
-                "expires_at TEXT, origin TEXT)"
-            )
-            present = {row[1] for row in con.execute("PRAGMA table_info(api_keys)")}
-            for column in ("expires_at", "origin"):  # key files written before keys could expire
-                if column not in present:
-                    con.execute(f"ALTER TABLE api_keys ADD COLUMN {column} TEXT")
+        if not migrated:
+            migrate(path, KEYS)
+        self.engine = open_engine(path, busy_seconds)
         if health is not None:
             health.register(KEYS, self.probe)
         self._cache: dict[str, tuple[ApiKey, float]] = {}
@@ -92,16 +99,6 @@ class KeyStore:
         self._lock = threading.Lock()
         self._fail_until = 0.0
         self._fail_kind = "locked"
-
-    @contextmanager
-    def _connect(self, busy_seconds: float | None = None) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction (committed on success), closed after use."""
-        con = sqlite3.connect(self.path, timeout=self.busy_seconds if busy_seconds is None else busy_seconds)
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
 
     def create(
         self, role: str, chamber: str, expires_in: timedelta | None = None, origin: str = "cli"
@@ -117,46 +114,58 @@ class KeyStore:
         created = datetime.now(UTC).replace(microsecond=0)
         expires = (created + expires_in).isoformat() if expires_in is not None else None
         record = ApiKey(key_id, role, chamber.strip(), created.isoformat(), None, expires)
-        with self._connect() as con:
+        with self.engine.begin() as con:
             con.execute(
-                "INSERT INTO api_keys (key_id, key_hash, role, chamber, created_at, revoked_at, expires_at, "
-                "origin) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
-                (record.key_id, _hash(key), record.role, record.chamber, record.created_at, expires, origin),
+                text(
+                    "INSERT INTO api_keys (key_id, key_hash, role, chamber, created_at, revoked_at, "
+                    "expires_at, origin) VALUES (:id, :hash, :role, :chamber, :created, NULL, :expires, :origin)"
+                ),
+                {
+                    "id": record.key_id,
+                    "hash": _hash(key),
+                    "role": record.role,
+                    "chamber": record.chamber,
+                    "created": record.created_at,
+                    "expires": expires,
+                    "origin": origin,
+                },
             )
         return key, record
 
     def list(self) -> list[ApiKey]:
         """Every key's record, oldest first."""
-        with self._connect() as con:
-            rows = con.execute(f"SELECT {COLUMNS} FROM api_keys ORDER BY created_at").fetchall()
+        with self.engine.connect() as con:
+            rows = con.execute(text(f"SELECT {COLUMNS} FROM api_keys ORDER BY created_at")).all()
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key by id; False when no active key has that id."""
-        with self._connect() as con:
+        with self.engine.begin() as con:
             cur = con.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (_now(), key_id)
+                text("UPDATE api_keys SET revoked_at = :now WHERE key_id = :id AND revoked_at IS NULL"),
+                {"now": _now(), "id": key_id},
             )
         self._cache.clear()
         return cur.rowcount > 0
 
     def revoke_origin(self, origin: str) -> int:
         """Revoke every active key minted by `origin` (the local admin keys of `serve`); how many."""
-        with self._connect() as con:
+        with self.engine.begin() as con:
             cur = con.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE origin = ? AND revoked_at IS NULL", (_now(), origin)
+                text("UPDATE api_keys SET revoked_at = :now WHERE origin = :origin AND revoked_at IS NULL"),
+                {"now": _now(), "origin": origin},
             )
         self._cache.clear()
         return cur.rowcount
 
     def probe(self) -> None:
-        """Read keys.db once (raises `sqlite3.Error` while it cannot be read)."""
-        with self._connect() as con:
-            con.execute("SELECT count(*) FROM api_keys").fetchone()
+        """Read the keys once (raises the driver's error while they cannot be read)."""
+        with self.engine.connect() as con:
+            con.execute(text("SELECT count(*) FROM api_keys")).one()
         self._fail_until = 0.0
 
     def cached(self, key: str | None) -> tuple[bool, ApiKey | None]:
-        """(answered, record) without touching SQLite: a malformed key, a key seen a moment ago (known or
+        """(answered, record) without touching the database: a malformed key, a key seen a moment ago (known or
         unknown). `answered` False means the key must be looked up (`verify`, in a worker thread)."""
         if not key or not key.startswith(PREFIX):
             return True, None
@@ -171,9 +180,9 @@ class KeyStore:
         return False, None
 
     def verify(self, key: str | None) -> ApiKey | None:
-        """The active key's record, or None (unknown, malformed, revoked or expired). Blocking (SQLite) when
-        the key is not cached: call it from a worker thread. Raises `StoreUnavailable` when keys.db cannot
-        be read within the busy timeout."""
+        """The active key's record, or None (unknown, malformed, revoked or expired). Blocking (a database
+        read) when the key is not cached: call it from a worker thread. Raises `StoreUnavailable` when the
+        keys cannot be read within the busy timeout."""
         answered, record = self.cached(key)
         if answered or key is None:
             return record
@@ -181,9 +190,11 @@ class KeyStore:
         if time.monotonic() < self._fail_until:
             raise StoreUnavailable(KEYS, self._fail_kind)
         try:
-            with self._connect() as con:
-                row = con.execute(f"SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?", (digest,)).fetchone()
-        except sqlite3.Error as err:
+            with self.engine.connect() as con:
+                row = con.execute(
+                    text(f"SELECT {COLUMNS} FROM api_keys WHERE key_hash = :hash"), {"hash": digest}
+                ).first()
+        except SQLAlchemyError as err:
             kind = self._fail_kind = failure_kind(err)
             self._fail_until = time.monotonic() + FAIL_FAST_SECONDS
             if self.health is not None:

@@ -1,7 +1,10 @@
 """Authentication (API keys), roles, and rate limits shared by every worker process.
 
-The limits are token buckets in one SQLite file beside keys.db (WAL, one short transaction per request, off
-the event loop), so that N worker processes give the limit once, not N times:
+The limits are counters per name and one-minute window in the state database (ratelimit.db beside keys.db,
+or the PostgreSQL database of `CMA_DATABASE_URL`): one atomic UPSERT per request, off the event loop, so that
+N worker processes, on one machine or several, give the limit once, not N times. A sliding window: the
+previous minute's count weighs as much as that minute still overlaps the last 60 s, so that no burst gets
+twice the budget across a minute's edge; refused requests are not counted:
 - per key: `rate_limit_per_minute` requests a minute, bursts up to the same number;
 - per client address: `auth_failures_per_minute` failed authentications (no key, an unknown, revoked or
   expired key), beyond which the address's failures answer 429 (with Retry-After) instead of 401;
@@ -15,19 +18,28 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from fastapi import HTTPException, Request, status
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import messages
 from service.keys import ApiKey
-from service.stores import RATE_LIMIT, StoreHealth, StoreUnavailable, failure_kind, owner_only
+from service.stores import (
+    RATE_LIMIT,
+    StoreHealth,
+    StoreTarget,
+    StoreUnavailable,
+    failure_kind,
+    is_sqlite,
+    migrate,
+    open_engine,
+)
 
 # Which roles may call which family of routes (admin may call everything).
 ROLE_RIGHTS: dict[str, set[str]] = {
@@ -35,8 +47,18 @@ ROLE_RIGHTS: dict[str, set[str]] = {
     "advisor": {"advisor", "any"},
     "admin": {"agent", "advisor", "admin", "any"},
 }
-PRUNE_EVERY = 1000  # transactions between two purges of idle buckets
-IDLE_SECONDS = 3600.0
+PRUNE_EVERY = 1000  # counts between two purges of past windows
+WINDOW_SECONDS = 60
+PREVIOUS_CACHE_SIZE = 100_000
+# One statement for SQLite (>= 3.35) and PostgreSQL: count one hit in the current window unless the window
+# already holds `allowed` hits; RETURNING gives the count, no row means refused (nothing written).
+COUNT = text(
+    "INSERT INTO rate_windows (name, window_start, hits) VALUES (:name, :start, 1) "
+    "ON CONFLICT (name, window_start) DO UPDATE SET hits = rate_windows.hits + 1 "
+    "WHERE rate_windows.hits < :allowed RETURNING hits"
+)
+HITS = text("SELECT hits FROM rate_windows WHERE name = :name AND window_start = :start")
+PRUNE = text("DELETE FROM rate_windows WHERE window_start < :before")
 
 
 class RateLimitExceeded(Exception):
@@ -48,44 +70,42 @@ class RateLimitExceeded(Exception):
 
 
 class RateLimiter:
-    """Token buckets in SQLite, shared by the processes serving the same keys.db.
+    """Sliding-window counters in the state database, shared by every process serving it.
 
-    `per_minute`: the per-key budget of `check`; `take` serves any other bucket. `busy_seconds`: the longest
+    `per_minute`: the per-key budget of `check`; `take` serves any other name. `busy_seconds`: the longest
     wait for another process's transaction (they last microseconds; beyond it the store is failing: 503).
+    `migrated`: the caller already brought the database to the latest revision.
     """
 
     def __init__(
-        self, path: Path, per_minute: int, busy_seconds: float = 0.25, health: StoreHealth | None = None
+        self,
+        path: StoreTarget,
+        per_minute: int,
+        busy_seconds: float = 0.25,
+        health: StoreHealth | None = None,
+        migrated: bool = False,
     ) -> None:
-        owner_only(path)
         self.path = path
         self.per_minute = per_minute
         self.busy_seconds = busy_seconds
         self.health = health
-        self._local = threading.local()
+        if not migrated:
+            migrate(path, RATE_LIMIT)
+        self.engine = open_engine(path, busy_seconds, wal=True)
+        self._sqlite = is_sqlite(self.engine)
         self._turn = threading.Lock()
         self._count = 0
-        con = self._connection()
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, "
-            "updated REAL NOT NULL) WITHOUT ROWID"
-        )
+        # The previous window's count of each name, read once per window (that window no longer changes).
+        self._previous: dict[str, int] = {}
+        self._previous_start = 0
         if health is not None:
             health.register(RATE_LIMIT, self.probe)
 
-    def _connection(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:  # one connection per worker thread, kept (opening one costs more than a check)
-            con = sqlite3.connect(self.path, timeout=max(self.busy_seconds, 0.01), isolation_level=None)
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
-
     def take(self, name: str, per_minute: int, spend: bool = True) -> int | None:
-        """Spend one token of bucket `name` (capacity and refill `per_minute`); None when allowed, else the
-        seconds to wait. `spend=False` only asks whether a token is left. Blocking: a worker thread's job."""
-        capacity, rate = float(per_minute), per_minute / 60.0
+        """Count one request of `name` against `per_minute`; None when allowed, else the seconds to wait.
+        `spend=False` only asks whether one is left. Blocking: a worker thread's job."""
+        if not self._sqlite:  # PostgreSQL queues the writers of one row itself, within lock_timeout
+            return self._guarded(name, per_minute, spend)
         # This process's threads take turns here (SQLite's busy loop would let one starve past the busy
         # timeout under load); only another process's transaction is waited for in SQLite.
         if not self._turn.acquire(timeout=self.busy_seconds):
@@ -93,35 +113,14 @@ class RateLimiter:
                 self.health.failed(RATE_LIMIT, "locked", "rate-limit checks queued past the busy timeout")
             raise StoreUnavailable(RATE_LIMIT, "locked")
         try:
-            return self._take(name, capacity, rate, spend)
+            return self._guarded(name, per_minute, spend)
         finally:
             self._turn.release()
 
-    def _take(self, name: str, capacity: float, rate: float, spend: bool) -> int | None:
-        now = time.time()
-        con = self._connection()
+    def _guarded(self, name: str, per_minute: int, spend: bool) -> int | None:
         try:
-            con.execute("BEGIN IMMEDIATE" if spend else "BEGIN")
-            try:
-                row = con.execute("SELECT tokens, updated FROM buckets WHERE name = ?", (name,)).fetchone()
-                tokens = capacity if row is None else min(capacity, row[0] + max(0.0, now - row[1]) * rate)
-                wait = None if tokens >= 1 else max(1, math.ceil((1 - tokens) / rate))
-                if spend:
-                    left = tokens - 1 if wait is None else tokens
-                    con.execute(
-                        "INSERT INTO buckets VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                        "tokens = excluded.tokens, updated = excluded.updated",
-                        (name, left, now),
-                    )
-                    self._count += 1
-                    if self._count % PRUNE_EVERY == 0:
-                        con.execute("DELETE FROM buckets WHERE updated < ?", (now - IDLE_SECONDS,))
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as err:
+            wait = self._take(name, per_minute, spend)
+        except SQLAlchemyError as err:
             kind = failure_kind(err)
             if self.health is not None:
                 self.health.failed(RATE_LIMIT, kind, f"{type(err).__name__}: {err}")
@@ -130,8 +129,37 @@ class RateLimiter:
             self.health.ok(RATE_LIMIT)
         return wait
 
+    def _take(self, name: str, per_minute: int, spend: bool) -> int | None:
+        now = time.time()
+        start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        overlap = 1.0 - (now - start) / WINDOW_SECONDS  # how much of the previous window is in the last 60 s
+        with self.engine.begin() as con:
+            previous = self._previous_hits(con, name, start)
+            allowed = math.floor(per_minute - previous * overlap)
+            hits: int | None = None
+            if spend and allowed >= 1:
+                hits = con.execute(COUNT, {"name": name, "start": start, "allowed": allowed}).scalar()
+                self._count += 1
+                if self._count % PRUNE_EVERY == 0:
+                    con.execute(PRUNE, {"before": start - WINDOW_SECONDS})
+            if hits is not None:
+                return None
+            current = con.execute(HITS, {"name": name, "start": start}).scalar() or 0
+        if not spend and current < allowed:
+            return None
+        return _wait(now, start, previous, current, per_minute)
+
+    def _previous_hits(self, con: Any, name: str, start: int) -> int:
+        if start != self._previous_start or len(self._previous) > PREVIOUS_CACHE_SIZE:
+            self._previous, self._previous_start = {}, start
+        hits = self._previous.get(name)
+        if hits is None:
+            hits = int(con.execute(HITS, {"name": name, "start": start - WINDOW_SECONDS}).scalar() or 0)
+            self._previous[name] = hits
+        return hits
+
     def probe(self) -> None:
-        """Read the buckets once (raises `StoreUnavailable` while they cannot be read)."""
+        """Read the counters once (raises `StoreUnavailable` while they cannot be read)."""
         self.take("probe", 1, spend=False)
 
     def check(self, key_id: str) -> None:
@@ -139,6 +167,17 @@ class RateLimiter:
         wait = self.take(f"key:{key_id}", self.per_minute)
         if wait is not None:
             raise RateLimitExceeded(wait)
+
+
+def _wait(now: float, start: int, previous: int, current: int, per_minute: int) -> int:
+    """Seconds until one more request fits: when the previous window's weight has decayed enough within
+    this window, else into the next one (where this window's count becomes the weighed one)."""
+    room = per_minute - current - 1
+    if previous > 0 and room >= 0:
+        at = start + (1.0 - room / previous) * WINDOW_SECONDS
+    else:
+        at = start + WINDOW_SECONDS + max(0.0, 1.0 - (per_minute - 1) / max(current, 1)) * WINDOW_SECONDS
+    return max(1, math.ceil(at - now))
 
 
 def _address(request: Request) -> str:
@@ -160,7 +199,7 @@ def _deny(state: Any, request: Request, code: int, key: ApiKey | None = None) ->
 
 def record_refusal(request: Request, code: int, key: ApiKey | None = None) -> None:
     """Audit a refused request (401, 403, 429) of a route that checks access itself (the advisors' page):
-    the route's template, the status and the key id when known. Blocking (SQLite)."""
+    the route's template, the status and the key id when known. Blocking (a database write)."""
     _deny(request.app.state, request, code, key)
 
 
@@ -185,7 +224,7 @@ def _failed_authentication(state: Any, request: Request, address: str) -> HTTPEx
 
 def authenticate(request: Request, role: str) -> ApiKey:
     """The caller's key: valid (else 401, or 429 once the address has failed too often), allowed for `role`
-    (403), within its rate (429). Blocking (SQLite): run it in a worker thread.
+    (403), within its rate (429). Blocking (database): run it in a worker thread.
 
     A valid key is never refused for its address's failures (a chamber's agents may share one address behind
     a NAT): the look-up of an unknown key is one indexed read, off the event loop, and the same wrong key
@@ -203,7 +242,7 @@ def authenticate(request: Request, role: str) -> ApiKey:
 
 def limit_sign_in(request: Request) -> None:
     """Spend one sign-in attempt of the client's address (`sign_in_attempts_per_minute`); raises
-    `RateLimitExceeded` (429, audited) beyond it. Blocking (SQLite): call it from a plain `def` route, first
+    `RateLimitExceeded` (429, audited) beyond it. Blocking (database): call it from a plain `def` route, first
     thing in POST /diagnostic/connexion."""
     state = request.app.state
     wait = state.rate_limiter.take(f"sign-in:{_address(request)}", state.settings.sign_in_attempts_per_minute)

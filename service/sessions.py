@@ -1,23 +1,33 @@
 """Browser sessions of the diagnostic page: an API key exchanged once for a random session token, sent back
-as an HttpOnly, SameSite=Strict cookie. Sessions live beside the keys (SQLite, by the SHA-256 of their token:
-the token itself is only in the browser), so every worker process sees them and revoking a key (or its
-expiry) ends them. Like the keys, a session look-up waits a fraction of a second for a lock, then answers
-503 (`StoreUnavailable`)."""
+as an HttpOnly, SameSite=Strict cookie. Sessions live beside the keys (keys.db, or the PostgreSQL database
+of `CMA_DATABASE_URL`; by the SHA-256 of their token: the token itself is only in the browser), so every
+worker process, on every machine, sees them and revoking a key (or its expiry) ends them at once (a
+session look-up is never cached). Like the keys, a session look-up waits a fraction of a second for a lock,
+then answers 503 (`StoreUnavailable`)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.keys import COLUMNS, ApiKey
-from service.stores import SESSIONS, StoreHealth, StoreUnavailable, failure_kind, owner_only
+from service.stores import (
+    SESSIONS,
+    StoreHealth,
+    StoreTarget,
+    StoreUnavailable,
+    failure_kind,
+    migrate,
+    open_engine,
+)
 
 COOKIE_NAME = "cma_session"
 
@@ -35,36 +45,34 @@ def _id(token: str) -> str:
 
 
 class SessionStore:
-    """Sessions in the key store's SQLite file (table `sessions`)."""
+    """Sessions in the key store's database (table `sessions`): a SQLite file (a `Path`), a URL or an
+    engine. `migrated`: the caller already brought the database to the latest revision."""
 
     def __init__(
-        self, keys_path: Path, ttl_seconds: int, busy_seconds: float = 5.0, health: StoreHealth | None = None
+        self,
+        keys_path: StoreTarget,
+        ttl_seconds: int,
+        busy_seconds: float = 5.0,
+        health: StoreHealth | None = None,
+        migrated: bool = False,
     ) -> None:
-        owner_only(keys_path)
         self.path = keys_path
         self.ttl_seconds = ttl_seconds
         self.busy_seconds = busy_seconds
         self.health = health
-        with self._connect(max(busy_seconds, 5.0)) as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
-                "expires_at REAL NOT NULL)"
-            )
+        if not migrated:
+            migrate(keys_path, SESSIONS)
+        self.engine = open_engine(keys_path, busy_seconds)
         if health is not None:
             health.register(SESSIONS, self.probe)
 
     @contextmanager
-    def _connect(self, busy_seconds: float | None = None) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction, closed after use; a SQLite failure becomes `StoreUnavailable`."""
+    def _connect(self) -> Iterator[Connection]:
+        """A connection in a transaction (committed on success); a failure becomes `StoreUnavailable`."""
         try:
-            busy = self.busy_seconds if busy_seconds is None else busy_seconds
-            con = sqlite3.connect(self.path, timeout=busy)
-            try:
-                with con:
-                    yield con
-            finally:
-                con.close()
-        except sqlite3.Error as err:
+            with self.engine.begin() as con:
+                yield con
+        except SQLAlchemyError as err:
             kind = failure_kind(err)
             if self.health is not None:
                 self.health.failed(SESSIONS, kind, f"{type(err).__name__}: {err}")
@@ -75,16 +83,17 @@ class SessionStore:
     def probe(self) -> None:
         """Read the sessions table once (raises `StoreUnavailable` while it cannot be read)."""
         with self._connect() as con:
-            con.execute("SELECT count(*) FROM sessions").fetchone()
+            con.execute(text("SELECT count(*) FROM sessions")).one()
 
     def open(self, key: ApiKey) -> str:
         """A new session for a verified key; returns its token."""
         token = secrets.token_urlsafe(32)
         now = time.time()
         with self._connect() as con:
-            con.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            con.execute(text("DELETE FROM sessions WHERE expires_at <= :now"), {"now": now})
             con.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?)", (_id(token), key.key_id, now + self.ttl_seconds)
+                text("INSERT INTO sessions (token_hash, key_id, expires_at) VALUES (:token, :key, :until)"),
+                {"token": _id(token), "key": key.key_id, "until": now + self.ttl_seconds},
             )
         return token
 
@@ -94,16 +103,22 @@ class SessionStore:
             return None
         with self._connect() as con:
             row = con.execute(
-                f"SELECT {', '.join('k.' + c.strip() for c in COLUMNS.split(','))}, s.expires_at "
-                "FROM sessions s JOIN api_keys k ON k.key_id = s.key_id "
-                "WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL "
-                "AND (k.expires_at IS NULL OR k.expires_at > ?)",
-                (_id(token), time.time(), datetime.now(UTC).isoformat(timespec="seconds")),
-            ).fetchone()
+                text(
+                    f"SELECT {', '.join('k.' + c.strip() for c in COLUMNS.split(','))}, s.expires_at "
+                    "FROM sessions s JOIN api_keys k ON k.key_id = s.key_id "
+                    "WHERE s.token_hash = :token AND s.expires_at > :now AND k.revoked_at IS NULL "
+                    "AND (k.expires_at IS NULL OR k.expires_at > :today)"
+                ),
+                {
+                    "token": _id(token),
+                    "now": time.time(),
+                    "today": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+            ).first()
         return None if row is None else Session(ApiKey(*row[:6]), float(row[6]))
 
     def close(self, token: str | None) -> None:
         """Sign out."""
         if token:
             with self._connect() as con:
-                con.execute("DELETE FROM sessions WHERE token_hash = ?", (_id(token),))
+                con.execute(text("DELETE FROM sessions WHERE token_hash = :token"), {"token": _id(token)})

@@ -18,6 +18,11 @@ class ServiceSettings(BaseSettings):
 
     predict_home: Path = Field(default=Path("var"), description="Project data folder (CMA_PREDICT_HOME)")
     tracking_uri: str | None = Field(default=None, description="MLflow URI (default: <home>/mlflow.db)")
+    database_url: str | None = Field(
+        default=None,
+        description="State database shared by every worker and machine (keys, sessions, audit, rate limits), "
+        "e.g. postgresql://cma@db.example/cma_state (CMA_DATABASE_URL; default: the SQLite files below)",
+    )
     keys_db: Path | None = Field(default=None, description="API keys store (default: <home>/service/keys.db)")
     audit_db: Path | None = Field(default=None, description="Audit log (default: <home>/service/audit.db)")
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="Requests per minute and key")
@@ -102,6 +107,18 @@ class ServiceSettings(BaseSettings):
     def resolved_tracking_uri(self) -> str:
         """The MLflow URI to load champions from."""
         return self.tracking_uri or f"sqlite:///{self.predict_home / 'mlflow.db'}"
+
+    def keys_target(self) -> Path | str:
+        """Where the keys and sessions are: the state database URL, else keys.db."""
+        return self.database_url or self.keys_path()
+
+    def audit_target(self) -> Path | str:
+        """Where the audit log is: the state database URL, else audit.db."""
+        return self.database_url or self.audit_path()
+
+    def ratelimit_target(self) -> Path | str:
+        """Where the rate-limit counters are: the state database URL, else ratelimit.db."""
+        return self.database_url or self.ratelimit_path()
 
     def keys_path(self) -> Path:
         """API keys database file."""

@@ -1,5 +1,7 @@
-"""What the service's SQLite stores share: owner-only files, short busy timeouts, one 503 for a store that
-cannot be used, and a health record that `/ready` and the metrics read.
+"""What the service's stores share: one SQLAlchemy engine per database (SQLite files by default, one
+PostgreSQL database with `CMA_DATABASE_URL`), their Alembic migrations run at start-up, owner-only SQLite
+files, short busy timeouts, one 503 for a store that cannot be used, and a health record that `/ready` and
+the metrics read.
 
 A store failure must never block the event loop nor go unseen: a store call waits a fraction of a second for
 a lock (never the driver's default of 5 or 10 s), then raises `StoreUnavailable` (a 503 in the error contract
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, status
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.pool import NullPool
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +72,32 @@ class StoreUnavailable(HTTPException):
         self.details = [{"store": store, "reason": REASONS.get(kind, kind)}]
 
 
-def failure_kind(err: sqlite3.Error) -> str:
-    """The kind of a SQLite failure: locked, full, io or unreadable."""
-    name = getattr(err, "sqlite_errorname", "") or ""
-    text = str(err).lower()
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+def failure_kind(err: BaseException) -> str:
+    """The kind of a store failure (SQLite, PostgreSQL through psycopg, or SQLAlchemy's own): locked, full,
+    io or unreadable."""
+    if isinstance(err, exc.TimeoutError):  # no pooled connection free within the busy timeout
         return "locked"
-    if name.startswith("SQLITE_FULL") or "full" in text:
+    orig: BaseException = err.orig if isinstance(err, exc.DBAPIError) and err.orig is not None else err
+    if isinstance(orig, sqlite3.Error):
+        name = getattr(orig, "sqlite_errorname", "") or ""
+        text = str(orig).lower()
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            return "locked"
+        if name.startswith("SQLITE_FULL") or "full" in text:
+            return "full"
+        if name.startswith(("SQLITE_IOERR", "SQLITE_READONLY")) or "i/o" in text:
+            return "io"
+        return "unreadable"
+    sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    # lock_not_available, query_canceled (statement_timeout), deadlock, serialization, too many connections
+    if sqlstate in ("55P03", "57014", "40P01", "40001", "53300"):
+        return "locked"
+    if sqlstate.startswith("53"):  # insufficient resources: disk full, out of memory
         return "full"
-    if name.startswith(("SQLITE_IOERR", "SQLITE_READONLY")) or "i/o" in text:
-        return "io"
+    if sqlstate.startswith(("08", "57P", "58")) or (
+        isinstance(err, exc.DBAPIError) and (err.connection_invalidated or not sqlstate)
+    ):
+        return "io"  # the server cannot be reached, or went away
     return "unreadable"
 
 
@@ -199,3 +219,113 @@ def owner_only(path: Path) -> None:
             continue
         if mode & 0o077:
             os.chmod(candidate, FILE_MODE)
+
+
+# Engines. A store is given a SQLite file (a `Path`), a database URL, or an engine opened by `open_engine`.
+StoreTarget = Path | str | Engine
+POOL_SIZE = 4
+POOL_OVERFLOW = 16  # up to the stores' 16 worker threads
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Whether the engine is a SQLite file (owner-only modes and the audit file's recovery apply)."""
+    return engine.dialect.name == "sqlite"
+
+
+def database_url(target: Path | str) -> str:
+    """The SQLAlchemy URL of a SQLite file or of a URL (`postgresql://...` is driven by psycopg 3)."""
+    if isinstance(target, Path) or "://" not in target:
+        return f"sqlite+pysqlite:///{Path(target)}"
+    if target.startswith("postgresql://"):
+        return "postgresql+psycopg://" + target.removeprefix("postgresql://")
+    return target
+
+
+def open_engine(target: StoreTarget, busy_seconds: float, wal: bool = False) -> Engine:
+    """An engine on `target` whose statements wait at most `busy_seconds` for another's lock, then fail
+    (`StoreUnavailable` in the store). SQLite: the file made owner-only first, WAL and NORMAL sync when
+    `wal`. PostgreSQL: `lock_timeout`, a statement timeout and a 2 s connect timeout, so that a locked
+    row or an unreachable server answers 503 fast; connections checked before use (a restarted server)."""
+    if isinstance(target, Engine):
+        return target
+    url = database_url(target)
+    if url.startswith("sqlite"):
+        path = Path(url.split(":///", 1)[1])
+        owner_only(path)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": busy_seconds, "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_timeout=busy_seconds,
+        )
+        if wal:
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.close()
+
+        return engine
+    lock_ms = max(1, int(busy_seconds * 1000))
+    statement_ms = max(1000, 4 * lock_ms)
+    return create_engine(
+        url,
+        connect_args={
+            "connect_timeout": 2,
+            "options": f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}",
+        },
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=busy_seconds,
+        pool_pre_ping=True,
+    )
+
+
+# Alembic: the script folder ships in the package; each SQLite file holds one branch of the history (keys
+# and sessions in keys.db, the audit in audit.db, the rate-limit counters in ratelimit.db), one PostgreSQL
+# database holds them all.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BRANCHES = {KEYS: "keys", SESSIONS: "keys", AUDIT: "audit", RATE_LIMIT: "rate_limit"}
+MIGRATION_BUSY_SECONDS = 10.0
+_migrating = threading.Lock()  # Alembic's context is process-global: one migration at a time per process
+
+
+def migrate(target: StoreTarget, store: str | None = None) -> None:
+    """Bring the database of `target` to the latest revision of `store`'s branch (every branch when None,
+    and always on PostgreSQL, where all the stores share one database). Runs in one transaction: on
+    PostgreSQL under an advisory lock (N workers starting together migrate once, the others wait and find
+    nothing to do), on SQLite under `BEGIN IMMEDIATE` (the file's write lock). Key files written before
+    the migrations existed are brought up to date by the first revision (it creates only what is missing)."""
+    from alembic import command
+    from alembic.config import Config
+
+    url = (
+        target.url.render_as_string(hide_password=False)
+        if isinstance(target, Engine)
+        else database_url(target)
+    )
+    sqlite = url.startswith("sqlite")
+    if sqlite:
+        owner_only(Path(url.split(":///", 1)[1]))
+        engine = create_engine(
+            url, connect_args={"timeout": MIGRATION_BUSY_SECONDS, "isolation_level": None}, poolclass=NullPool
+        )
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    else:
+        engine = create_engine(url, connect_args={"connect_timeout": 5}, poolclass=NullPool)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    revision = f"{BRANCHES[store]}@head" if sqlite and store is not None else "heads"
+    try:
+        with _migrating, engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
