@@ -101,7 +101,10 @@ def _spark(model_uri: str, files: list[Path], out: Path, keys: list[str], reason
             f"--engine spark is not available ({err}): install the `spark` extra (pyspark) and Java 17, "
             "or use --engine local"
         ) from err
-    start = time.perf_counter()
     report = score_spark(model_uri, files, out, key_columns=keys, reasons=reasons, master=master)
-    console.print(f"{model_uri} on Spark ({master}) in {time.perf_counter() - start:.1f} s: {report}")
-    console.print(f"  scores: {out}", highlight=False)
+    console.print(
+        f"{report.model_name} v{report.model_version} on Spark ({master}): {report.rows_scored:,} rows "
+        f"scored in {report.seconds:.1f} s",
+        highlight=False,
+    )
+    console.print(f"  scores: {report.out}", highlight=False)
