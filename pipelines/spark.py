@@ -223,17 +223,17 @@ def _write(frame: DataFrame, out: Path) -> int:
             frame = frame.withColumn(field.name, F.concat_ws(" | ", F.col(field.name)))
     parts = out.with_name(out.name + ".parts")
     frame.write.mode("overwrite").csv(str(parts), header=False, escape='"')
-    rows = 0
+    lines = 0
     with out.open("wb") as target:
         target.write((",".join(frame.columns) + "\n").encode())
         for part in sorted(parts.glob("part-*")):
             with part.open("rb") as source:
                 for line in source:
                     target.write(line)
-                    rows += 1
+                    lines += 1
     shutil.rmtree(parts)
     return (
-        frame.sparkSession.read.csv(str(out), header=True, multiLine=True, escape='"').count() if rows else 0
+        frame.sparkSession.read.csv(str(out), header=True, multiLine=True, escape='"').count() if lines else 0
     )
 
 

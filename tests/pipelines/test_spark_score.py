@@ -153,3 +153,29 @@ def test_missing_input_column_is_named(
     rows.head(10).drop(columns=["naf_code"]).to_parquet(source)
     with pytest.raises(SparkScoringError, match=r"missing input column.*'naf_code'"):
         score_spark(uri, [source], tmp_path / "out.parquet", key_columns=["siret"], reasons=False)
+
+
+def test_struct_of_a_dropout_like_signature() -> None:
+    """The converter on the other families' output shapes (strings, arrays), without a Spark job."""
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import Array
+    from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
+
+    from pipelines.spark import _struct
+
+    schema = Schema(
+        [
+            ColSpec(DataType.double, "probability"),
+            ColSpec(DataType.string, "risk_band"),
+            ColSpec(Array(DataType.string), "ppr_actions"),
+            ColSpec(Array(DataType.string), "reasons", required=False),
+        ]
+    )
+    assert _struct(schema) == StructType(
+        [
+            StructField("probability", DoubleType(), True),
+            StructField("risk_band", StringType(), True),
+            StructField("ppr_actions", ArrayType(StringType()), True),
+            StructField("reasons", ArrayType(StringType()), True),
+        ]
+    )
