@@ -21,10 +21,11 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -50,12 +51,13 @@ from service.model_registry import (
 from service.model_schemas import SchemaSet
 from service.schemas import CsvRows, RecordError
 from service.scoring import score_batch
-from service.validation import validate
+from service.validation import ValidBatch, validate
 
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 100_000  # rows read, validated and scored at a time (memory grows with it, not the file)
 INPUT_SUFFIXES = (".parquet", ".csv", ".gz", ".txt", ".xlsx")
+T = TypeVar("T")
 LINE_COLUMN = "line"  # the key column of a model without an identifier: the row's line in its file
 
 
@@ -153,19 +155,24 @@ def _is_parquet(path: Path) -> bool:
         return stream.read(4) == b"PAR1"
 
 
-def _text_column(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+def _text_column(values: pa.Array) -> tuple[pa.Array, bool]:
     """A typed Parquet column as a CSV export would hold it (`catalog.tables.as_text`): dates YYYY-MM-DD,
-    numbers as text, NaN and null no value."""
-    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    numbers as text, NaN and null no value; and whether it was text already (then still to be read by the
+    reading rule: French dates, decimal commas, stray spaces)."""
+    arr = values
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr.cast(pa.string()), True
     if pa.types.is_timestamp(arr.type):
-        return pc.strftime(arr, format="%Y-%m-%d")
-    if pa.types.is_floating(arr.type):
+        if arr.type.tz is not None:
+            return pc.strftime(arr, format="%Y-%m-%d"), False
+        arr = pc.cast(arr, pa.date32(), safe=False)  # the day, as `strftime("%Y-%m-%d")`, faster
+    elif pa.types.is_floating(arr.type):
         arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
-    if pa.types.is_boolean(arr.type):
+    elif pa.types.is_boolean(arr.type):
         arr = arr.cast(pa.int8())
-    return arr.cast(pa.string())
+    return arr.cast(pa.string()), False
 
 
 def _parquet_batches(path: Path, loaded: LoadedModel, batch_rows: int) -> Iterator[TextBatch]:
@@ -176,9 +183,16 @@ def _parquet_batches(path: Path, loaded: LoadedModel, batch_rows: int) -> Iterat
     wanted = [raw for raw, name in zip(source.schema_arrow.names, names, strict=True) if name in kinds]
     offset = 0
     for batch in source.iter_batches(batch_size=batch_rows, columns=wanted):
-        texts = pa.table({name.strip(): _text_column(batch[name]) for name in batch.schema.names})
-        n = texts.num_rows
-        table = normalize_values(texts, kinds)
+        columns: dict[str, pa.Array] = {}
+        texts: dict[str, pa.Array] = {}
+        for raw in batch.schema.names:
+            values, text = _text_column(batch[raw])
+            (texts if text else columns)[raw.strip()] = values
+        if texts:
+            read = normalize_values(pa.table(texts), {name: kinds[name] for name in texts})
+            columns.update(zip(read.column_names, read.columns, strict=True))
+        table = pa.table({name: columns[name] for name in kinds if name in columns})
+        n = batch.num_rows
         yield TextBatch(CsvRows(table, list(range(offset, offset + n))), first_line=1)
         offset += n
 
@@ -311,10 +325,37 @@ class BatchReport:
     files: dict[str, tuple[int, int]] = field(default_factory=dict)  # file -> (rows, quarantined)
 
 
-def score_table(loaded: LoadedModel, batch: TextBatch, reasons: bool) -> tuple[pa.Table, list[RecordError]]:
-    """One batch validated and scored by the API's path: the output table (key columns, probability, the
-    model's outputs, reasons with `reasons`, model and version) and the errors of the invalid rows."""
-    valid = validate(batch.rows, loaded.schemas.record)
+def validated(
+    loaded: LoadedModel, files: list[Path], batch_rows: int
+) -> Iterator[tuple[Path, TextBatch, ValidBatch]]:
+    """Each batch of each file with its validation by the API's path (`service.validation.validate`)."""
+    for path in files:
+        for batch in text_batches(path, loaded, batch_rows):
+            yield path, batch, validate(batch.rows, loaded.schemas.record)
+
+
+_DONE = object()
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each computed in a worker thread while the caller uses the one before (reading and
+    validating a batch while the previous one is scored: Arrow and LightGBM release the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="cma-batch-read") as pool:
+        pending = pool.submit(next, items, _DONE)
+        while True:
+            item = pending.result()
+            if item is _DONE:
+                return
+            pending = pool.submit(next, items, _DONE)
+            yield item  # type: ignore[misc]
+
+
+def score_table(
+    loaded: LoadedModel, batch: TextBatch, valid: ValidBatch, reasons: bool
+) -> tuple[pa.Table, list[RecordError]]:
+    """The valid rows of one batch scored by the API's path (`service.scoring.score_batch`): the output
+    table (key columns, probability, the model's outputs, reasons with `reasons`, model and version) and
+    the errors of the invalid rows, with their lines."""
     scored = score_batch(loaded.model, valid, reasons).columns
     n = len(valid)
     contract = loaded.schemas.contract
@@ -412,28 +453,28 @@ def score_files(
     target.unlink(missing_ok=True)
     bad_file: IO[str] | None = None
     bad: Any = None
+    counts = {str(path): [0, 0] for path in files}
     try:
-        for path in files:
-            rows = quarantined = 0
-            for batch in text_batches(path, loaded, batch_rows):
-                table, errors = score_table(loaded, batch, reasons)
-                writer.write(table)
-                n = len(batch.rows)
-                rows += n
-                report.scored += table.num_rows
-                if errors:
-                    if bad is None:
-                        bad_file = target.open("w", newline="", encoding="utf-8")
-                        bad = csv.writer(bad_file)
-                        bad.writerow(QUARANTINE_COLUMNS)
-                    bad.writerows((path.name, e.line, e.field, e.reason) for e in errors)
-                    quarantined += len({e.index for e in errors})
-                if on_batch is not None:
-                    on_batch(n)
-            report.files[str(path)] = (rows, quarantined)
-            report.rows += rows
-            report.quarantined += quarantined
+        for path, batch, valid in _ahead(validated(loaded, files, batch_rows)):
+            table, errors = score_table(loaded, batch, valid, reasons)
+            writer.write(table)
+            n = len(batch.rows)
+            bad_rows = len({e.index for e in errors})
+            counts[str(path)][0] += n
+            counts[str(path)][1] += bad_rows
+            report.rows += n
+            report.scored += table.num_rows
+            report.quarantined += bad_rows
+            if errors:
+                if bad is None:
+                    bad_file = target.open("w", newline="", encoding="utf-8")
+                    bad = csv.writer(bad_file)
+                    bad.writerow(QUARANTINE_COLUMNS)
+                bad.writerows((path.name, e.line, e.field, e.reason) for e in errors)
+            if on_batch is not None:
+                on_batch(n)
     finally:
+        report.files = {path: (rows, bad_rows) for path, (rows, bad_rows) in counts.items()}
         writer.close(output_schema(loaded, reasons))
         if bad_file is not None:
             bad_file.close()
