@@ -94,14 +94,20 @@ def _local(loaded: Any, files: list[Path], out: Path, reasons: bool, batch_rows:
 
 def _spark(model_uri: str, files: list[Path], out: Path, keys: list[str], reasons: bool, master: str) -> None:
     """`--engine spark`: the same job on a Spark session (`pipelines.spark.score_spark`)."""
+    missing = (
+        "--engine spark is not available ({err}): install the `spark` extra (pyspark) and Java 17, or use "
+        "--engine local"
+    )
     try:
         from pipelines.spark import score_spark
     except ImportError as err:
-        raise fail(
-            f"--engine spark is not available ({err}): install the `spark` extra (pyspark) and Java 17, "
-            "or use --engine local"
-        ) from err
-    report = score_spark(model_uri, files, out, key_columns=keys, reasons=reasons, master=master)
+        raise fail(missing.format(err=err)) from err
+    try:
+        report = score_spark(model_uri, files, out, key_columns=keys, reasons=reasons, master=master)
+    except ImportError as err:  # pyspark is imported when a session is made
+        raise fail(missing.format(err=err)) from err
+    except ValueError as err:  # the job's own errors (`SparkScoringError`): said, not a traceback
+        raise fail(str(err)) from err
     console.print(
         f"{report.model_name} v{report.model_version} on Spark ({master}): {report.rows_scored:,} rows "
         f"scored in {report.seconds:.1f} s",
