@@ -12,6 +12,7 @@ Debian's `postgresql` package (installed by `make` when missing) puts the binari
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -181,7 +182,9 @@ def start_cluster(attempts: int = 3) -> PostgresCluster:
                 timeout=120,
             )
             if started.returncode == 0:
-                return PostgresCluster(directory, port, bin_dir)
+                cluster = PostgresCluster(directory, port, bin_dir)
+                atexit.register(cluster.stop)  # a session interrupted past its fixture's `finally`
+                return cluster
             log = directory / "log"
             last_error = started.stderr + (log.read_text(errors="replace")[-2000:] if log.exists() else "")
         raise RuntimeError(f"pg_ctl start failed: {last_error}")

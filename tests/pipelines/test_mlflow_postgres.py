@@ -1,6 +1,7 @@
 """MLflow on PostgreSQL, end to end: a throw-away PostgreSQL cluster, an `mlflow server` whose backend
 store is that PostgreSQL and whose artifacts it serves itself (`--serve-artifacts`), the pipelines training
-and registering a champion through it over HTTP, the service scoring that champion, and a batch scoring.
+and registering a champion through it over HTTP, the service scoring that champion, and `cma-predict score`
+batch-scoring it with the API's scores.
 
 This is the single-machine rehearsal of the deployment of the README's "Deployment on more than one
 machine": the pipelines and the service only know `http://host:port`; nothing is written to a local
@@ -9,7 +10,6 @@ machine": the pipelines and the service only know `http://host:port`; nothing is
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import socket
@@ -26,12 +26,9 @@ from typer.testing import CliRunner
 
 from tests.postgres import PostgresCluster, postgres_available
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not postgres_available(), reason="PostgreSQL server binaries not installed (`make` installs them)"
-    ),
-]
+needs_postgres = pytest.mark.skipif(
+    not postgres_available(), reason="PostgreSQL server binaries not installed (`make` installs them)"
+)
 
 HOST = "/v1/apprenticeship-host/scores"
 SERVER_START_SECONDS = 180  # first start creates the schema; about 35 s on 2 loaded cores
@@ -135,13 +132,50 @@ def restore_mlflow_uris() -> Iterator[None]:
     tracking_utils._tracking_uri, registry_utils._registry_uri = tracking, registry
 
 
+@pytest.mark.parametrize(
+    ("uri", "local"),
+    [
+        ("sqlite:////srv/var/mlflow.db", True),
+        ("postgresql+psycopg://mlflow@db.internal:5432/mlflow", True),
+        ("postgresql://mlflow@db.internal/mlflow", True),
+        ("mysql+pymysql://mlflow@db.internal/mlflow", True),
+        ("http://mlflow.internal:5000", False),
+        ("https://mlflow.example.fr", False),
+        ("file:///srv/mlruns", False),
+        ("databricks", False),
+    ],
+)
+def test_artifact_location_by_tracking_uri(uri: str, local: bool, tmp_path: Path) -> None:
+    """A database opened by the job keeps its artifacts in the project folder (not ./mlruns); a tracking
+    server chooses its own (proxied) location."""
+    from pipelines.tracking import artifact_location
+
+    expected = (tmp_path / "mlartifacts").as_uri() if local else None
+    assert artifact_location(uri, tmp_path) == expected
+
+
+@needs_postgres
+def test_postgres_url_is_a_fresh_database_of_the_session_cluster(
+    postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    import psycopg
+
+    assert postgres_url.startswith(f"postgresql+psycopg://postgres@127.0.0.1:{postgres_cluster.port}/t_")
+    with psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        tables = conn.execute("select count(*) from pg_tables where schemaname = 'public'").fetchone()
+        owner_is_not_root = conn.execute("select current_user").fetchone()
+    assert tables == (0,) and owner_is_not_root == ("postgres",)
+    assert postgres_cluster.create_database() != postgres_url
+
+
+@pytest.mark.slow
+@needs_postgres
 def test_train_register_serve_and_batch_score_on_mlflow_server_with_postgres(
     tracking_server: TrackingServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     restore_mlflow_uris: None,
 ) -> None:
-    import mlflow
     import psycopg
     from fastapi.testclient import TestClient
     from mlflow import MlflowClient
@@ -219,25 +253,19 @@ def test_train_register_serve_and_batch_score_on_mlflow_server_with_postgres(
     api_scores = [r["probability"] for r in body["results"]]
     assert all(0 < p < 1 for p in api_scores)
 
-    # Batch-score a Parquet file of the same companies from the same registry.
+    # Batch-score a Parquet file of the same companies from the same registry (`cma-predict score`).
     source = tmp_path / "companies.parquet"
     rows[list(SNAPSHOT_COLUMNS)].head(200).to_parquet(source)
     out = tmp_path / "scores.parquet"
     t0 = time.perf_counter()
-    if importlib.util.find_spec("pipelines.batch") is not None:  # `cma-predict score` (issue 15, item 1)
-        scored = CliRunner().invoke(
-            cli, ["score", "--model", "apprenticeship_host", "--input", str(source), "--out", str(out)]
-        )
-        assert scored.exit_code == 0, scored.output
-    else:  # until it lands: the champion loaded through the tracking server, as a batch script would
-        model = mlflow.pyfunc.load_model("models:/apprenticeship_host@champion")
-        frame = pd.read_parquet(source)
-        predicted = pd.DataFrame(model.predict(frame, params={"explain": False}))
-        predicted.insert(0, "siret", frame["siret"].to_numpy())
-        predicted.to_parquet(out)
+    scored = CliRunner().invoke(
+        cli, ["score", "--model", "apprenticeship_host", "--input", str(source), "--out", str(out)]
+    )
+    assert scored.exit_code == 0, scored.output
     timings["batch"] = time.perf_counter() - t0
     batch = pd.read_parquet(out)
     assert len(batch) == 200
+    assert set(batch["model"]) == {"apprenticeship_host"} and set(batch["version"]) == {"1"}
     by_siret = dict(zip(batch["siret"].astype(str), batch["probability"], strict=True))
     for record, score in zip(records, api_scores, strict=True):
         assert by_siret[str(record["siret"])] == pytest.approx(score, abs=1e-9)
