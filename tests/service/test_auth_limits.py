@@ -24,6 +24,7 @@ from pipelines.cli import app as cli
 from service import messages
 from service.app import create_app
 from service.keys import SERVE_ORIGIN, KeyStore
+from service.security import RateLimiter
 from tests.service.conftest import Served, log_not_a_model
 from tests.service.real_server import real_server, served_env
 
@@ -202,3 +203,32 @@ def test_metrics_are_documented_as_prometheus_text(client: TestClient) -> None:
     assert "text/plain" in content and "application/json" not in content
     ready = client.get("/openapi.json").json()["paths"]["/ready"]["get"]["responses"]
     assert "503" in ready
+
+
+def test_rate_limit_is_a_sliding_window_across_a_minute_edge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared counter (issue 15): a fixed window would let twice the budget through across a minute's
+    edge; the previous minute's count, weighed by how much of it is still within the last 60 s, holds it."""
+    old = tmp_path / "ratelimit.db"
+    with sqlite3.connect(old) as con:  # a counter file of the token-bucket versions
+        con.execute(
+            "CREATE TABLE buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL)"
+        )
+    con.close()
+    limiter = RateLimiter(old, 10)
+    start = 1_800_000_000.0 - 1_800_000_000.0 % 60
+    now = [start + 59.0]
+    monkeypatch.setattr("service.security.time.time", lambda: now[0])
+    assert [limiter.take("key:k", 10) for _ in range(10)] == [None] * 10
+    # At the edge: 1 s to the next minute, then 6 s more for its weight of the 10 to leave room for one.
+    assert limiter.take("key:k", 10) == 7
+    now[0] = start + 61.0  # the next minute: its first second still weighs the previous one's 10 requests
+    assert limiter.take("key:k", 10) is not None
+    now[0] = start + 90.0  # half of the previous minute within the last 60 s: room for 5
+    assert [limiter.take("key:k", 10) for _ in range(6)] == [None] * 5 + [6]
+    assert limiter.take("key:k", 10, spend=False) == 6 and limiter.take("other", 10, spend=False) is None
+    with sqlite3.connect(old) as con:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    con.close()
+    assert "buckets" not in tables and {"rate_windows", "alembic_version"} <= tables
