@@ -48,8 +48,8 @@ STORE_LABELS = {
 REASONS = {
     "locked": "base verrouillée par un autre processus",
     "full": "disque plein",
-    "io": "erreur d'entrée-sortie sur le fichier",
-    "unreadable": "fichier absent, illisible ou endommagé",
+    "io": "erreur d'entrée-sortie sur le fichier, ou serveur de base de données injoignable",
+    "unreadable": "fichier ou base absent, illisible ou endommagé",
     "deleted": "fichier supprimé pendant le service, recréé",
 }
 UNAVAILABLE = "{label} est momentanément indisponible : réessayez après le délai indiqué (Retry-After)."
