@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from catalog.tables import write_xlsx
 from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS
 from pipelines.cli import app
 from pipelines.tracking import configure_tracking
@@ -124,19 +125,23 @@ def test_parquet_parts_folder_to_csv(home: Path, tmp_path: Path) -> None:
     assert scored["siret"].tolist() == rows["siret"].tolist()
     assert (scored["version"] == "1").all()
 
-    # The same rows as one Parquet file and as a CSV export: the same scores.
+    # The same rows as one Parquet file, a CSV export and a workbook: the same scores.
     single = tmp_path / "one.parquet"
     rows.to_parquet(single, index=False)
     text = tmp_path / "one.csv"
     as_csv_text(rows).to_csv(text, index=False, sep=";")
-    both = tmp_path / "both.parquet"
-    result = runner.invoke(
-        app, ["score", "-m", "apprenticeship_host", "-i", str(single), "-i", str(text), "--out", str(both)]
-    )
+    book = tmp_path / "one.xlsx"
+    sheet = as_csv_text(rows)
+    write_xlsx(book, list(sheet.columns), sheet.itertuples(index=False, name=None))
+    every = tmp_path / "every.parquet"
+    inputs = [arg for path in (single, text, book) for arg in ("-i", str(path))]
+    result = runner.invoke(app, ["score", "-m", "apprenticeship_host", *inputs, "--out", str(every)])
     assert result.exit_code == 0, result.output
-    again = pd.read_parquet(both)
-    np.testing.assert_allclose(again["probability"][:900], scored["probability"], rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(again["probability"][:900], again["probability"][900:])
+    assert "2,700 rows read, 2,700 scored, 0 quarantined" in result.output
+    again = pd.read_parquet(every)["probability"].to_numpy()
+    np.testing.assert_allclose(again[:900], scored["probability"], rtol=0, atol=1e-12)  # CSV: 17 digits
+    np.testing.assert_array_equal(again[:900], again[900:1800])
+    np.testing.assert_array_equal(again[:900], again[1800:])
 
 
 def test_error_paths(home: Path, tmp_path: Path) -> None:
