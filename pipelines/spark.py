@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
 
 REASONS = "reasons"
-MODEL_NAME = "model_name"
-MODEL_VERSION = "model_version"
+MODEL_NAME = "model"  # the local engine's column names (`pipelines/batch.py`)
+MODEL_VERSION = "version"
 
 
 class SparkScoringError(ValueError):
@@ -176,6 +176,11 @@ def read_inputs(spark: SparkSession, inputs: list[Path]) -> DataFrame:
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise SparkScoringError(f"input not found: {', '.join(missing)}")
+    sheets = [str(p) for p in inputs if p.suffix.lower() in (".xlsx", ".xls")]
+    if sheets:
+        raise SparkScoringError(
+            f"{', '.join(sheets)}: Spark reads CSV and Parquet only (use --engine local for a workbook)"
+        )
     csv = [str(p) for p in inputs if _is_csv(p)]
     parquet = [str(p) for p in inputs if not _is_csv(p)]
     frames = []
@@ -276,7 +281,10 @@ def score_spark(
         frame = read_inputs(spark, inputs)
         absent = [c for c in key_columns if c not in frame.columns]
         if absent:
-            raise SparkScoringError(f"key column(s) {', '.join(map(repr, absent))} not in the input")
+            raise SparkScoringError(
+                f"key column(s) {', '.join(map(repr, absent))} not in the input (Spark does not number the "
+                "lines of its inputs: give an identifier column, or use --engine local)"
+            )
         keys = [F.col(c).alias(f"__key_{i}") for i, c in enumerate(key_columns)]
         frame = cast_to_signature(frame.select("*", *keys), input_schema)
         udf = mlflow.pyfunc.spark_udf(

@@ -81,7 +81,7 @@ def test_spark_scores_equal_the_local_score(
     assert (report.model_name, report.model_version) == ("apprenticeship_host", uri.rsplit("/", 1)[1])
     scored = pd.read_parquet(out).sort_values("row_id").reset_index(drop=True)
     assert list(scored.columns) == [
-        *("row_id", "siret", "probability", "percentile", "reasons", "model_name", "model_version")
+        *("row_id", "siret", "probability", "percentile", "reasons", "model", "version")
     ]
     local = _local(uri, rows, explain=True)
     assert (scored["probability"] > 0).all(), "a mismatched struct would give 0"
@@ -89,7 +89,7 @@ def test_spark_scores_equal_the_local_score(
     np.testing.assert_allclose(scored["percentile"], local["percentile"], rtol=0, atol=1e-9)
     assert [list(r) for r in scored["reasons"].head(50)] == [list(r) for r in local["reasons"].head(50)]
     assert (scored["siret"] == rows["siret"]).all()
-    assert set(scored["model_name"]) == {"apprenticeship_host"}
+    assert set(scored["model"]) == {"apprenticeship_host"}
 
 
 def test_csv_in_and_out_without_reasons(
@@ -103,7 +103,7 @@ def test_csv_in_and_out_without_reasons(
     report = score_spark(uri, [source], out, key_columns=["siret"], reasons=False)
     assert report.rows_scored == len(sample)
     scored = pd.read_csv(out, dtype={"siret": str})
-    assert list(scored.columns) == ["siret", "probability", "percentile", "model_name", "model_version"]
+    assert list(scored.columns) == ["siret", "probability", "percentile", "model", "version"]
     expected = _local(uri, sample, explain=False).set_index(sample["siret"].astype(str))
     expected = expected[~expected.index.duplicated()]
     got = scored.drop_duplicates("siret").set_index("siret")
@@ -179,3 +179,17 @@ def test_struct_of_a_dropout_like_signature() -> None:
             StructField("reasons", ArrayType(StringType()), True),
         ]
     )
+
+
+def test_absent_key_column_and_workbook_are_refused(
+    spark: Any, host_model: tuple[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    uri, rows = host_model
+    source = tmp_path / "in.parquet"
+    rows.head(10).to_parquet(source)
+    with pytest.raises(SparkScoringError, match=r"key column.*'line' not in the input"):
+        score_spark(uri, [source], tmp_path / "out.parquet", key_columns=["line"], reasons=False)
+    book = tmp_path / "in.xlsx"
+    book.write_bytes(b"")
+    with pytest.raises(SparkScoringError, match="CSV and Parquet only"):
+        score_spark(uri, [book], tmp_path / "out.parquet", key_columns=["siret"], reasons=False)
