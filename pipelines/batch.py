@@ -241,10 +241,10 @@ def _csv_batches(path: Path, loaded: LoadedModel, batch_rows: int) -> Iterator[T
         for header, block in _record_blocks(stream, batch_rows):
             if not block and checked:
                 continue
-            rows = _read_block(path, header + b"".join(block), loaded, allow_empty=True)
             if not checked:
                 _check_columns(path, _header_names(header), loaded)
                 checked = True
+            rows = _read_block(path, header + b"".join(block), loaded, allow_empty=True)
             if not len(rows):
                 continue
             yield TextBatch(_shifted(rows, offset), first_line=2)
