@@ -27,7 +27,7 @@ from pipelines.spark import (  # noqa: E402
     spark_session,
 )
 
-ROWS = 3_000
+ROWS = 2_000
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +83,12 @@ def test_spark_scores_equal_the_local_score(
     assert list(scored.columns) == [
         *("row_id", "siret", "probability", "percentile", "reasons", "model", "version")
     ]
-    local = _local(uri, rows, explain=True)
+    local = _local(uri, rows, explain=False)
+    explained = _local(uri, rows.head(50), explain=True)
     assert (scored["probability"] > 0).all(), "a mismatched struct would give 0"
     np.testing.assert_allclose(scored["probability"], local["probability"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(scored["percentile"], local["percentile"], rtol=0, atol=1e-9)
-    assert [list(r) for r in scored["reasons"].head(50)] == [list(r) for r in local["reasons"].head(50)]
+    assert [list(r) for r in scored["reasons"].head(50)] == [list(r) for r in explained["reasons"]]
     assert (scored["siret"] == rows["siret"]).all()
     assert set(scored["model"]) == {"apprenticeship_host"}
 
