@@ -160,6 +160,7 @@ def test_two_processes_share_revocations_limits_and_one_audit_trail(
                     else:
                         assert code == 200, code
             time.sleep(0.2)
+        print(f"revoked key refused after {sorted(round(s, 2) for s in refused_after.values())} s")
         assert set(refused_after) == set(bases), refused_after
         assert max(refused_after.values()) <= CACHE_SECONDS + 1.0, refused_after
 
