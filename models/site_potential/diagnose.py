@@ -167,8 +167,10 @@ def diagnose(
     commune = store.territory.communes.loc[com]
     indicators = indicators_for(store, naf, com, naf_section=str(info["section"]))
     by_key = {i.key: i for i in indicators}
+    values = store.table(naf)[0]
+    position = store.territory.position(com)
     # The model's own feature: the SIRENE store's count, as in training (the table may show BPE's).
-    competitors = float(store.counts(naf)["active"].to_numpy()[store.territory.position(com)])
+    competitors = float(values["sirene_competitors"].to_numpy()[position])
     row = pd.DataFrame(
         {
             "naf_code": [naf],
@@ -207,9 +209,7 @@ def diagnose(
         warnings.append(
             "Activité hors de la liste des activités artisanales (décret 98-247) : diagnostic indicatif."
         )
-    cohort = float(
-        store.table(naf)[0]["survival_5y_cohort"].to_numpy(dtype=float)[store.territory.position(com)]
-    )
+    cohort = float(values["survival_5y_cohort"].to_numpy(dtype=float)[position])
     coverage = store.coverage
     if not coverage.national:
         warnings.append(

@@ -268,6 +268,7 @@ class SiteStore:
     competition: pd.DataFrame | None = None
     bpe_types: pd.DataFrame | None = None
     _tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False)
+    _sources: dict[str, CompetitionSource] = field(default_factory=dict, repr=False)
     _coverage: Coverage | None = field(default=None, repr=False)
 
     @property
@@ -305,7 +306,12 @@ class SiteStore:
         return str(found["typequ"].iloc[0]), str(found["bpe_label"].iloc[0])
 
     def competition_source(self, naf_code: str) -> CompetitionSource:
-        """BPE for an activity it covers, unless the SIRENE store is real and covers France."""
+        """BPE for an activity it covers, unless the SIRENE store is real and covers France (cached)."""
+        if naf_code not in self._sources:
+            self._sources[naf_code] = self._competition_source(naf_code)
+        return self._sources[naf_code]
+
+    def _competition_source(self, naf_code: str) -> CompetitionSource:
         bpe = self.bpe_type(naf_code)
         if bpe is not None and (self.synthetic or not self.coverage.national):
             typequ, label = bpe
@@ -413,6 +419,8 @@ def indicator_table(store: SiteStore, naf_code: str) -> tuple[pd.DataFrame, pd.D
                 "closure_rate": np.where(
                     coverage.zone_20km & (sirene_active_20 > 0), closed_20 / sirene_active_20 * 100, nan
                 ),
+                # the survival model's own feature (its training count), whatever the table shows
+                "sirene_competitors": sirene["active"].to_numpy(),
             },
             index=com.index,
         )
