@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from catalog.site import COMPETITION
+from catalog.tables import separator_of
 from models.contracts import ContractError
 from models.reference import Reference
 
@@ -68,10 +69,10 @@ class BpeReport:
 
 
 def _delimiter(path: Path) -> str:
+    """The file's separator by the project's one reading rule (`catalog.tables.separator_of`)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:
-        header = handle.readline()
-    return ";" if header.count(";") >= header.count(",") else ","
+        return separator_of(handle.readline())
 
 
 def read_bpe(
