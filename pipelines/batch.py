@@ -18,7 +18,6 @@ import csv
 import glob
 import gzip
 import logging
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from catalog.tables import XLSX_MAX_ROWS, normalize_values
+from catalog.tables import XLSX_MAX_ROWS, is_xlsx, normalize_values
 from models.interface import ScoringModel
 from pipelines.importer import QUARANTINE_COLUMNS
 from service import messages
@@ -47,6 +46,7 @@ from service.model_registry import (
     ModelRegistry,
     artifact_digest,
     download_model,
+    load_verified,
 )
 from service.model_schemas import SchemaSet
 from service.schemas import CsvRows, RecordError
@@ -59,6 +59,8 @@ BATCH_ROWS = 100_000  # rows read, validated and scored at a time (memory grows 
 INPUT_SUFFIXES = (".parquet", ".csv", ".gz", ".txt", ".xlsx")
 T = TypeVar("T")
 LINE_COLUMN = "line"  # the key column of a model without an identifier: the row's line in its file
+OUTPUT_KINDS = {"float": pa.float64(), "text": pa.string(), "texts": pa.list_(pa.string())}
+"""Arrow type of each kind of model output (`models.interface.OutputField.kind`)."""
 
 
 class BatchInputError(ValueError):
@@ -75,7 +77,6 @@ def load_model(name: str, alias: str | None = "champion", version: int | None = 
     (the same steps: digest checked on a private copy before anything is unpickled)."""
     if version is None:
         return ModelRegistry(alias=alias or "champion", discover=False).load(name)
-    import mlflow
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -87,10 +88,7 @@ def load_model(name: str, alias: str | None = "champion", version: int | None = 
         local = download_model(f"models:/{name}/{version}", Path(tmp))
         if artifact_digest(local) != expected:
             raise ModelRefused(CHANGED.format(version=version))
-        try:
-            model = getattr(mlflow.pyfunc.load_model(str(local)).unwrap_python_model(), "model", None)
-        finally:
-            sys.path[:] = [p for p in sys.path if not p.startswith(str(local))]
+        model = getattr(load_verified(local), "model", None)
     if not isinstance(model, ScoringModel):
         raise TypeError(f"{name} v{version} does not implement the scoring face (retrain it)")
     return LoadedModel(
@@ -229,7 +227,7 @@ def _csv_batches(path: Path, loaded: LoadedModel, batch_rows: int) -> Iterator[T
     """A CSV (or gzip CSV) by blocks of records, each read by the API's reader (`csv_records`); an
     `.xlsx` workbook (told by its bytes) at once, then sliced."""
     with _open_text(path) as stream:
-        if stream.read(4) == b"PK\x03\x04":
+        if is_xlsx(stream.read(4)):
             stream.seek(0)
             rows = _read_block(path, stream.read(), loaded)
             _check_columns(path, rows.table.column_names, loaded)
@@ -366,8 +364,7 @@ def score_table(
         columns[LINE_COLUMN] = pa.array(np.asarray(scored["index"], dtype=np.int64) + batch.first_line)
     columns["probability"] = pa.array(np.asarray(scored["probability"], dtype=np.float64))
     for out in loaded.schemas.outputs:
-        kind = {"float": pa.float64(), "text": pa.string(), "texts": pa.list_(pa.string())}[out.kind]
-        columns[out.name] = _arrow(scored[out.name], kind)
+        columns[out.name] = _arrow(scored[out.name], OUTPUT_KINDS[out.kind])
     if reasons:
         columns["reasons"] = _arrow(scored["reasons"], pa.list_(pa.string()))
     columns["model"] = pa.repeat(pa.scalar(loaded.name), n) if n else pa.array([], pa.string())
@@ -424,8 +421,7 @@ def output_schema(loaded: LoadedModel, reasons: bool) -> pa.Schema:
     contract = loaded.schemas.contract
     fields = [(contract.id_field, pa.string()) if contract.id_field else (LINE_COLUMN, pa.int64())]
     fields.append(("probability", pa.float64()))
-    kinds = {"float": pa.float64(), "text": pa.string(), "texts": pa.list_(pa.string())}
-    fields += [(out.name, kinds[out.kind]) for out in loaded.schemas.outputs]
+    fields += [(out.name, OUTPUT_KINDS[out.kind]) for out in loaded.schemas.outputs]
     if reasons:
         fields.append(("reasons", pa.list_(pa.string())))
     fields += [("model", pa.string()), ("version", pa.string())]

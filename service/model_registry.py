@@ -145,7 +145,7 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err)[:200]}"
 
 
-def _load_verified(folder: Path) -> object:
+def load_verified(folder: Path) -> object:
     """The python model of the verified copy in `folder`; the code folder MLflow puts on `sys.path` for
     it is taken off again (the copy is deleted once loaded)."""
     try:
@@ -234,7 +234,7 @@ class ModelRegistry:
                     "%s v%s refused: its artifacts do not match their digest", name, version.version
                 )
                 raise ModelRefused(CHANGED.format(version=version.version))
-            model = getattr(_load_verified(local), "model", None)
+            model = getattr(load_verified(local), "model", None)
         if not isinstance(model, ScoringModel):
             raise TypeError(
                 f"{registered} v{version.version} does not implement the scoring face (retrain it)"
