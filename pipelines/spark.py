@@ -181,8 +181,9 @@ def read_inputs(spark: SparkSession, inputs: list[Path]) -> DataFrame:
         raise SparkScoringError(
             f"{', '.join(sheets)}: Spark reads CSV and Parquet only (use --engine local for a workbook)"
         )
-    csv = [str(p) for p in inputs if _is_csv(p)]
-    parquet = [str(p) for p in inputs if not _is_csv(p)]
+    is_csv = {p: _is_csv(p) for p in inputs}
+    csv = [str(p) for p in inputs if is_csv[p]]
+    parquet = [str(p) for p in inputs if not is_csv[p]]
     frames = []
     if csv:
         frames.append(spark.read.csv(csv, header=True, inferSchema=False, multiLine=True, escape='"'))

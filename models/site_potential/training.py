@@ -47,14 +47,21 @@ def observed_by_section(
     return out.reset_index()
 
 
-def observed_by_cohort(split: Split, model: ScoringModel, label: str) -> pd.DataFrame:
+def observed_by_cohort(
+    split: Split, model: ScoringModel, label: str, test_scores: np.ndarray
+) -> pd.DataFrame:
     """Mean predicted vs observed survival per creation year (`cohort`, as text), for every cohort of the
     split: the training cohorts (in-sample: the booster was fitted on them), the validation one (it fitted
-    the calibrator and the level of later cohorts) and the test one (never seen)."""
+    the calibrator and the level of later cohorts) and the test one (never seen; `test_scores`, already
+    computed by the evaluation)."""
     parts = {"in-sample (training)": split.train, "validation": split.valid, "test": split.test}
     frames = []
     for name, rows in parts.items():
-        scores = np.asarray(model.score(rows[list(INPUT_COLUMNS)])["probability"], dtype=float)
+        scores = (
+            test_scores
+            if name == "test"
+            else np.asarray(model.score(rows[list(INPUT_COLUMNS)])["probability"], dtype=float)
+        )
         frames.append(
             pd.DataFrame(
                 {
@@ -135,7 +142,7 @@ class SurvivalJob(TunedByConfig):
             by_section.loc[by_section["n"] >= MIN_SECTION_ROWS, "gap_points"].abs().max()
         )
         holdout = test[list(INPUT_COLUMNS)].reset_index(drop=True)
-        tables = {"by_section": by_section, "by_cohort": observed_by_cohort(split, model, self.label)}
+        tables = {"by_section": by_section, "by_cohort": observed_by_cohort(split, model, self.label, scores)}
         return Evaluation(metrics, labels, scores, oracle, holdout, labels, tables, holdout_scores=scores)
 
     def comparison_metric(self, labels: np.ndarray, scores: np.ndarray) -> float:
