@@ -157,8 +157,8 @@ def test_two_processes_share_revocations_limits_and_one_audit_trail(
                     code = httpx.get(f"{base}/v1/models", headers=agent).status_code
                     if code == 401:
                         refused_after[base] = time.monotonic() - started
-                    else:
-                        assert code == 200, code
+                    else:  # still accepted: served, or authenticated then held by the shared limit
+                        assert code in (200, 429), code
             time.sleep(0.2)
         print(f"revoked key refused after {sorted(round(s, 2) for s in refused_after.values())} s")
         assert set(refused_after) == set(bases), refused_after
