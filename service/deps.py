@@ -15,7 +15,7 @@ from service.model_registry import ModelRegistry
 from service.security import RateLimiter, require_role
 from service.sessions import SessionStore
 from service.settings import ServiceSettings
-from service.stores import AUDIT, KEYS, RATE_LIMIT, StoreHealth, migrate, open_engine
+from service.stores import KEYS, RATE_LIMIT, StoreHealth, migrate, open_engine
 
 STORE_THREADS = 16
 
@@ -54,11 +54,8 @@ def open_stores(state: Any, settings: ServiceSettings) -> None:
     health = StoreHealth(on_error=lambda store, kind: metrics.store_errors.labels(store, kind).inc())
     state.stores = health
     state.store_limiter = anyio.CapacityLimiter(STORE_THREADS)
-    for store, target in (
-        (KEYS, settings.keys_target()),
-        (RATE_LIMIT, settings.ratelimit_target()),
-        (AUDIT, settings.audit_target()),
-    ):
+    # The audit file is migrated by AuditLog itself each time it opens it (it recovers a deleted file).
+    for store, target in ((KEYS, settings.keys_target()), (RATE_LIMIT, settings.ratelimit_target())):
         if settings.database_url is None or store == KEYS:  # one PostgreSQL database: migrated once
             migrate(target, store)
     keys = open_engine(settings.keys_target(), settings.store_busy_seconds)  # keys and sessions share it
