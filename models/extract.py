@@ -231,6 +231,17 @@ class ExtractFeatureBuilder:
         self.numeric = list(roles.numeric)
         self.identifier = roles.identifier
         self.labels = {name: name for name in [*self.categorical, *self.numeric]}
+        self.group_columns = list(dict.fromkeys([*roles.sensitive, *roles.report_groups]))
+        self.group_bins = dict(roles.group_bins)
+
+    def report_groups(self, rows: Rows) -> dict[str, np.ndarray]:
+        """The groups of the report by group (sensitive and report columns, banded by `group_values`) of the
+        rows that hold them: a column absent from `rows` (the service never keeps them) gives no group. A
+        builder saved before these columns were kept has none."""
+        frame = _normalize_headers(rows_frame(rows))
+        bins = getattr(self, "group_bins", {})
+        names = [n for n in getattr(self, "group_columns", []) if n in frame]
+        return {name: group_values(frame, name, bins.get(name)) for name in names}
 
     @property
     def input_contract(self) -> InputContract:

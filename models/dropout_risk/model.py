@@ -120,6 +120,23 @@ class DropoutModel:
         """Risk band and its actions."""
         return DROPOUT_OUTPUTS
 
+    @property
+    def alert_threshold(self) -> float:
+        """The probability from which a contract is rated 'élevé' (an alert, for monitoring)."""
+        return self.thresholds[1]
+
+    def report_groups(self, rows: Rows) -> dict[str, np.ndarray]:
+        """The groups of the model card's report by group, per row: the extract's sensitive and report
+        columns (those present in `rows`) for a model trained on a centre's extract, else sex, age band,
+        diploma level and QPV residence of the simulator schema."""
+        own = getattr(self.features, "report_groups", None)
+        if callable(own):
+            groups: dict[str, np.ndarray] = own(rows)
+            return groups
+        from models.dropout_risk.training import group_attributes  # training imports this module
+
+        return group_attributes(self.features.prepare(rows))
+
     def matrix(self, snapshots: Rows) -> np.ndarray:
         """Encoded model matrix of snapshot rows."""
         return self.encoder.transform(self.features.build(self.features.prepare(snapshots)))
