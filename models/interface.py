@@ -92,6 +92,8 @@ class InputContract:
     spaces, columns the model does not read ignored (and never kept), numbers with a decimal comma, dates
     DD/MM/YYYY. `related` names tables a request may add next to the records (e.g. a company's past
     contracts), each with its own contract. `order`: the date fields whose order a real record follows.
+    `as_of`: the date field holding the record's scoring date (the month its score counts in for
+    monitoring, and where the horizon of its outcome starts); without it, the day it was scored.
     """
 
     fields: tuple[InputField, ...]
@@ -100,6 +102,7 @@ class InputContract:
     related: Mapping[str, InputContract] = field(default_factory=dict)
     description: str = ""
     order: tuple[DateOrder, ...] = ()
+    as_of: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -155,6 +155,7 @@ def csv_columns(loaded: LoadedModel) -> dict[str, Callable[[dict[str, Any]], Any
             joined(field.name) if field.kind == "texts" else value(field.name)
         )
     columns["raisons"] = joined("reasons")
+    columns["identifiant_prediction"] = value("prediction_id")
     return columns
 
 

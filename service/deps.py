@@ -8,14 +8,16 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Request
 
+from models.monitoring import DriftThresholds
 from service.audit import AuditLog
 from service.keys import ApiKey, KeyStore
 from service.metrics import ServiceMetrics
 from service.model_registry import ModelRegistry
+from service.monitoring import Monitor, MonitoringStore
 from service.security import RateLimiter, require_role
 from service.sessions import SessionStore
 from service.settings import ServiceSettings
-from service.stores import KEYS, RATE_LIMIT, StoreHealth, migrate, open_engine
+from service.stores import KEYS, MONITORING, RATE_LIMIT, StoreHealth, migrate, open_engine
 
 STORE_THREADS = 16
 
@@ -35,7 +37,13 @@ async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
+async def get_monitor(request: Request) -> Monitor:
+    """The monitoring of the scores (predictions, outcomes, drift, shadow challengers)."""
+    return request.app.state.monitor
+
+
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 AgentKey = Annotated[ApiKey, Depends(require_role("agent"))]
@@ -55,7 +63,12 @@ def open_stores(state: Any, settings: ServiceSettings) -> None:
     state.stores = health
     state.store_limiter = anyio.CapacityLimiter(STORE_THREADS)
     # The audit file is migrated by AuditLog itself each time it opens it (it recovers a deleted file).
-    for store, target in ((KEYS, settings.keys_target()), (RATE_LIMIT, settings.ratelimit_target())):
+    targets = (
+        (KEYS, settings.keys_target()),
+        (RATE_LIMIT, settings.ratelimit_target()),
+        (MONITORING, settings.monitoring_target()),
+    )
+    for store, target in targets:
         if settings.database_url is None or store == KEYS:  # one PostgreSQL database: migrated once
             migrate(target, store)
     keys = open_engine(settings.keys_target(), settings.store_busy_seconds)  # keys and sessions share it
@@ -77,10 +90,19 @@ def open_stores(state: Any, settings: ServiceSettings) -> None:
         health,
         migrated=True,
     )
+    state.monitor = Monitor(
+        MonitoringStore(settings.monitoring_target(), settings.audit_busy_seconds, health, migrated=True),
+        DriftThresholds(psi=settings.drift_psi, min_rows=settings.drift_min_rows),
+        settings.drift_window,
+        settings.drift_cache_seconds,
+        metrics,
+        settings.shadow_queue,
+    )
 
 
 def close_stores(state: Any) -> None:
     """Close the stores' connections (at shutdown)."""
+    state.monitor.close()
     state.audit.close()
     state.keys.engine.dispose()
     state.rate_limiter.engine.dispose()

@@ -1,7 +1,9 @@
 """Prometheus metrics of the service: requests, latency, rows scored, errors, model versions, store
-failures, cancelled requests."""
+failures, cancelled requests, and the monitoring's: drift per model and feature, shadow scores."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -43,3 +45,38 @@ class ServiceMetrics:
             "Refused requests (401, 403, 429) past the audit budget: counted, not written",
             registry=self.registry,
         )
+        self.drift_psi = Gauge(
+            "cma_drift_psi",
+            "Population stability index of each input (and of the scores, feature=score) of the serving "
+            "version against its reference profile, on its latest live records",
+            ["model", "feature"],
+            registry=self.registry,
+        )
+        self.drift_alert = Gauge(
+            "cma_drift_alert",
+            "1 when an input or the scores of the serving version have drifted past their threshold",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_rows = Counter(
+            "cma_shadow_rows_total",
+            "Records shadow-scored by a challenger",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_skipped = Counter(
+            "cma_shadow_skipped_total",
+            "Batches not shadow-scored because the challenger's queue was full",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "cma_shadow_errors_total", "Shadow scores that failed", ["model"], registry=self.registry
+        )
+
+    def set_drift(self, state: Any) -> None:
+        """The gauges of one model's drift state (`service.monitoring.DriftState`)."""
+        for row in state.table.itertuples(index=False):
+            if row.psi == row.psi:  # not NaN
+                self.drift_psi.labels(state.model, row.feature).set(float(row.psi))
+        self.drift_alert.labels(state.model).set(1.0 if state.alerts else 0.0)

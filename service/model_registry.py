@@ -38,6 +38,7 @@ from fastapi import HTTPException, status
 from mlflow import MlflowClient
 
 from models.interface import ScoringModel
+from models.monitoring import ReferenceProfile
 from service.model_schemas import SchemaSet
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,10 @@ class LoadedModel:
     card: str
     loaded_at: str
     schemas: SchemaSet
+    profile: ReferenceProfile | None = None  # the inputs' and scores' reference, logged at registration
+
+
+CHALLENGER_ALIAS = "challenger"
 
 
 def _entry(entry: str, alias: str) -> tuple[str, str]:
@@ -143,6 +148,18 @@ def _entry(entry: str, alias: str) -> tuple[str, str]:
 
 def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err)[:200]}"
+
+
+def _profile(given: object, name: str) -> ReferenceProfile | None:
+    """The reference profile a version carries (None for a version registered before profiles, or one
+    whose profile cannot be read: its drift is then not judged, and `/ready` says so)."""
+    if not isinstance(given, dict):
+        return None
+    try:
+        return ReferenceProfile.from_dict(given)
+    except (KeyError, TypeError, ValueError) as err:
+        logger.warning("%s: reference profile unreadable (%s)", name, type(err).__name__)
+        return None
 
 
 def load_verified(folder: Path) -> object:
@@ -164,6 +181,7 @@ class _Reload:
     abandoned: bool = False
     outcome: dict[str, str] = field(default_factory=dict)
     error: BaseException | None = None
+    challengers: dict[str, LoadedModel | str] | None = None  # None: discovery did not answer
 
     @contextmanager
     def registry_call(self) -> Iterator[None]:
@@ -188,10 +206,15 @@ class ModelRegistry:
     discover: bool = True
     models: dict[str, LoadedModel] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Served name -> the version carrying `challenger`, shadow-scored beside the champion (discovered models
+    # served by `champion` only), and the last load error of each challenger (never a readiness failure).
+    challengers: dict[str, LoadedModel] = field(default_factory=dict)
+    challenger_errors: dict[str, str] = field(default_factory=dict)
     stall_seconds: float = field(default_factory=lambda: RELOAD_STALL_SECONDS)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reloading: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _started: bool = field(default=False, repr=False)
+    _with_challenger: list[str] = field(default_factory=list, repr=False)
 
     def get(self, name: str) -> LoadedModel | None:
         """The serving version of `name` (None when none could ever be loaded)."""
@@ -202,12 +225,21 @@ class ModelRegistry:
         return tuple(dict.fromkeys([*self.models, *self.errors, *self.names]))
 
     def discovered(self) -> list[str]:
-        """Registered models that carry the alias."""
-        out = []
+        """Registered models that carry the alias (and, in `_with_challenger`, those of them that also
+        carry `challenger`, when the service serves champions)."""
+        out, shadowed = [], []
         for registered in MlflowClient().search_registered_models():
-            if self.alias in (registered.aliases or {}):
+            aliases = registered.aliases or {}
+            if self.alias in aliases:
                 out.append(registered.name)
+                if self.alias == "champion" and CHALLENGER_ALIAS in aliases:
+                    shadowed.append(registered.name)
+        self._with_challenger = sorted(shadowed)
         return sorted(out)
+
+    def challenger(self, name: str) -> LoadedModel | None:
+        """The challenger shadow-scored beside the served model `name`, if any."""
+        return self.challengers.get(name)
 
     def load(
         self, name: str, registry_call: Callable[[], AbstractContextManager[None]] = nullcontext
@@ -234,7 +266,9 @@ class ModelRegistry:
                     "%s v%s refused: its artifacts do not match their digest", name, version.version
                 )
                 raise ModelRefused(CHANGED.format(version=version.version))
-            model = getattr(load_verified(local), "model", None)
+            python_model = load_verified(local)
+            model = getattr(python_model, "model", None)
+            profile = _profile(getattr(python_model, "reference_profile", None), name)
         if not isinstance(model, ScoringModel):
             raise TypeError(
                 f"{registered} v{version.version} does not implement the scoring face (retrain it)"
@@ -250,6 +284,7 @@ class ModelRegistry:
             card=version.description or "",
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
             schemas=SchemaSet.of(model, registered),
+            profile=profile,
         )
 
     def reload(self) -> dict[str, str]:
@@ -305,6 +340,11 @@ class ModelRegistry:
             found, results = self._collect(job)
             with self._lock:
                 self._apply(found, results, late=job.abandoned)
+                if job.challengers is not None and not job.abandoned:
+                    self.challengers = {
+                        n: c for n, c in job.challengers.items() if isinstance(c, LoadedModel)
+                    }
+                    self.challenger_errors = {n: c for n, c in job.challengers.items() if isinstance(c, str)}
                 job.outcome = self._outcome(results) if not job.abandoned else {}
                 job.done.set()
             if job.abandoned:
@@ -338,6 +378,15 @@ class ModelRegistry:
                 logger.warning("loading %s failed: %s", name, results[name])
         if not found and not results:
             results[REGISTRY_ENTRY] = NOT_LOADED.format(reason="découverte des modèles impossible")
+        if found:
+            shadows: dict[str, LoadedModel | str] = {}
+            for name in self._with_challenger:
+                try:
+                    shadows[name] = self.load(f"{name}@{CHALLENGER_ALIAS}", job.registry_call)
+                except Exception as err:
+                    shadows[name] = _reason(err)
+                    logger.warning("loading the challenger of %s failed: %s", name, shadows[name])
+            job.challengers = shadows
         return found, results
 
     def _apply(self, found: bool, results: dict[str, LoadedModel | str], late: bool) -> None:

@@ -166,6 +166,13 @@ def result_schema(contract: InputContract, outputs: tuple[OutputField, ...], tit
     fields: dict[str, Any] = {"index": (int, Field(description="Position of the record in the request"))}
     if contract.id_field is not None:
         fields[_id_key(contract)] = (str | None, Field(default=None, alias=contract.id_field))
+    fields["prediction_id"] = (
+        str,
+        Field(
+            description="Id of this score, kept for monitoring: send it back with the outcome "
+            "(POST /v1/outcomes)"
+        ),
+    )
     fields["probability"] = (float, Field(ge=0, le=1, description="Calibrated probability"))
     for out in outputs:
         annotation: Any = {"float": float, "text": str, "texts": list[str]}[out.kind]

@@ -25,6 +25,30 @@ class ServiceSettings(BaseSettings):
     )
     keys_db: Path | None = Field(default=None, description="API keys store (default: <home>/service/keys.db)")
     audit_db: Path | None = Field(default=None, description="Audit log (default: <home>/service/audit.db)")
+    monitoring_db: Path | None = Field(
+        default=None,
+        description="What was scored and the outcomes that came back (default: <home>/service/monitoring.db)",
+    )
+    drift_psi: float = Field(
+        default=0.2,
+        gt=0,
+        description="PSI of an input or of the scores past which it has drifted (CMA_DRIFT_PSI)",
+    )
+    drift_min_rows: int = Field(
+        default=500, ge=1, description="Fewest live records of a model version before its drift is judged"
+    )
+    drift_window: int = Field(
+        default=5_000, ge=1, description="Latest records of the serving version compared with its reference"
+    )
+    drift_cache_seconds: float = Field(
+        default=10.0, ge=0, description="How long a computed drift state is reused by /ready and /metrics"
+    )
+    shadow_queue: int = Field(
+        default=8,
+        ge=0,
+        description="Batches waiting for their challenger's shadow score; beyond, a batch is not shadowed "
+        "(counted in cma_shadow_skipped_total); 0 turns shadow scoring off",
+    )
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="Requests per minute and key")
     ratelimit_db: Path | None = Field(
         default=None, description="Rate limits shared by the workers (default: beside keys.db, ratelimit.db)"
@@ -119,6 +143,14 @@ class ServiceSettings(BaseSettings):
     def ratelimit_target(self) -> Path | str:
         """Where the rate-limit counters are: the state database URL, else ratelimit.db."""
         return self.database_url or self.ratelimit_path()
+
+    def monitoring_target(self) -> Path | str:
+        """Where the predictions and outcomes are kept: the state database URL, else monitoring.db."""
+        return self.database_url or self.monitoring_path()
+
+    def monitoring_path(self) -> Path:
+        """Monitoring database file."""
+        return self.monitoring_db or self.predict_home / "service" / "monitoring.db"
 
     def keys_path(self) -> Path:
         """API keys database file."""

@@ -36,12 +36,14 @@ KEYS = "keys"
 SESSIONS = "sessions"
 AUDIT = "audit"
 RATE_LIMIT = "rate_limit"
+MONITORING = "monitoring"
 
 STORE_LABELS = {
     KEYS: "le registre des clés d'API",
     SESSIONS: "le registre des sessions",
     AUDIT: "le journal d'audit",
     RATE_LIMIT: "le compteur de débit",
+    MONITORING: "le registre de suivi des prédictions",
 }
 
 # Why a store could not be used, in French (what agents and operators read), by failure kind.
@@ -285,10 +287,16 @@ def open_engine(target: StoreTarget, busy_seconds: float, wal: bool = False) -> 
 
 
 # Alembic: the script folder ships in the package; each SQLite file holds one branch of the history (keys
-# and sessions in keys.db, the audit in audit.db, the rate-limit counters in ratelimit.db), one PostgreSQL
-# database holds them all.
+# and sessions in keys.db, the audit in audit.db, the rate-limit counters in ratelimit.db, the monitoring in
+# monitoring.db), one PostgreSQL database holds them all.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-BRANCHES = {KEYS: "keys", SESSIONS: "keys", AUDIT: "audit", RATE_LIMIT: "rate_limit"}
+BRANCHES = {
+    KEYS: "keys",
+    SESSIONS: "keys",
+    AUDIT: "audit",
+    RATE_LIMIT: "rate_limit",
+    MONITORING: "monitoring",
+}
 MIGRATION_BUSY_SECONDS = 10.0
 _migrating = threading.Lock()  # Alembic's context is process-global: one migration at a time per process
 

@@ -141,6 +141,7 @@ HOST_INPUT = InputContract(
             "creation_date", "cutoff_date", strict=False, later_default_today=True, blame="creation_date"
         ),
     ),
+    as_of="cutoff_date",
 )
 HOST_OUTPUTS: tuple[OutputField, ...] = (
     OutputField(

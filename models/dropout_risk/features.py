@@ -225,6 +225,7 @@ def dropout_input(prediction_weeks: int) -> InputContract:
         id_field="contract_id",
         description="An apprenticeship contract N weeks after its start.",
         order=(DateOrder("contract_start", "planned_end"),),
+        as_of="prediction_date",
     )
 
 

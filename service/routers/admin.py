@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from service.deps import AdminKey, AnyKey, RegistryDep
+from service.model_registry import ModelRegistry
+from service.monitoring import Monitor
 from service.schemas import ModelInfo
 from service.stores import StoreHealth
 
@@ -35,8 +37,21 @@ class Readiness(BaseModel):
         description="Last load error per model: the raw error for admin keys, a short reason for others"
     )
     stores: dict[str, dict[str, Any]] = Field(
-        description="Per store (keys, sessions, audit, rate_limit): status ok or failing, the reason, and "
-        "incidents the store recovered from (an audit file deleted while serving)"
+        description="Per store (keys, sessions, audit, rate_limit, monitoring): status ok or failing, the "
+        "reason, and incidents the store recovered from (an audit file deleted while serving)"
+    )
+    degraded: bool = Field(
+        default=False,
+        description="True when a served model's live inputs or scores have drifted from its "
+        "reference (the service still answers: `alerts` says why)",
+    )
+    alerts: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per model, the drift alerts of its serving version, in French"
+    )
+    monitoring: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per model: the live records its drift was judged on, a note when it was not judged, "
+        "and the challenger shadow-scored beside it",
     )
 
 
@@ -74,7 +89,15 @@ def ready(request: Request, registry: RegistryDep, key: AnyKey) -> Any:
     }
     raw = dict(registry.errors)
     errors = raw if admin else {name: MODEL_LOAD_FAILED for name in raw}
-    body: dict[str, Any] = {"models": models, "errors": errors, "stores": report}
+    alerts, monitoring = _monitoring(request.app.state, registry, admin)
+    body: dict[str, Any] = {
+        "models": models,
+        "errors": errors,
+        "stores": report,
+        "degraded": bool(alerts),
+        "alerts": alerts,
+        "monitoring": monitoring,
+    }
     details: list[dict[str, Any]] = [
         {"model": name, "version": version, "reason": errors.get(name, MODEL_NOT_LOADED)}
         for name, version in models.items()
@@ -88,6 +111,45 @@ def ready(request: Request, registry: RegistryDep, key: AnyKey) -> Any:
     return JSONResponse(
         {"status": 503, "message": NOT_READY, "details": details, "ready": False, **body}, status_code=503
     )
+
+
+def _monitoring(
+    state: Any, registry: ModelRegistry, admin: bool
+) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """The drift alerts of every served model and its monitoring state (blocking: reads the store). A
+    monitoring store that cannot be read is a failing store on /ready, not a drift."""
+    monitor: Monitor | None = getattr(state, "monitor", None)
+    alerts: dict[str, list[str]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    if monitor is None:
+        return alerts, out
+    for name in registry.served():
+        loaded = registry.get(name)
+        if loaded is None:
+            continue
+        entry: dict[str, Any] = {"version": loaded.version}
+        try:
+            drift = monitor.drift(loaded)
+        except HTTPException:  # the store failed: recorded in its health, shown under `stores`
+            drift = None
+            entry["note"] = "dérive non calculée : registre de suivi indisponible"
+        if drift is None and "note" not in entry:
+            entry["note"] = (
+                "dérive non suivie : cette version n'a pas de profil de référence (réentraînez-la)"
+            )
+        elif drift is not None:
+            entry["live_records"] = drift.rows
+            if drift.note:
+                entry["note"] = drift.note
+            if drift.alerts:
+                alerts[name] = drift.alerts
+        challenger = registry.challenger(name)
+        if challenger is not None:
+            entry["challenger"] = challenger.version
+        elif admin and name in registry.challenger_errors:
+            entry["challenger_error"] = registry.challenger_errors[name]
+        out[name] = entry
+    return alerts, out
 
 
 @router.get("/v1/models", response_model=list[ModelInfo], summary="Served models: versions, metrics, cards")
@@ -131,5 +193,7 @@ def reload_models(request: Request, registry: RegistryDep, key: AdminKey) -> dic
 )
 def metrics(request: Request, key: AdminKey) -> Response:
     """Requests, latency histograms, rows scored and rejected, model versions, store failures, cancelled
-    requests."""
+    requests, drift per model and feature (recomputed when older than the drift cache), shadow scores."""
+    registry: ModelRegistry = request.app.state.registry
+    _monitoring(request.app.state, registry, admin=True)
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

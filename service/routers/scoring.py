@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -37,6 +38,7 @@ from service.deps import AgentKey, AuditDep, RegistryDep
 from service.json_records import read_json_records
 from service.keys import ApiKey
 from service.model_registry import LoadedModel, ModelRegistry
+from service.monitoring import Monitor, band_field
 from service.results import JSON_MIN_ROWS, ScoredColumns
 from service.schemas import RecordError, ScoresRequest, ScoresResponse
 from service.scoring import ClientGone, score_batch
@@ -168,13 +170,37 @@ def _score_batch(
         raise RecordsRejected(batch.errors)
     try:
         chunk_rows = request.app.state.settings.score_chunk_rows
-        results = score_batch(loaded.model, batch, explain, _related(loaded, related), cancelled, chunk_rows)
+        given = _related(loaded, related)
+        results = score_batch(loaded.model, batch, explain, given, cancelled, chunk_rows)
     except ClientGone:
         _audit(request, audit, key, loaded, 0, CLIENT_GONE, start)
         raise
+    results = _kept(request.app.state, loaded, batch, results, given)
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, batch.errors, rows)
+
+
+def _kept(
+    state: Any, loaded: LoadedModel, batch: Any, results: ScoredColumns, related: dict[str, list[Any]]
+) -> ScoredColumns:
+    """Keep the scores for monitoring (a 503 when they cannot be: no score is answered without its
+    prediction id), queue the challenger's shadow score of the same batch, and add each prediction id to
+    the results (after the record's identifier)."""
+    monitor: Monitor = state.monitor
+    band = band_field(loaded.model)
+    probabilities = np.asarray(results.columns["probability"], dtype=np.float64)
+    bands = list(results.columns[band]) if band else None
+    ids = monitor.keep(loaded, batch, probabilities, bands)
+    challenger = state.registry.challenger(loaded.name)
+    if challenger is not None and state.settings.shadow_queue:
+        monitor.shadow(loaded.name, challenger, batch, ids, probabilities, related)
+    columns: dict[str, Any] = {}
+    for name, column in results.columns.items():
+        if name == "probability":
+            columns["prediction_id"] = ids.tolist()
+        columns[name] = column
+    return ScoredColumns(columns)
 
 
 def _stop_if_gone(

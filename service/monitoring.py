@@ -1,0 +1,551 @@
+"""What the service keeps of every score, the outcomes that come back, the drift of live inputs and the
+shadow scores of challengers (issue 16: closing the loop).
+
+Every scored record gets a prediction id, kept in the monitoring store (monitoring.db, or the PostgreSQL
+database of `CMA_DATABASE_URL`) in a form free of personal data: the model and version, the pseudonymous
+key of its identifier (an HMAC: nobody without the secret can go back to the SIRET or the contract, nor test
+a guess), its scoring date, its probability, the bins of its inputs in the model's reference profile (the
+indices of the bins, never a submitted value) and its groups (département, NAF section, the model card's
+groups). Outcomes sent later (`POST /v1/outcomes`, `cma-predict outcomes`) are joined to it by the
+prediction id, or by the record's identifier (pseudonymised the same way).
+
+The record keys use `CMA_PSEUDONYM_KEY` when set (the secret of the imported datasets, so keys join across
+them); otherwise a secret made once for the deployment and kept in the monitoring database.
+
+Drift: the latest `window` records of the serving version are binned against the profile logged with it at
+registration; a feature (or the scores) past its PSI threshold is an alert, shown degraded on `/ready`, as
+gauges on `/metrics` and in the monitoring report. The state is computed from the database (so every
+worker agrees), at most once every `cache_seconds`.
+
+Shadow challengers: a model version carrying the alias `challenger` scores the same batch after the
+champion has answered, in one background thread; its scores are kept under the same prediction ids (role
+`challenger`) and never reach the answer. A full queue skips the shadow score of a batch (counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.monitoring import DriftThresholds, ReferenceProfile, drift_alerts, drift_table, record_groups
+from service.stores import (
+    MONITORING,
+    StoreHealth,
+    StoreTarget,
+    StoreUnavailable,
+    failure_kind,
+    migrate,
+    open_engine,
+)
+
+if TYPE_CHECKING:
+    from service.metrics import ServiceMetrics
+    from service.model_registry import LoadedModel
+    from service.validation import ValidBatch
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PSEUDONYM_KEY_ENV = "CMA_PSEUDONYM_KEY"
+MIN_SECRET_BYTES = 16
+# Actions an agent may report with an outcome: a closed list (a free text could hold anyone's name).
+ACTIONS = ("entreprise_contactee", "pack_ppr", "entretien", "aucune", "autre")
+INSERT_PREDICTION = text(
+    "INSERT INTO predictions (prediction_id, role, model, version, scored_at, as_of, period, record_key, "
+    "probability, band, score_bin, bins, groups, source) VALUES (:prediction_id, :role, :model, :version, "
+    ":scored_at, :as_of, :period, :record_key, :probability, :band, :score_bin, :bins, :groups, :source)"
+)
+INSERT_OUTCOME = text(
+    "INSERT INTO outcomes (model, prediction_id, record_key, outcome, outcome_date, action, received_at, "
+    "source, key_id) VALUES (:model, :prediction_id, :record_key, :outcome, :outcome_date, :action, "
+    ":received_at, :source, :key_id)"
+)
+
+
+def new_prediction_ids(n: int) -> np.ndarray:
+    """`n` fresh prediction ids: one random batch part (64 bits) and the row's number, e.g.
+    `p-3f9c0a1b2c3d4e5f-000017`; unique without a round trip to the database."""
+    batch = secrets.token_hex(8)
+    return np.array([f"p-{batch}-{i:06d}" for i in range(n)], dtype=object)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso_date(value: Any) -> str | None:
+    """A scoring date as `YYYY-MM-DD` (a date, a timestamp or an ISO text), None when missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return None if pd.isna(value) else value.strftime("%Y-%m-%d")
+    text_value = str(value).strip()
+    return text_value[:10] if len(text_value) >= 10 else None
+
+
+def band_field(model: Any) -> str | None:
+    """The model's band output (its first text output with a closed list of values), if it has one."""
+    for output in model.output_fields:
+        if output.kind == "text" and output.allowed:
+            return str(output.name)
+    return None
+
+
+@dataclass(frozen=True)
+class OutcomeReport:
+    """What became of the outcomes of one submission: how many were joined to a prediction, how many were
+    kept without one (their errors say which, by index and reason, never by value)."""
+
+    received: int
+    matched: int
+    unmatched: int
+    errors: list[dict[str, Any]]
+
+
+@dataclass
+class DriftState:
+    """The drift of one served model version: its table (one row per input and the scores), the alerts
+    (French reasons) and how many live records it was judged on."""
+
+    model: str
+    version: str
+    rows: int
+    table: pd.DataFrame
+    alerts: list[str]
+    computed_at: float = field(default_factory=time.monotonic)
+    note: str = ""
+
+
+class MonitoringStore:
+    """The predictions and outcomes tables, on a SQLite file, a database URL or an engine.
+
+    `busy_seconds`: the longest wait for another process's lock (then `StoreUnavailable`, a 503 of the error
+    contract: a score whose prediction could not be kept is not answered). `migrated`: the caller already
+    brought the database to the latest revision.
+    """
+
+    def __init__(
+        self,
+        target: StoreTarget,
+        busy_seconds: float = 0.5,
+        health: StoreHealth | None = None,
+        migrated: bool = False,
+    ) -> None:
+        if not migrated:
+            migrate(target, MONITORING)
+        self.engine: Engine = open_engine(target, busy_seconds, wal=True)
+        self.health = health
+        self._secret = self._key_secret()
+        if health is not None:
+            health.register(MONITORING, self.probe)
+
+    def _key_secret(self) -> bytes:
+        given = os.environ.get(PSEUDONYM_KEY_ENV, "")
+        if len(given.encode()) >= MIN_SECRET_BYTES:
+            return given.encode()
+        with self.engine.connect() as con:
+            row = con.execute(text("SELECT secret FROM monitoring_secret WHERE id = 1")).fetchone()
+        if row is None:  # made by the migration: a database without it was not migrated
+            raise RuntimeError("monitoring database without its secret: run the migrations")
+        return str(row[0]).encode()
+
+    def probe(self) -> None:
+        """Raise when the store cannot be read (for `/ready` to see it recover)."""
+        with self.engine.connect() as con:
+            con.execute(text("SELECT 1 FROM predictions LIMIT 1"))
+
+    def _failed(self, err: SQLAlchemyError) -> StoreUnavailable:
+        kind = failure_kind(err)
+        logger.error("monitoring store failed (%s): %s", kind, type(err).__name__)
+        if self.health is not None:
+            self.health.failed(MONITORING, kind, str(err))
+        return StoreUnavailable(MONITORING, kind)
+
+    def _write(self, statement: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as con:
+                con.execute(statement, rows)
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        if self.health is not None:
+            self.health.ok(MONITORING)
+
+    def record_keys(self, model: str, identifiers: Sequence[Any]) -> list[str | None]:
+        """The pseudonymous key of each identifier as scored (trimmed text; None when missing): an HMAC
+        under the deployment's secret, per model."""
+        prefix = f"record|{model}|".encode()
+        out: list[str | None] = []
+        for value in identifiers:
+            given = "" if value is None else str(value).strip()
+            out.append(
+                None
+                if not given
+                else hmac.new(self._secret, prefix + given.encode(), hashlib.sha256).hexdigest()[:24]
+            )
+        return out
+
+    def record(
+        self,
+        loaded: LoadedModel,
+        frame: pd.DataFrame,
+        probabilities: np.ndarray,
+        prediction_ids: Sequence[str] | np.ndarray,
+        role: str = CHAMPION,
+        source: str = "api",
+        bands: Sequence[Any] | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        """Keep the scores of `frame` (the valid records, in the model's input form) under their prediction
+        ids; `model_name`: the served name they count under (the champion's, for a challenger)."""
+        model = loaded.model
+        name = model_name or loaded.name
+        contract = model.input_contract
+        n = len(frame)
+        if n == 0:
+            return
+        now = _now()
+        scored_at = now.isoformat(timespec="seconds")
+        as_of_field = getattr(contract, "as_of", None)
+        as_of = (
+            [_iso_date(v) for v in frame[as_of_field]] if as_of_field and as_of_field in frame else [None] * n
+        )
+        keys = (
+            self.record_keys(name, list(frame[contract.id_field]))
+            if contract.id_field and contract.id_field in frame
+            else [None] * n
+        )
+        profile = loaded.profile
+        if profile is not None:
+            bins = [",".join(map(str, row)) for row in profile.bin_rows(frame).tolist()]
+            score_bins: list[int | None] = [int(b) for b in profile.bin_scores(probabilities)]
+        else:
+            bins, score_bins = [None] * n, [None] * n  # type: ignore[list-item]
+        groups = record_groups(model, frame)
+        group_rows = [
+            orjson.dumps({k: _group_text(v[i]) for k, v in groups.items()}).decode() for i in range(n)
+        ]
+        month = now.strftime("%Y-%m")
+        rows = [
+            {
+                "prediction_id": str(prediction_ids[i]),
+                "role": role,
+                "model": name,
+                "version": loaded.version,
+                "scored_at": scored_at,
+                "as_of": as_of[i],
+                "period": (as_of[i] or "")[:7] or month,
+                "record_key": keys[i],
+                "probability": float(probabilities[i]),
+                "band": None if bands is None else _group_text(bands[i]),
+                "score_bin": score_bins[i],
+                "bins": bins[i],
+                "groups": group_rows[i],
+                "source": source,
+            }
+            for i in range(n)
+        ]
+        self._write(INSERT_PREDICTION, rows)
+
+    def add_outcomes(
+        self, model: str, outcomes: Sequence[Mapping[str, Any]], source: str, key_id: str | None = None
+    ) -> OutcomeReport:
+        """Join each outcome (`prediction_id`, or `record_id`: the identifier as scored; `outcome` 0/1;
+        `outcome_date`; `action`) to the champion prediction it follows (by id; by record key, the latest
+        prediction scored on or before the outcome date), and keep it. An outcome no prediction is found
+        for is kept too, without a prediction id, and reported by index."""
+        received_at = _now().isoformat(timespec="seconds")
+        keys = self.record_keys(model, [o.get("record_id") for o in outcomes])
+        ids = [o.get("prediction_id") for o in outcomes]
+        known = self._known(model, [i for i in ids if i], [k for k in keys if k])
+        rows, errors = [], []
+        for index, (outcome, given_id, key) in enumerate(zip(outcomes, ids, keys, strict=True)):
+            day = _iso_date(outcome.get("outcome_date"))
+            found: str | None = None
+            if given_id:
+                found = given_id if given_id in known["ids"] else None
+            elif key:
+                found = _latest_before(known["keys"].get(key, []), day)
+            if found is None:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "prediction_id" if given_id else "record_id",
+                        "reason": "aucune prédiction de ce modèle ne correspond : résultat gardé, non relié",
+                    }
+                )
+            rows.append(
+                {
+                    "model": model,
+                    "prediction_id": found,
+                    "record_key": key,
+                    "outcome": int(bool(outcome["outcome"])),
+                    "outcome_date": day,
+                    "action": outcome.get("action"),
+                    "received_at": received_at,
+                    "source": source,
+                    "key_id": key_id,
+                }
+            )
+        self._write(INSERT_OUTCOME, rows)
+        return OutcomeReport(len(rows), len(rows) - len(errors), len(errors), errors)
+
+    def _known(self, model: str, ids: list[str], keys: list[str]) -> dict[str, Any]:
+        """Which of `ids` are champion predictions of `model`, and the (scored date, id) of every champion
+        prediction of each record key."""
+        found_ids: set[str] = set()
+        by_key: dict[str, list[tuple[str, str]]] = {}
+        try:
+            with self.engine.connect() as con:
+                for chunk in _chunks(ids):
+                    found_ids.update(
+                        r[0]
+                        for r in con.execute(
+                            text(
+                                "SELECT prediction_id FROM predictions WHERE model = :m "
+                                f"AND role = 'champion' AND prediction_id IN ({_placeholders(chunk)})"
+                            ),
+                            {"m": model, **_params(chunk)},
+                        )
+                    )
+                for chunk in _chunks(list(dict.fromkeys(keys))):
+                    for key, day, pid in con.execute(
+                        text(
+                            "SELECT record_key, coalesce(as_of, substr(scored_at, 1, 10)), prediction_id "
+                            "FROM predictions WHERE model = :m AND role = 'champion' "
+                            f"AND record_key IN ({_placeholders(chunk)})"
+                        ),
+                        {"m": model, **_params(chunk)},
+                    ):
+                        by_key.setdefault(key, []).append((day, pid))
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        return {"ids": found_ids, "keys": by_key}
+
+    def predictions(
+        self, model: str, since: str | None = None, until: str | None = None, role: str | None = None
+    ) -> pd.DataFrame:
+        """The kept predictions of `model` (periods `since`..`until`, `YYYY-MM`, inclusive), each with its
+        latest outcome (NaN until one comes back) and the action reported with it; the groups as columns."""
+        clauses, params = ["p.model = :m"], {"m": model}
+        if since:
+            clauses.append("p.period >= :since")
+            params["since"] = since
+        if until:
+            clauses.append("p.period <= :until")
+            params["until"] = until
+        if role:
+            clauses.append("p.role = :role")
+            params["role"] = role
+        query = text(
+            "SELECT p.prediction_id, p.role, p.model, p.version, p.scored_at, p.as_of, p.period, "
+            "p.probability, p.band, p.score_bin, p.bins, p.groups, p.source, o.outcome, o.outcome_date, "
+            "o.action FROM predictions p LEFT JOIN (SELECT prediction_id, outcome, outcome_date, action, "
+            "row_number() OVER (PARTITION BY prediction_id ORDER BY seq DESC) AS latest FROM outcomes "
+            "WHERE prediction_id IS NOT NULL) o ON o.prediction_id = p.prediction_id AND o.latest = 1 "
+            f"WHERE {' AND '.join(clauses)} ORDER BY p.seq"
+        )
+        try:
+            with self.engine.connect() as con:
+                frame = pd.DataFrame(con.execute(query, params).mappings().all())
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        columns = [
+            "prediction_id", "role", "model", "version", "scored_at", "as_of", "period", "probability",
+            "band", "score_bin", "bins", "groups", "source", "outcome", "outcome_date", "action",
+        ]  # fmt: skip
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        frame["outcome"] = pd.to_numeric(frame["outcome"], errors="coerce")
+        groups = pd.DataFrame([orjson.loads(g) if g else {} for g in frame["groups"]], index=frame.index)
+        return pd.concat([frame, groups.drop(columns=[c for c in groups if c in frame])], axis=1)
+
+    def unmatched_outcomes(self, model: str) -> int:
+        """Outcomes of `model` kept without a prediction they could be joined to."""
+        try:
+            with self.engine.connect() as con:
+                row = con.execute(
+                    text("SELECT count(*) FROM outcomes WHERE model = :m AND prediction_id IS NULL"),
+                    {"m": model},
+                ).fetchone()
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        return int(row[0]) if row else 0
+
+    def latest_bins(self, model: str, version: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The input bins (rows x features) and score bins of the latest `limit` champion records of one
+        model version."""
+        query = text(
+            "SELECT bins, score_bin FROM predictions WHERE model = :m AND version = :v AND role = 'champion' "
+            "AND bins IS NOT NULL ORDER BY seq DESC LIMIT :n"
+        )
+        try:
+            with self.engine.connect() as con:
+                rows = con.execute(query, {"m": model, "v": version, "n": limit}).fetchall()
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        if not rows:
+            return np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        features = np.array([[int(b) for b in r[0].split(",")] if r[0] else [] for r in rows], dtype=np.int64)
+        return features, np.array([r[1] for r in rows], dtype=np.int64)
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.engine.dispose()
+
+
+def _group_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def _latest_before(found: list[tuple[str, str]], day: str | None) -> str | None:
+    """The id of the latest prediction scored on or before `day` (any when no day), else None."""
+    eligible = [(d or "", pid) for d, pid in found if day is None or (d or "") <= day]
+    return max(eligible)[1] if eligible else None
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _placeholders(chunk: list[str]) -> str:
+    return ", ".join(f":v{i}" for i in range(len(chunk)))
+
+
+def _params(chunk: list[str]) -> dict[str, str]:
+    return {f"v{i}": v for i, v in enumerate(chunk)}
+
+
+class Monitor:
+    """The app's monitoring: keeps every score (`keep`), shadow-scores challengers (`shadow`), judges the
+    drift of every served model (`drift`, cached) and feeds the gauges of `/metrics`."""
+
+    def __init__(
+        self,
+        store: MonitoringStore,
+        thresholds: DriftThresholds,
+        window: int,
+        cache_seconds: float,
+        metrics: ServiceMetrics | None = None,
+        shadow_queue: int = 8,
+    ) -> None:
+        self.store = store
+        self.thresholds = thresholds
+        self.window = window
+        self.cache_seconds = cache_seconds
+        self.metrics = metrics
+        self.shadow_queue = shadow_queue
+        self._drift: dict[tuple[str, str], DriftState] = {}
+        self._lock = threading.Lock()
+        self._pending: list[Future[None]] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+
+    def keep(
+        self, loaded: LoadedModel, batch: ValidBatch, probabilities: np.ndarray, bands: Sequence[Any] | None
+    ) -> np.ndarray:
+        """Keep the champion's scores of a batch; their prediction ids, in the batch's order."""
+        ids = new_prediction_ids(len(batch))
+        self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
+        return ids
+
+    def shadow(
+        self,
+        name: str,
+        challenger: LoadedModel,
+        batch: ValidBatch,
+        ids: np.ndarray,
+        champion_probabilities: np.ndarray,
+        related: Mapping[str, list[dict[str, Any]]] | None,
+    ) -> bool:
+        """Score `batch` with the challenger in the background, kept under the champion's prediction ids;
+        False when the queue is full (the batch is not shadowed, counted)."""
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            if len(self._pending) >= self.shadow_queue:
+                if self.metrics is not None:
+                    self.metrics.shadow_skipped.labels(name).inc()
+                return False
+            future = self._executor.submit(self._shadow, name, challenger, batch, ids, related)
+            self._pending.append(future)
+        return True
+
+    def _shadow(
+        self,
+        name: str,
+        challenger: LoadedModel,
+        batch: ValidBatch,
+        ids: np.ndarray,
+        related: Mapping[str, list[dict[str, Any]]] | None,
+    ) -> None:
+        try:
+            scored = challenger.model.score(batch.rows(), explain=False, related=related or None)
+            probabilities = np.asarray(scored["probability"], dtype=np.float64)
+            band = band_field(challenger.model)
+            bands = scored[band] if band else None
+            self.store.record(
+                challenger, batch.as_frame(), probabilities, ids, CHALLENGER, "api", bands, model_name=name
+            )
+            if self.metrics is not None:
+                self.metrics.shadow_rows.labels(name).inc(len(ids))
+        except Exception as err:  # a challenger never affects the service: logged and counted
+            logger.warning("shadow score of %s failed: %s", name, type(err).__name__)
+            if self.metrics is not None:
+                self.metrics.shadow_errors.labels(name).inc()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for the shadow scores queued so far (tests, shutdown)."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.result(timeout=timeout)
+
+    def drift(self, loaded: LoadedModel) -> DriftState | None:
+        """The drift of the serving version of a model (None when it has no reference profile), recomputed
+        from the store when older than `cache_seconds`; updates the gauges."""
+        profile: ReferenceProfile | None = loaded.profile
+        if profile is None:
+            return None
+        key = (loaded.name, loaded.version)
+        cached = self._drift.get(key)
+        if cached is not None and time.monotonic() - cached.computed_at < self.cache_seconds:
+            return cached
+        features, scores = self.store.latest_bins(loaded.name, loaded.version, self.window)
+        if features.shape[1] != len(profile.features):  # no record yet (or written by another profile)
+            features = np.zeros((0, len(profile.features)), dtype=np.int64)
+            scores = np.zeros(0, dtype=np.int64)
+        table = drift_table(profile, features, scores, self.thresholds)
+        state = DriftState(loaded.name, loaded.version, len(scores), table, drift_alerts(table))
+        if len(scores) < self.thresholds.min_rows:
+            state.note = (
+                f"dérive non jugée : {len(scores)} enregistrements de la version {loaded.version} "
+                f"(il en faut {self.thresholds.min_rows})"
+            )
+        self._drift[key] = state
+        if self.metrics is not None:
+            self.metrics.set_drift(state)
+        return state
+
+    def close(self) -> None:
+        """Finish the shadow scores queued, then close the store."""
+        self._executor.shutdown(wait=True)
+        self.store.close()
