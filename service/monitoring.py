@@ -411,6 +411,24 @@ class MonitoringStore:
         """Close the store's connections."""
         self.engine.dispose()
 
+    def champion_records(self, model: str) -> pd.DataFrame:
+        """Every champion prediction of `model` with a record key: `prediction_id`, `record_key`, `day` (its
+        as-of date, else its scoring date, ISO) and `has_outcome` (an outcome is already joined to it), for
+        outcomes derived from an extract of events (`cma-predict outcomes --events`)."""
+        query = text(
+            "SELECT p.prediction_id, p.record_key, coalesce(p.as_of, substr(p.scored_at, 1, 10)) AS day, "
+            "EXISTS (SELECT 1 FROM outcomes o WHERE o.prediction_id = p.prediction_id) AS has_outcome "
+            "FROM predictions p WHERE p.model = :m AND p.role = 'champion' AND p.record_key IS NOT NULL "
+            "ORDER BY p.seq"
+        )
+        try:
+            with self.engine.connect() as con:
+                rows = con.execute(query, {"m": model}).fetchall()
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        frame = pd.DataFrame(rows, columns=["prediction_id", "record_key", "day", "has_outcome"])
+        return frame.assign(has_outcome=frame["has_outcome"].astype(bool))
+
 
 def _group_text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:

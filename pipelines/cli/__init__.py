@@ -5,19 +5,20 @@
 - `train`: train, train-extract, evaluate, run (the same for every model family);
 - `site`: ingest-sirene, ingest-bpe, train-site, diagnose;
 - `score`: score (a chamber's files scored in batches by a registered model, or on Spark);
+- `monitor`: monitor (the monitoring report, logged to MLflow), outcomes (what happened after the scores);
 - the service's own commands (`keys`, `serve`) live with the service (`service/cli.py`), mounted here.
 """
 
 from __future__ import annotations
 
-from pipelines.cli import data, importing, score, site, train
+from pipelines.cli import data, importing, monitor, score, site, train
 from pipelines.cli.common import app
 from service.cli import keys_app, serve
 
 app.add_typer(keys_app, name="keys")
 app.command()(serve)
 
-__all__ = ["app", "data", "importing", "main", "score", "site", "train"]
+__all__ = ["app", "data", "importing", "main", "monitor", "score", "site", "train"]
 
 
 def main() -> None:
