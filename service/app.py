@@ -33,7 +33,7 @@ from service.middleware import (
     http_error_message,
 )
 from service.model_registry import ModelRegistry
-from service.routers import admin, diagnostic_page, outcomes, scoring, site
+from service.routers import admin, diagnostic_page, monitoring_page, outcomes, scoring, site
 from service.runtime import share_malloc_arenas, use_system_allocator
 from service.schemas import ErrorBody
 from service.security import RateLimitExceeded
@@ -246,6 +246,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for named in scoring.NAMED_ROUTES:
         app.include_router(scoring.named_router(named))
     app.include_router(outcomes.router)
+    app.include_router(monitoring_page.router)
     app.include_router(site.router)
     app.include_router(diagnostic_page.router)
     _offline_docs(app)
