@@ -15,10 +15,16 @@ class ScoringPyfunc(PythonModel):
     """Wraps a fitted model of any family for the registry: `predict` is its `score`.
 
     Parameter `explain` (default true, as in the API): add the 3 main reasons of each score.
+
+    `reference_profile`: the distribution of the inputs and scores of rows the model was not trained on
+    (`models.monitoring.ReferenceProfile.to_dict()`), pickled with the model so that it is inside the
+    registered artifacts and their digest; what monitoring compares served traffic with. A model pickled
+    before it existed has none: read it as `getattr(python_model, "reference_profile", None)`.
     """
 
-    def __init__(self, model: ScoringModel) -> None:
+    def __init__(self, model: ScoringModel, reference_profile: dict[str, Any] | None = None) -> None:
         self.model = model
+        self.reference_profile = reference_profile
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

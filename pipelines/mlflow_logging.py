@@ -167,10 +167,12 @@ def register_logged_model(
     score_champion: Callable[[PyFuncModel], float],
     card: str,
     publication: Publication | None = None,
+    challenger: bool = False,
 ) -> TrainResult:
     """Register the run's model (with the digest of its artifacts, which the service checks at load), move
-    the alias if it beats the champion on the same rows and passes the publication gates, tag the run
-    (`promoted`, and `cma.gates`: passed, or the gates it failed)."""
+    the alias if it beats the champion on the same rows and passes the publication gates (with
+    `challenger`: give it the alias `challenger` instead, champion unmoved), tag the run (`promoted`, the
+    alias it took if any, and `cma.gates`: passed, or the gates it failed)."""
     decision = register_and_promote(
         logged.model_uri,
         registration.model_name,
@@ -180,8 +182,11 @@ def register_logged_model(
         description=card,
         metric_name=registration.promote_metric,
         publication=publication,
+        challenger=challenger,
     )
     tags = {"registered_version": decision.version, "promoted": str(decision.promoted)}
+    if decision.alias is not None:
+        tags["registered_alias"] = decision.alias
     if decision.gates:
         tags[GATES_TAG] = gates_summary(decision.gates)
     mlflow.set_tags(tags)

@@ -1,6 +1,10 @@
 """Registry rules: register a logged model with the digest of its artifacts, move `champion` only when the
 new version is better and passes the publication gates (`models.gates.publication_gates`; each gate's
-outcome is a tag `cma.gate.<name>` of the version, e.g. `cma.gate.score_shift=0.0120<=0.05 passed`)."""
+outcome is a tag `cma.gate.<name>` of the version, e.g. `cma.gate.score_shift=0.0120<=0.05 passed`).
+
+A version registered as a challenger (`register_and_promote(..., challenger=True)`) is judged the same way
+against the champion, but takes the alias `challenger` whatever the gates say (it is shadow-scored, not
+served); `promote_challenger` later moves `champion` to it only if it then passes the same rule."""
 
 from __future__ import annotations
 
@@ -18,13 +22,17 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
 from models.gates import GateOutcome, PublicationGates, gates_summary, publication_gates
-from service.model_registry import DIGEST_TAG, artifact_digest, download_model
+
+# CHALLENGER_ALIAS: the alias the service shadow-scores, the version `promote_challenger` judges.
+from service.model_registry import CHALLENGER_ALIAS, DIGEST_TAG, artifact_digest, download_model
 
 logger = logging.getLogger(__name__)
 GATE_TAG = "cma.gate."
 """Prefix of the version tags holding each publication gate's outcome."""
 GATES_TAG = "cma.gates"
 """Version tag: `passed`, or `failed: <gate>, <gate>`."""
+PROMOTION_REFUSED_TAG = "cma.promotion_refused"
+"""Version tag of a challenger `promote_challenger` refused: the reason (removed once it is promoted)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +58,17 @@ class PromotionDecision:
     champion_score: float | None
     reason: str
     gates: tuple[GateOutcome, ...] = ()
+    alias: str | None = None  # the alias the version took: champion, challenger, or none
 
     @property
     def failed_gates(self) -> list[str]:
         """The names of the publication gates the version failed."""
         return [g.name for g in self.gates if not g.passed]
+
+    @property
+    def failed_gate_texts(self) -> list[str]:
+        """`<gate> <value><relation><bound> failed` for each failed gate (what a refusal prints)."""
+        return [f"{g.name} {g.text()}" for g in self.gates if not g.passed]
 
 
 def current_champion(name: str, alias: str = "champion") -> ModelVersion | None:
@@ -82,6 +96,7 @@ def register_and_promote(
     description: str | None = None,
     metric_name: str = "roc_auc",
     publication: Publication | None = None,
+    challenger: bool = False,
 ) -> PromotionDecision:
     """Register `model_uri` as a new version of `name`; give it `alias` if it beats the current champion and
     passes the publication gates of `publication` (when given).
@@ -90,12 +105,108 @@ def register_and_promote(
     `new_score`; a champion that can no longer be loaded is replaced (its comparison gates are recorded as
     without a champion). A version failing a gate is registered, not champion: the `promotion` tag says
     which gate, each gate's value, bound and outcome are the tags `cma.gate.<name>`.
+
+    With `challenger`, the version is judged the same way against the champion (`alias`) and its gates are
+    tagged, but it takes `CHALLENGER_ALIAS` whatever the verdict and `champion` does not move; its
+    `promotion` tag says so, with the verdict a promotion would have had.
     """
     client = MlflowClient()
     champion = current_champion(name, alias)
     version = register_version(model_uri, name)
     if description:
         client.update_model_version(name, version.version, description=description)
+    promoted, reason, champion_score, gates = _judge(
+        client,
+        name,
+        str(version.version),
+        champion,
+        alias,
+        new_score,
+        score_champion,
+        metric_name,
+        publication,
+    )
+    failed = [g for g in gates if not g.passed]
+    client.set_model_version_tag(name, version.version, f"test_{metric_name}", f"{new_score:.6f}")
+    target: str | None = alias if promoted else None
+    if challenger:
+        reason = f"{CHALLENGER_ALIAS} (shadow-scored, not served; champion not moved): {reason}"
+        promoted, target = False, CHALLENGER_ALIAS
+    client.set_model_version_tag(name, version.version, "promotion", reason)
+    if target is not None:
+        client.set_registered_model_alias(name, target, version.version)
+    logger.log(logging.WARNING if failed else logging.INFO, "%s v%s: %s", name, version.version, reason)
+    return PromotionDecision(
+        version=str(version.version),
+        promoted=promoted,
+        new_score=new_score,
+        champion_version=None if champion is None else str(champion.version),
+        champion_score=champion_score,
+        reason=reason,
+        gates=tuple(gates),
+        alias=target,
+    )
+
+
+def promote_challenger(
+    name: str,
+    version: str,
+    new_score: float,
+    score_champion: Callable[[PyFuncModel], float],
+    alias: str = "champion",
+    metric_name: str = "roc_auc",
+    publication: Publication | None = None,
+) -> PromotionDecision:
+    """Move `alias` to `version` (the version holding `CHALLENGER_ALIAS`) if it beats the current champion
+    and passes the publication gates, judged now on the rows `new_score` and `publication` were computed on
+    (the same rule as `register_and_promote`). Promoted: `champion` moves, `challenger` is removed, the
+    `promotion` tag says so. Refused: nothing moves, the `promotion` and `cma.promotion_refused` tags give
+    the reason. Either way the gates' tags hold the outcomes of this judgement."""
+    client = MlflowClient()
+    champion = current_champion(name, alias)
+    if champion is not None and str(champion.version) == str(version):
+        raise ValueError(f"{name} v{version} is already {alias}")
+    promoted, reason, champion_score, gates = _judge(
+        client, name, str(version), champion, alias, new_score, score_champion, metric_name, publication
+    )
+    client.set_model_version_tag(name, version, f"test_{metric_name}", f"{new_score:.6f}")
+    if promoted:
+        reason = f"promoted from {CHALLENGER_ALIAS}: {reason}"
+        client.set_registered_model_alias(name, alias, version)
+        client.delete_registered_model_alias(name, CHALLENGER_ALIAS)
+        if PROMOTION_REFUSED_TAG in (client.get_model_version(name, version).tags or {}):
+            client.delete_model_version_tag(name, version, PROMOTION_REFUSED_TAG)
+    else:
+        reason = f"{CHALLENGER_ALIAS} not promoted: {reason}"
+        client.set_model_version_tag(name, version, PROMOTION_REFUSED_TAG, reason)
+    client.set_model_version_tag(name, version, "promotion", reason)
+    logger.log(logging.INFO if promoted else logging.WARNING, "%s v%s: %s", name, version, reason)
+    return PromotionDecision(
+        version=str(version),
+        promoted=promoted,
+        new_score=new_score,
+        champion_version=None if champion is None else str(champion.version),
+        champion_score=champion_score,
+        reason=reason,
+        gates=tuple(gates),
+        alias=alias if promoted else CHALLENGER_ALIAS,
+    )
+
+
+def _judge(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    champion: ModelVersion | None,
+    alias: str,
+    new_score: float,
+    score_champion: Callable[[PyFuncModel], float],
+    metric_name: str,
+    publication: Publication | None,
+) -> tuple[bool, str, float | None, list[GateOutcome]]:
+    """Whether `version` may take `alias`: it beats the champion's metric (a champion that can no longer be
+    scored is replaced) and passes the publication gates, which are tagged on the version. Returns the
+    verdict, its reason, the champion's metric and the gates."""
     champion_score: float | None = None
     champion_scores: np.ndarray | None = None
     if champion is None:
@@ -122,25 +233,12 @@ def register_and_promote(
         gates = publication_gates(
             publication.bounds, publication.labels, publication.scores, publication.test_auc, champion_scores
         )
-        _tag_gates(client, name, str(version.version), gates)
+        _tag_gates(client, name, version, gates)
     failed = [g for g in gates if not g.passed]
     if failed:
         promoted = False
         reason += "; not champion: " + "; ".join(f"gate {g.name} {g.text()}" for g in failed)
-    client.set_model_version_tag(name, version.version, f"test_{metric_name}", f"{new_score:.6f}")
-    client.set_model_version_tag(name, version.version, "promotion", reason)
-    if promoted:
-        client.set_registered_model_alias(name, alias, version.version)
-    logger.log(logging.WARNING if failed else logging.INFO, "%s v%s: %s", name, version.version, reason)
-    return PromotionDecision(
-        version=str(version.version),
-        promoted=promoted,
-        new_score=new_score,
-        champion_version=None if champion is None else str(champion.version),
-        champion_score=champion_score,
-        reason=reason,
-        gates=tuple(gates),
-    )
+    return promoted, reason, champion_score, gates
 
 
 def _tag_gates(client: MlflowClient, name: str, version: str, gates: list[GateOutcome]) -> None:

@@ -24,7 +24,7 @@ from mlflow.pyfunc import PyFuncModel
 
 from models.contracts import TableContract, ValidationReport
 from models.gates import DegenerateTraining, PublicationGates, check_evaluation, check_split
-from models.interface import ModelFamily, ScoringModel, TrainingJob
+from models.interface import Evaluation, ModelFamily, ScoringModel, TrainingJob
 from models.pyfunc import ScoringPyfunc
 from models.reference import Reference
 from models.search import searched_job
@@ -42,11 +42,19 @@ from pipelines.mlflow_logging import (
     register_logged_model,
 )
 from pipelines.reference import load_reference
-from pipelines.registry import Publication, current_champion
+from pipelines.registry import (
+    CHALLENGER_ALIAS,
+    PromotionDecision,
+    Publication,
+    current_champion,
+    promote_challenger,
+)
 from pipelines.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
 FAMILIES_FILE = CONFIG_DIR / "families.yaml"
+PROFILE_ARTIFACT = "monitoring/reference_profile.json"
+"""The run artifact holding the reference profile its model carries (`ScoringPyfunc.reference_profile`)."""
 
 
 def _families() -> dict[str, dict[str, str]]:
@@ -147,9 +155,10 @@ def pipeline_data(quarantine_dir: Path) -> PipelineData:
     return PipelineData(quarantine_dir, [])
 
 
-def train_job(job: TrainingJob, config: Any) -> TrainResult:
+def train_job(job: TrainingJob, config: Any, challenger: bool = False) -> TrainResult:
     """Split, search the booster parameters if the config asks, fit, evaluate, log (config, splits, search
-    trials, metrics, plots, tables, card, model), register, promote.
+    trials, metrics, plots, tables, card, the reference profile of the holdout rows and scores, model),
+    register, promote (with `challenger`: give the version the alias `challenger`, champion unmoved).
 
     The search sees only the training and validation rows; with it off, the job fits as configured. The
     champion is compared with the new model on the same holdout rows, which neither was trained on. A
@@ -186,36 +195,11 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         if evaluation.notes:
             mlflow.log_text(evaluation.notes, "evaluation/data_notes.txt")
         card = job.card(model, evaluation, split, info, run.info.run_id)
-        logged = log_model_with_card(ScoringPyfunc(model), job.input_example(split), card)
-        holdout, labels = evaluation.holdout, evaluation.holdout_labels
-        scored = evaluation.holdout_scores
-        new_scores = _probabilities(model, holdout) if scored is None else np.asarray(scored, dtype=float)
-        new_score = job.comparison_metric(labels, new_scores)
-
-        scored_champions: dict[int, np.ndarray] = {}  # by id(): a PyFuncModel is not hashable
-
-        def champion_scores(champion: PyFuncModel) -> np.ndarray:
-            """The champion's scores of the holdout rows, computed once for the metric and the gates."""
-            if id(champion) not in scored_champions:
-                scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]
-                scored_champions[id(champion)] = scores.to_numpy(dtype=float)
-            return scored_champions[id(champion)]
-
-        def score_champion(champion: PyFuncModel) -> float:
-            return job.comparison_metric(labels, champion_scores(champion))
-
-        bounds = publication_bounds(config)
-        publication = (
-            None
-            if bounds is None
-            else Publication(
-                labels=np.asarray(labels, dtype=float),
-                scores=new_scores,
-                test_auc=float(evaluation.metrics["roc_auc"]),
-                champion_scores=champion_scores,
-                bounds=bounds,
-            )
-        )
+        new_scores = _holdout_scores(model, evaluation)
+        profile = monitoring_profile(model, evaluation.holdout, new_scores)
+        mlflow.log_dict(profile, PROFILE_ARTIFACT)
+        logged = log_model_with_card(ScoringPyfunc(model, profile), job.input_example(split), card)
+        new_score, score_champion, publication = _comparison(job, config, evaluation, new_scores)
         result = register_logged_model(
             run.info.run_id,
             logged,
@@ -226,6 +210,7 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
             score_champion,
             card,
             publication,
+            challenger=challenger,
         )
     return replace(
         result,
@@ -234,6 +219,59 @@ def train_job(job: TrainingJob, config: Any) -> TrainResult:
         evaluation_method=split.description,
         tables=evaluation.tables,
     )
+
+
+def monitoring_profile(model: ScoringModel, rows: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
+    """The reference distribution of `rows` (as the model reads them) and of its `scores` of them, as a
+    plain dict: what the registered model carries for monitoring (`ScoringPyfunc.reference_profile`)."""
+    from models.monitoring import reference_profile
+
+    profile = reference_profile(
+        model.input_contract, rows, scores, alert_threshold=getattr(model, "alert_threshold", None)
+    )
+    return profile.to_dict()
+
+
+def _holdout_scores(model: ScoringModel, evaluation: Evaluation) -> np.ndarray:
+    """The model's scores of the evaluation's holdout rows (computed once, by the evaluation if it did)."""
+    scored = evaluation.holdout_scores
+    if scored is None:
+        return _probabilities(model, evaluation.holdout)
+    return np.asarray(scored, dtype=float)
+
+
+def _comparison(
+    job: TrainingJob, config: Any, evaluation: Evaluation, new_scores: np.ndarray
+) -> tuple[float, Callable[[PyFuncModel], float], Publication | None]:
+    """How a model scoring `new_scores` on the evaluation's holdout rows is judged against the champion:
+    its comparison metric, the champion's on the same rows, and the publication gates of the config."""
+    holdout, labels = evaluation.holdout, evaluation.holdout_labels
+    new_score = job.comparison_metric(labels, new_scores)
+    scored_champions: dict[int, np.ndarray] = {}  # by id(): a PyFuncModel is not hashable
+
+    def champion_scores(champion: PyFuncModel) -> np.ndarray:
+        """The champion's scores of the holdout rows, computed once for the metric and the gates."""
+        if id(champion) not in scored_champions:
+            scores = pd.DataFrame(champion.predict(holdout, params={"explain": False}))["probability"]
+            scored_champions[id(champion)] = scores.to_numpy(dtype=float)
+        return scored_champions[id(champion)]
+
+    def score_champion(champion: PyFuncModel) -> float:
+        return job.comparison_metric(labels, champion_scores(champion))
+
+    bounds = publication_bounds(config)
+    publication = (
+        None
+        if bounds is None
+        else Publication(
+            labels=np.asarray(labels, dtype=float),
+            scores=new_scores,
+            test_auc=float(evaluation.metrics["roc_auc"]),
+            champion_scores=champion_scores,
+            bounds=bounds,
+        )
+    )
+    return new_score, score_champion, publication
 
 
 def publication_bounds(config: Any) -> PublicationGates | None:
@@ -248,10 +286,11 @@ def _probabilities(model: ScoringModel, rows: pd.DataFrame) -> np.ndarray:
 
 
 def train_family(
-    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData
+    family: ModelFamily, config: Any, dataset: pd.DataFrame, data: PipelineData, challenger: bool = False
 ) -> list[TrainResult]:
-    """Train and register every job of one run of `family` on `dataset`."""
-    return [train_job(job, config) for job in family.jobs(config, dataset, data)]
+    """Train and register every job of one run of `family` on `dataset` (as challengers, with
+    `challenger`)."""
+    return [train_job(job, config, challenger) for job in family.jobs(config, dataset, data)]
 
 
 def evaluate_registered(
@@ -280,6 +319,56 @@ def evaluate_registered(
     return out
 
 
+def promote_registered(
+    family: ModelFamily,
+    config: Any,
+    dataset: pd.DataFrame,
+    data: PipelineData,
+    registered: str | None = None,
+) -> dict[str, PromotionDecision]:
+    """Registered name -> the decision on its challenger (the version holding the alias `challenger`), for
+    each name of `family` that has one (or `registered` alone), judged as a new champion: evaluated now on
+    the test split the family makes of `dataset`, against the current champion on the same rows, by the
+    config's publication gates and the metric rule (`pipelines.registry.promote_challenger`).
+
+    ValueError when `registered` is not one of the family's names, or when no name has a challenger."""
+    jobs = family.jobs(config, dataset, data)
+    names = [job.registration.model_name for job in jobs]
+    if registered is not None and registered not in names:
+        raise ValueError(f"'{registered}' is not registered by {family.name} (its names: {', '.join(names)})")
+    decisions: dict[str, PromotionDecision] = {}
+    for job in jobs:
+        registration = job.registration
+        name = registration.model_name
+        if registered is not None and name != registered:
+            continue
+        challenger = current_champion(name, CHALLENGER_ALIAS)
+        if challenger is None:
+            continue
+        uri = f"models:/{name}/{challenger.version}"
+        model: ScoringModel = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+        evaluation = job.evaluate(model, job.split())
+        new_score, score_champion, publication = _comparison(
+            job, config, evaluation, _holdout_scores(model, evaluation)
+        )
+        decisions[name] = promote_challenger(
+            name,
+            str(challenger.version),
+            new_score,
+            score_champion,
+            alias=registration.alias,
+            metric_name=registration.promote_metric,
+            publication=publication,
+        )
+    if not decisions:
+        checked = registered or ", ".join(names)
+        raise ValueError(
+            f"{checked}: no version holds the alias '{CHALLENGER_ALIAS}' "
+            "(register one with `cma-predict train --challenger`)"
+        )
+    return decisions
+
+
 def load_family_config(name: str, path: Path | None = None, overrides: list[str] | None = None) -> Any:
     """The config of family `name`: its YAML (default `pipelines/configs/<name>.yaml`) and overrides."""
     fam = family(name)
@@ -288,10 +377,15 @@ def load_family_config(name: str, path: Path | None = None, overrides: list[str]
 
 
 def train_model(
-    name: str, config: Any, quarantine_dir: Path, dataset: pd.DataFrame | None = None
+    name: str,
+    config: Any,
+    quarantine_dir: Path,
+    dataset: pd.DataFrame | None = None,
+    challenger: bool = False,
 ) -> tuple[pd.DataFrame, list[TrainResult]]:
-    """Build the dataset of family `name` (unless given), then train and register its jobs."""
+    """Build the dataset of family `name` (unless given), then train and register its jobs (as challengers,
+    with `challenger`)."""
     fam = family(name)
     data = pipeline_data(quarantine_dir)
     rows = fam.build_dataset(config, data) if dataset is None else dataset
-    return rows, train_family(fam, config, rows, data)
+    return rows, train_family(fam, config, rows, data, challenger)

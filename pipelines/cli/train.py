@@ -1,5 +1,6 @@
-"""Training commands, the same for every model family (`pipelines/configs/families.yaml`): train, evaluate a
-registered model, retrain on a centre's own extract, and `run` (train what has no champion, print the
+"""Training commands, the same for every model family (`pipelines/configs/families.yaml`): train (as the
+champion's successor or, with `--challenger`, as a shadow-scored challenger), promote a challenger, evaluate
+a registered model, retrain on a centre's own extract, and `run` (train what has no champion, print the
 champions' evaluations)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from models.contracts import ContractError
 from models.extract import ExtractError
@@ -21,6 +23,7 @@ from pipelines.cli.common import (
     configured,
     console,
     dataset_path,
+    err_console,
     fail,
     frame_table,
     home,
@@ -30,6 +33,15 @@ from pipelines.cli.common import (
 )
 from pipelines.mlflow_logging import TrainResult
 from pipelines.reference import load_reference
+
+ChallengerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--challenger",
+        help="Register the new version as the challenger (shadow-scored, not served): its publication gates "
+        "are judged against the champion and tagged, the champion does not move (`cma-predict promote`)",
+    ),
+]
 
 
 def _family(model: str) -> Any:
@@ -41,9 +53,12 @@ def _family(model: str) -> Any:
         raise fail(str(err)) from err
 
 
-def train_and_register(model: str, cfg: Any, dataset: Path | None = None) -> list[TrainResult]:
+def train_and_register(
+    model: str, cfg: Any, dataset: Path | None = None, challenger: bool = False
+) -> list[TrainResult]:
     """The family's pipeline step if it has one, its dataset (read from `dataset`, or built and written
-    under the project folder), then the runner: train, evaluate, log, register, promote."""
+    under the project folder), then the runner: train, evaluate, log, register, promote (with
+    `challenger`: register as the challenger, champion unmoved)."""
     from pipelines.io import write_table
     from pipelines.runner import pipeline_data, preparation, train_family
 
@@ -63,7 +78,7 @@ def train_and_register(model: str, cfg: Any, dataset: Path | None = None) -> lis
             rows = fam.build_dataset(cfg, data)
             write_table(rows, dataset_path(model))
         bar.update(task, description=f"Training {model} on {len(rows):,} rows and registering")
-        results: list[TrainResult] = train_family(fam, cfg, rows, data)
+        results: list[TrainResult] = train_family(fam, cfg, rows, data, challenger)
     for report in data.reports:
         console.print(report.summary(max_lines=5), highlight=False)
     if "n_rows" in rows.attrs:  # an extract: what was read and what was left out
@@ -89,12 +104,12 @@ def print_result(result: TrainResult) -> None:
     console.print(f"Promotion: {result.decision.reason}")
 
 
-def _train(model: str, cfg: Any, dataset: Path | None) -> list[TrainResult]:
+def _train(model: str, cfg: Any, dataset: Path | None, challenger: bool = False) -> list[TrainResult]:
     from pipelines.tracking import configure_tracking
 
     configure_tracking()
     try:
-        return train_and_register(model, cfg, dataset)
+        return train_and_register(model, cfg, dataset, challenger)
     except (ContractError, ExtractError, DegenerateTraining) as err:
         raise fail(str(err)) from err
 
@@ -105,12 +120,14 @@ def train(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     dataset: Annotated[Path | None, typer.Option(help="Prebuilt dataset (skips simulation/reading)")] = None,
+    challenger: ChallengerOpt = False,
     verbose: bool = False,
 ) -> None:
-    """Train a model family, evaluate against the oracle, log to MLflow, register and promote if better."""
+    """Train a model family, evaluate against the oracle, log to MLflow, register and promote if better
+    (with --challenger: register as the shadow-scored challenger; `cma-predict promote` judges it later)."""
     setup(verbose)
     cfg = configured(model, config, set_)
-    for result in _train(model, cfg, dataset):
+    for result in _train(model, cfg, dataset, challenger):
         print_result(result)
 
 
@@ -130,6 +147,7 @@ def train_extract_cmd(
         ),
     ] = None,
     set_: SetOpt = None,
+    challenger: ChallengerOpt = False,
     verbose: bool = False,
 ) -> None:
     """Retrain the dropout-risk model on a centre's own extract, from the file and its config alone
@@ -144,7 +162,7 @@ def train_extract_cmd(
     if len(data) != 1 or config is None:
         raise fail("--data: one extract file with its --config, or national exports (SIFA, ERP, DECA)")
     cfg = configured("dropout_risk_extract", config, [*(set_ or []), f"data={data[0]}"])
-    for result in _train("dropout_risk_extract", cfg, None):
+    for result in _train("dropout_risk_extract", cfg, None, challenger):
         print_result(result)
 
 
@@ -197,6 +215,62 @@ def evaluate(
         raise fail(f"{model_uri or model}: {err.message}") from err
     for name, metrics in evaluated.items():
         console.print(metrics_table(f"{model_uri or name + '@champion'} on {path.name}", metrics))
+
+
+@app.command()
+def promote(
+    model: ModelOpt = "apprenticeship_host",
+    registered: Annotated[
+        str | None,
+        typer.Option(
+            help="The registered name to promote (default: every name of the family with a challenger)"
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset built by build-dataset or train (default: last built)")
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Make the challenger champion if it passes the publication gates and beats the champion's metric,
+    both judged now on the test split of the dataset; a refusal prints each failed gate and exits with 1."""
+    setup(verbose)
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.runner import pipeline_data, promote_registered
+    from pipelines.tracking import configure_tracking
+
+    fam = _family(model)
+    cfg = configured(model, config, set_)
+    configure_tracking()
+    path = dataset or dataset_path(model)
+    if not path.exists():
+        raise fail(f"{path}: dataset not found (run `cma-predict build-dataset` or `cma-predict train`)")
+    try:
+        decisions = promote_registered(
+            fam, cfg, pd.read_parquet(path), pipeline_data(path.parent), registered
+        )
+    except ValueError as err:
+        raise fail(str(err)) from err
+    except MlflowException as err:
+        raise fail(f"{registered or model}: {err.message}") from err
+    refused = False
+    for name, decision in decisions.items():
+        if decision.promoted:
+            console.print(f"{name} v{decision.version} is now champion: {decision.reason}", highlight=False)
+            continue
+        refused = True
+        err_console.print(
+            f"[bold red]refused:[/] {escape(name)} v{decision.version} stays challenger: "
+            f"{escape(decision.reason)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        for gate in decision.failed_gate_texts:
+            err_console.print(f"  failed gate {escape(gate)}", soft_wrap=True, highlight=False)
+    if refused:
+        raise typer.Exit(code=1)
 
 
 def _summary(metrics: dict[str, float]) -> str:

@@ -18,7 +18,16 @@ from mlflow.pyfunc import PyFuncModel, PythonModel
 from sklearn.metrics import roc_auc_score
 
 from models.gates import PublicationGates, publication_gates, top_decile_overlap
-from pipelines.registry import GATE_TAG, GATES_TAG, Publication, current_champion, register_and_promote
+from pipelines.registry import (
+    CHALLENGER_ALIAS,
+    GATE_TAG,
+    GATES_TAG,
+    PROMOTION_REFUSED_TAG,
+    Publication,
+    current_champion,
+    promote_challenger,
+    register_and_promote,
+)
 from pipelines.runner import evaluate_registered, family, load_family_config, pipeline_data, train_model
 from pipelines.tracking import configure_tracking, ensure_experiment
 
@@ -180,3 +189,47 @@ def test_a_family_config_sets_its_gates_and_a_failed_one_keeps_the_version_off_c
     assert published.decision.promoted and published.decision.reason == "no champion yet"
     assert str(current_champion("dropout_risk").version) == "2"
     assert client.get_run(published.run_id).data.tags["cma.gates"] == "passed"
+
+
+def test_a_challenger_is_judged_against_the_champion_and_promoted_only_through_the_same_gates(
+    mlflow_home: Path, rows: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    frame, labels = rows
+    register(LogitModel(noise_weight=1.0), rows, mlflow_home)
+
+    def judged(model: LogitModel) -> tuple[float, Publication]:
+        scores = scores_of(model, frame)
+        auc = float(roc_auc_score(labels, scores))
+        return auc, Publication(labels, scores, auc, lambda champion: scores_of(champion, frame))
+
+    def champion_auc(champion: PyFuncModel) -> float:
+        return float(roc_auc_score(labels, scores_of(champion, frame)))
+
+    shifted = LogitModel(offset=1.0)  # better ranking, scores lifted: fails score_shift and calibration
+    with mlflow.start_run(experiment_id=ensure_experiment("gates", mlflow_home)):
+        uri = mlflow.pyfunc.log_model(name="model", python_model=shifted).model_uri
+    score, publication = judged(shifted)
+    registered = register_and_promote(
+        uri, "logit", score, champion_auc, publication=publication, challenger=True
+    )
+    assert registered.alias == CHALLENGER_ALIAS and not registered.promoted, "set whatever the gates say"
+    assert registered.failed_gates == ["score_shift", "calibration"]
+    assert str(current_champion("logit").version) == "1"
+    assert str(current_champion("logit", CHALLENGER_ALIAS).version) == registered.version == "2"
+    assert version_tags("2")["promotion"].startswith("challenger (shadow-scored, not served")
+
+    refused = promote_challenger("logit", "2", score, champion_auc, publication=publication)
+    assert not refused.promoted and refused.failed_gates == ["score_shift", "calibration"]
+    assert "gate score_shift 0.1" in version_tags("2")[PROMOTION_REFUSED_TAG]
+    assert str(current_champion("logit").version) == "1"
+
+    close = LogitModel(noise_weight=0.5)
+    with mlflow.start_run(experiment_id=ensure_experiment("gates", mlflow_home)):
+        uri = mlflow.pyfunc.log_model(name="model", python_model=close).model_uri
+    score, publication = judged(close)
+    register_and_promote(uri, "logit", score, champion_auc, publication=publication, challenger=True)
+    accepted = promote_challenger("logit", "3", score, champion_auc, publication=publication)
+    assert accepted.promoted and accepted.alias == "champion", accepted.reason
+    assert str(current_champion("logit").version) == "3"
+    assert current_champion("logit", CHALLENGER_ALIAS) is None
+    assert version_tags("3")[GATES_TAG] == "passed"
