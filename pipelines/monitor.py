@@ -39,7 +39,7 @@ from models.monitoring import (
     performance_table,
     recall_at_alert,
 )
-from service.monitoring import ACTIONS
+from service.monitoring import ACTIONS, PREDICTION_ID_PATTERN
 
 EXPERIMENT = "cma-monitoring"
 MODEL_TAG = "cma.monitoring.model"
@@ -567,7 +567,7 @@ def log_monitoring_run(
 # --------------------------------------------------------------------------------------------------------
 # Outcome files
 
-PREDICTION_ID = re.compile(r"^p-[0-9a-f]{16}-[0-9]{6}$")
+PREDICTION_ID = re.compile(PREDICTION_ID_PATTERN)
 TRUE = frozenset({"1", "true", "vrai", "oui", "yes", "o", "y"})
 FALSE = frozenset({"0", "false", "faux", "non", "no", "n"})
 OUTCOME_ACTIONS = ACTIONS

@@ -24,6 +24,7 @@ champion has answered, in one background thread; its scores are kept under the s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -79,11 +80,25 @@ INSERT_OUTCOME = text(
 )
 
 
+PREDICTION_ID_PATTERN = r"^p-[a-z2-7]{16}-[a-z]{1,6}$"
+
+
 def new_prediction_ids(n: int) -> np.ndarray:
-    """`n` fresh prediction ids: one random batch part (64 bits) and the row's number, e.g.
-    `p-3f9c0a1b2c3d4e5f-000017`; unique without a round trip to the database."""
-    batch = secrets.token_hex(8)
-    return np.array([f"p-{batch}-{i:06d}" for i in range(n)], dtype=object)
+    """`n` fresh prediction ids: one random batch part (80 bits, base32) and the row's number in letters,
+    e.g. `p-mfrggzdfmztwq2lk-bc`; unique without a round trip to the database. No 0, 1, 8 or 9 in them, so
+    that an id never looks like a submitted number (a SIRET, a code) in an answer."""
+    batch = base64.b32encode(secrets.token_bytes(10)).decode().lower()
+    return np.array([f"p-{batch}-{_letters(i)}" for i in range(n)], dtype=object)
+
+
+def _letters(number: int) -> str:
+    """A row number in base 26 letters (0 -> a, 25 -> z, 26 -> ba)."""
+    out = ""
+    while True:
+        number, digit = divmod(number, 26)
+        out = chr(ord("a") + digit) + out
+        if not number:
+            return out
 
 
 def _now() -> datetime:
@@ -312,7 +327,7 @@ class MonitoringStore:
         """Which of `ids` are champion predictions of `model`, and the (scored date, id) of every champion
         prediction of each record key."""
         found_ids: set[str] = set()
-        by_key: dict[str, list[tuple[str, str]]] = {}
+        by_key: dict[str, list[tuple[str, int, str]]] = {}
         try:
             with self.engine.connect() as con:
                 for chunk in _chunks(ids):
@@ -327,15 +342,15 @@ class MonitoringStore:
                         )
                     )
                 for chunk in _chunks(list(dict.fromkeys(keys))):
-                    for key, day, pid in con.execute(
+                    for key, day, seq, pid in con.execute(
                         text(
-                            "SELECT record_key, coalesce(as_of, substr(scored_at, 1, 10)), prediction_id "
-                            "FROM predictions WHERE model = :m AND role = 'champion' "
+                            "SELECT record_key, coalesce(as_of, substr(scored_at, 1, 10)), seq, "
+                            "prediction_id FROM predictions WHERE model = :m AND role = 'champion' "
                             f"AND record_key IN ({_placeholders(chunk)})"
                         ),
                         {"m": model, **_params(chunk)},
                     ):
-                        by_key.setdefault(key, []).append((day, pid))
+                        by_key.setdefault(key, []).append((day, seq, pid))
         except SQLAlchemyError as err:
             raise self._failed(err) from err
         return {"ids": found_ids, "keys": by_key}
@@ -436,10 +451,11 @@ def _group_text(value: Any) -> str | None:
     return str(value)
 
 
-def _latest_before(found: list[tuple[str, str]], day: str | None) -> str | None:
-    """The id of the latest prediction scored on or before `day` (any when no day), else None."""
-    eligible = [(d or "", pid) for d, pid in found if day is None or (d or "") <= day]
-    return max(eligible)[1] if eligible else None
+def _latest_before(found: list[tuple[str, int, str]], day: str | None) -> str | None:
+    """The id of the latest prediction (by scoring date, then by the order it was kept) whose scoring date
+    is on or before `day` (any when no day), else None."""
+    eligible = [(d or "", seq, pid) for d, seq, pid in found if day is None or (d or "") <= day]
+    return max(eligible)[2] if eligible else None
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:

@@ -24,7 +24,7 @@ from service import messages
 from service.audit import AuditEntry
 from service.deps import AgentKey, AuditDep, MonitorDep, RegistryDep
 from service.keys import ApiKey
-from service.monitoring import ACTIONS, Monitor
+from service.monitoring import ACTIONS, PREDICTION_ID_PATTERN, Monitor
 from service.schemas import RecordError
 
 router = APIRouter(tags=["monitoring"])
@@ -40,7 +40,7 @@ class Outcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prediction_id: str | None = Field(
-        default=None, pattern=r"^p-[0-9a-f]{16}-[0-9]{6}$", description="The `prediction_id` of the score"
+        default=None, pattern=PREDICTION_ID_PATTERN, description="The `prediction_id` of the score"
     )
     record_id: str | None = Field(
         default=None,

@@ -118,6 +118,12 @@ def client(served: Served) -> Iterator[TestClient]:
         yield test_client
 
 
+def scores_only(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scoring results without their prediction ids (a new one at each request), to compare two answers."""
+    assert all(str(r["prediction_id"]).startswith("p-") for r in results)
+    return [{k: v for k, v in r.items() if k != "prediction_id"} for r in results]
+
+
 def company_records(rows: pd.DataFrame, n: int) -> list[dict[str, object]]:
     """JSON-ready company snapshots from a host dataset."""
     from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS

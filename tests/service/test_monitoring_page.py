@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from service import messages
 from service.app import create_app
+from service.monitoring import new_prediction_ids
 from tests.service.conftest import Served, contract_records
 
 MODEL = "dropout_risk"
@@ -25,7 +26,7 @@ def _log_report(served: Served) -> str:
     p = rng.beta(1.5, 4.0, n)
     rows = pd.DataFrame(
         {
-            "prediction_id": [f"p-{i:016x}-000000" for i in range(n)],
+            "prediction_id": list(new_prediction_ids(n)),
             "role": "champion",
             "version": "1",
             "scored_at": "2026-03-01T10:00:00+00:00",

@@ -45,6 +45,7 @@ def _host_columns(n: int, rng: np.random.Generator, arrow_sirets: bool) -> Score
         {
             "index": np.sort(rng.choice(3 * n, n, replace=False)),
             "siret": pa.array(sirets) if arrow_sirets else sirets,
+            "prediction_id": [f"p-abcdefghijklmnop-{chr(97 + i % 26)}" for i in range(n)],
             "probability": probability,
             "percentile": np.round(rng.random(n) * 100, rng.integers(0, 2)),  # whole numbers too (55.0)
             "reasons": [[]] * n,
@@ -72,6 +73,7 @@ def test_dropout_answer_with_texts_and_lists(monkeypatch: pytest.MonkeyPatch) ->
         {
             "index": np.arange(n),
             "contract_id": [f"CTR-{i}/é" for i in range(n)],
+            "prediction_id": [f"p-abcdefghijklmnop-{chr(97 + i % 26)}" for i in range(n)],
             "probability": rng.random(n),
             "risk_band": bands,
             "ppr_actions": [actions[b] for b in bands],

@@ -67,7 +67,15 @@ def _csv_answer(response: Any) -> pd.DataFrame:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
-    return pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False)
+    return _scores_only(pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False))
+
+
+def _scores_only(answer: pd.DataFrame) -> pd.DataFrame:
+    """The answer without its prediction ids (new at each request): every scored row has one, the rows in
+    error none."""
+    ids = answer["identifiant_prediction"]
+    assert ((ids != "") == (answer["erreur"] == "")).all()
+    return answer.drop(columns="identifiant_prediction")
 
 
 def _xlsx_answer(response: Any) -> pd.DataFrame:
@@ -76,7 +84,9 @@ def _xlsx_answer(response: Any) -> pd.DataFrame:
     assert response.headers["content-type"] == XLSX_MEDIA_TYPE
     sheet = load_workbook(io.BytesIO(response.content)).active
     header, *rows = sheet.iter_rows(values_only=True)
-    return pd.DataFrame([["" if v is None else str(v) for v in row] for row in rows], columns=list(header))
+    return _scores_only(
+        pd.DataFrame([["" if v is None else str(v) for v in row] for row in rows], columns=list(header))
+    )
 
 
 def test_an_xlsx_upload_is_answered_as_the_csv_of_the_same_rows(client: TestClient, served: Served) -> None:
@@ -124,7 +134,8 @@ def test_an_xlsx_answer_when_asked_holds_the_rows_of_the_csv_answer(
     ]
     assert [p for p in probabilities if p is not None] == [float(p) for p in csv["probabilite"] if p]
     assert all(isinstance(p, float) for p in probabilities if p is not None), "numbers stay numbers"
-    assert sheet.cell(row=4, column=1).value == 4 and sheet.cell(row=4, column=csv.shape[1]).data_type == "s"
+    last = csv.shape[1] + 1  # the prediction ids are a column of the workbook too
+    assert sheet.cell(row=4, column=1).value == 4 and sheet.cell(row=4, column=last).data_type == "s"
 
 
 @pytest.mark.parametrize(
