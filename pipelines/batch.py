@@ -10,6 +10,10 @@ suffix), so memory stays bounded whatever the file's size. Invalid rows go to `<
 
 The model is loaded as the service loads it (`service.model_registry`): its artifacts are checked against
 the digest recorded at registration before anything is unpickled.
+
+Each scored row gets a `prediction_id`, kept with what was scored in the service's monitoring store
+(`service.monitoring.MonitoringStore`, free of personal data) when the job is given one: outcomes sent
+later (`POST /v1/outcomes`, `cma-predict outcomes`) are joined to batch scores as to the API's.
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ from service.model_registry import (
     artifact_digest,
     download_model,
     load_verified,
+    reference_profile_of,
 )
 from service.model_schemas import SchemaSet
+from service.monitoring import CHAMPION, MonitoringStore, band_field, new_prediction_ids
 from service.schemas import CsvRows, RecordError
 from service.scoring import score_batch
 from service.validation import ValidBatch, validate
@@ -88,7 +94,8 @@ def load_model(name: str, alias: str | None = "champion", version: int | None = 
         local = download_model(f"models:/{name}/{version}", Path(tmp))
         if artifact_digest(local) != expected:
             raise ModelRefused(CHANGED.format(version=version))
-        model = getattr(load_verified(local), "model", None)
+        python_model = load_verified(local)
+        model = getattr(python_model, "model", None)
     if not isinstance(model, ScoringModel):
         raise TypeError(f"{name} v{version} does not implement the scoring face (retrain it)")
     return LoadedModel(
@@ -99,6 +106,7 @@ def load_model(name: str, alias: str | None = "champion", version: int | None = 
         card=found.description or "",
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         schemas=SchemaSet.of(model, name),
+        profile=reference_profile_of(python_model, name),
     )
 
 
@@ -349,11 +357,16 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
 
 
 def score_table(
-    loaded: LoadedModel, batch: TextBatch, valid: ValidBatch, reasons: bool
+    loaded: LoadedModel,
+    batch: TextBatch,
+    valid: ValidBatch,
+    reasons: bool,
+    keep: MonitoringStore | None = None,
 ) -> tuple[pa.Table, list[RecordError]]:
     """The valid rows of one batch scored by the API's path (`service.scoring.score_batch`): the output
-    table (key columns, probability, the model's outputs, reasons with `reasons`, model and version) and
-    the errors of the invalid rows, with their lines."""
+    table (key columns, prediction id when the scores are kept in `keep`, probability, the model's
+    outputs, reasons with `reasons`, model and version) and the errors of the invalid rows, with their
+    lines."""
     scored = score_batch(loaded.model, valid, reasons).columns
     n = len(valid)
     contract = loaded.schemas.contract
@@ -362,7 +375,14 @@ def score_table(
         columns[contract.id_field] = _arrow(scored[contract.id_field], pa.string())
     else:
         columns[LINE_COLUMN] = pa.array(np.asarray(scored["index"], dtype=np.int64) + batch.first_line)
-    columns["probability"] = pa.array(np.asarray(scored["probability"], dtype=np.float64))
+    probabilities = np.asarray(scored["probability"], dtype=np.float64)
+    if keep is not None:
+        ids = new_prediction_ids(n)
+        band = band_field(loaded.model)
+        bands = list(scored[band]) if band else None
+        keep.record(loaded, valid.as_frame(), probabilities, ids, CHAMPION, "batch", bands)
+        columns["prediction_id"] = pa.array(ids.tolist(), type=pa.string())
+    columns["probability"] = pa.array(probabilities)
     for out in loaded.schemas.outputs:
         columns[out.name] = _arrow(scored[out.name], OUTPUT_KINDS[out.kind])
     if reasons:
@@ -416,10 +436,12 @@ class _Writer:
             self._writer.close()
 
 
-def output_schema(loaded: LoadedModel, reasons: bool) -> pa.Schema:
+def output_schema(loaded: LoadedModel, reasons: bool, kept: bool = False) -> pa.Schema:
     """The columns of the output (for an input with no valid row)."""
     contract = loaded.schemas.contract
     fields = [(contract.id_field, pa.string()) if contract.id_field else (LINE_COLUMN, pa.int64())]
+    if kept:
+        fields.append(("prediction_id", pa.string()))
     fields.append(("probability", pa.float64()))
     fields += [(out.name, OUTPUT_KINDS[out.kind]) for out in loaded.schemas.outputs]
     if reasons:
@@ -440,9 +462,11 @@ def score_files(
     reasons: bool = False,
     batch_rows: int = BATCH_ROWS,
     on_batch: Callable[[int], None] | None = None,
+    keep: MonitoringStore | None = None,
 ) -> BatchReport:
     """Score every file into `out` (Parquet or CSV by suffix), batch by batch, the invalid rows listed in
-    `<out>.quarantine.csv` (written only when there are some); `on_batch(rows)` after each batch."""
+    `<out>.quarantine.csv` (written only when there are some); `on_batch(rows)` after each batch; the
+    scores kept in `keep` (each row's prediction id in the output) when given."""
     report = BatchReport(loaded.name, loaded.version, out)
     writer = _Writer(out)
     target = quarantine_path(out)
@@ -452,7 +476,7 @@ def score_files(
     counts = {str(path): [0, 0] for path in files}
     try:
         for path, batch, valid in _ahead(validated(loaded, files, batch_rows)):
-            table, errors = score_table(loaded, batch, valid, reasons)
+            table, errors = score_table(loaded, batch, valid, reasons, keep)
             writer.write(table)
             n = len(batch.rows)
             bad_rows = len({e.index for e in errors})
@@ -471,7 +495,7 @@ def score_files(
                 on_batch(n)
     finally:
         report.files = {path: (rows, bad_rows) for path, (rows, bad_rows) in counts.items()}
-        writer.close(output_schema(loaded, reasons))
+        writer.close(output_schema(loaded, reasons, kept=keep is not None))
         if bad_file is not None:
             bad_file.close()
             report.quarantine = target

@@ -150,9 +150,10 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err)[:200]}"
 
 
-def _profile(given: object, name: str) -> ReferenceProfile | None:
-    """The reference profile a version carries (None for a version registered before profiles, or one
-    whose profile cannot be read: its drift is then not judged, and `/ready` says so)."""
+def reference_profile_of(python_model: object, name: str) -> ReferenceProfile | None:
+    """The reference profile a loaded version carries (None for a version registered before profiles, or
+    one whose profile cannot be read: its drift is then not judged, and `/ready` says so)."""
+    given = getattr(python_model, "reference_profile", None)
     if not isinstance(given, dict):
         return None
     try:
@@ -268,7 +269,7 @@ class ModelRegistry:
                 raise ModelRefused(CHANGED.format(version=version.version))
             python_model = load_verified(local)
             model = getattr(python_model, "model", None)
-            profile = _profile(getattr(python_model, "reference_profile", None), name)
+            profile = reference_profile_of(python_model, name)
         if not isinstance(model, ScoringModel):
             raise TypeError(
                 f"{registered} v{version.version} does not implement the scoring face (retrain it)"

@@ -34,9 +34,21 @@ def score(
     engine: Annotated[str, typer.Option(help="local (batches in this process) or spark")] = "local",
     batch_rows: Annotated[int | None, typer.Option(help="Rows per batch (local engine)", min=1)] = None,
     master: Annotated[str, typer.Option(help="Spark master (--engine spark)")] = "local[2]",
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep/--no-keep",
+            help="Keep the scores for monitoring (a prediction id per row, joined later to its outcome)",
+        ),
+    ] = True,
+    monitoring_db: Annotated[
+        str | None,
+        typer.Option(help="Monitoring store: a SQLite file or a database URL (default: the service's)"),
+    ] = None,
     verbose: bool = False,
 ) -> None:
-    """Score files with a registered model: the API's validation and scores, invalid rows quarantined."""
+    """Score files with a registered model: the API's validation and scores, invalid rows quarantined, each
+    score kept for monitoring with its prediction id (local engine)."""
     setup(verbose)
     from pipelines.batch import BATCH_ROWS, BatchInputError, input_files, input_rows, key_columns, load_model
     from pipelines.tracking import configure_tracking
@@ -60,9 +72,20 @@ def score(
         raise fail(f"{target}: {type(err).__name__}: {err}") from err
     start = time.perf_counter()
     if engine == "spark":
+        if keep:
+            console.print(
+                "note: scores computed on Spark are not kept for monitoring (no prediction id); score with "
+                "--engine local to follow their outcomes",
+                highlight=False,
+            )
         _spark(f"models:/{model}/{loaded.version}", files, out, key_columns(loaded), reasons, master)
         return
-    report = _local(loaded, files, out, reasons, batch_rows or BATCH_ROWS, input_rows)
+    store = _monitoring_store(monitoring_db) if keep else None
+    try:
+        report = _local(loaded, files, out, reasons, batch_rows or BATCH_ROWS, input_rows, store)
+    finally:
+        if store is not None:
+            store.close()
     seconds = time.perf_counter() - start
     console.print(
         f"{report.model} v{report.version}: {report.rows:,} rows read, {report.scored:,} scored, "
@@ -73,11 +96,35 @@ def score(
     for path, (rows, bad) in report.files.items():
         console.print(f"  {path}: {rows:,} rows, {bad:,} quarantined", highlight=False)
     console.print(f"  scores: {report.out}", highlight=False)
+    if store is not None:
+        console.print(f"  kept for monitoring: {report.scored:,} prediction ids", highlight=False)
     if report.quarantine is not None:
         console.print(f"  quarantine: {report.quarantine}", highlight=False)
 
 
-def _local(loaded: Any, files: list[Path], out: Path, reasons: bool, batch_rows: int, rows_of: Any) -> Any:
+def _monitoring_store(target: str | None) -> Any:
+    """The monitoring store the scores are kept in: `target` (a file or a URL), else the service's."""
+    from service.monitoring import MonitoringStore
+    from service.settings import ServiceSettings
+
+    where: Path | str = ServiceSettings().monitoring_target() if target is None else target
+    if isinstance(where, str) and "://" not in where:
+        where = Path(where)
+    try:
+        return MonitoringStore(where, busy_seconds=5.0)
+    except Exception as err:  # an unreachable database: said, not a traceback
+        raise fail(f"monitoring store {where}: {type(err).__name__}: {str(err)[:200]}") from err
+
+
+def _local(
+    loaded: Any,
+    files: list[Path],
+    out: Path,
+    reasons: bool,
+    batch_rows: int,
+    rows_of: Any,
+    store: Any = None,
+) -> Any:
     from pipelines.batch import BatchInputError, score_files
 
     counts = [rows_of(path) for path in files]
@@ -86,7 +133,13 @@ def _local(loaded: Any, files: list[Path], out: Path, reasons: bool, batch_rows:
         with progress() as bar:
             task = bar.add_task(f"Scoring with {loaded.name} v{loaded.version}", total=total)
             return score_files(
-                loaded, files, out, reasons, batch_rows, on_batch=lambda n: bar.advance(task, n)
+                loaded,
+                files,
+                out,
+                reasons,
+                batch_rows,
+                on_batch=lambda n: bar.advance(task, n),
+                keep=store,
             )
     except BatchInputError as err:
         raise fail(str(err)) from err

@@ -18,6 +18,7 @@ from models.apprenticeship_host.dataset import SNAPSHOT_COLUMNS
 from pipelines.cli import app
 from pipelines.tracking import configure_tracking
 from service.app import create_app
+from service.monitoring import MonitoringStore
 from tests.service.conftest import settings_and_keys
 
 runner = CliRunner()
@@ -38,6 +39,14 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.fixture(autouse=True)
+def monitoring_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own monitoring store (where `score` keeps what it scored)."""
+    path = tmp_path / "monitoring.db"
+    monkeypatch.setenv("CMA_MONITORING_DB", str(path))
+    return path
+
+
 def snapshots(home: Path, n: int) -> pd.DataFrame:
     """`n` company snapshots of the trained dataset, with a column the model does not read."""
     dataset = pd.read_parquet(home / "data" / "apprenticeship_host" / "dataset.parquet")
@@ -56,7 +65,9 @@ def as_csv_text(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def test_csv_with_invalid_rows_quarantined_and_scores_equal_the_api(home: Path, tmp_path: Path) -> None:
+def test_csv_with_invalid_rows_quarantined_and_scores_equal_the_api(
+    home: Path, tmp_path: Path, monitoring_db: Path
+) -> None:
     rows = snapshots(home, 400)
     text = as_csv_text(rows).astype(object)
     text.loc[5, "siret"] = "12345"  # not 14 digits
@@ -74,8 +85,18 @@ def test_csv_with_invalid_rows_quarantined_and_scores_equal_the_api(home: Path, 
     assert result.exit_code == 0, result.output
     assert "400 rows read, 396 scored, 4 quarantined" in result.output
     scored = pd.read_parquet(out)
-    assert list(scored.columns) == ["siret", "probability", "percentile", "reasons", "model", "version"]
-    assert len(scored) == 396
+    assert list(scored.columns) == [
+        *("siret", "prediction_id", "probability", "percentile", "reasons", "model", "version")
+    ]
+    assert len(scored) == 396 and scored["prediction_id"].is_unique
+    assert "kept for monitoring: 396 prediction ids" in result.output
+    # Kept as the API keeps its scores: the same prediction ids, the probabilities, no SIRET.
+    kept_scores = MonitoringStore(monitoring_db).predictions("apprenticeship_host")
+    assert sorted(kept_scores["prediction_id"]) == sorted(scored["prediction_id"])
+    assert (kept_scores["source"] == "batch").all()
+    by_id = kept_scores.set_index("prediction_id").loc[scored["prediction_id"], "probability"]
+    np.testing.assert_allclose(by_id.to_numpy(), scored["probability"].to_numpy())
+    assert not any(siret in str(kept_scores.to_dict()) for siret in scored["siret"].head(50))
     assert (scored["model"] == "apprenticeship_host").all() and (scored["version"] == "1").all()
     kept = rows.drop(index=[5, 150, 250, 333])
     assert scored["siret"].tolist() == kept["siret"].tolist(), "the input's order, invalid rows left out"
@@ -115,13 +136,13 @@ def test_parquet_parts_folder_to_csv(home: Path, tmp_path: Path) -> None:
     (parts / "_SUCCESS").write_text("")
     out = tmp_path / "scores.csv"
     args = ["score", "--model", "apprenticeship_host", "--version", "1", "--input", str(parts)]
-    result = runner.invoke(app, [*args, "--out", str(out), "--batch-rows", "250"])
+    result = runner.invoke(app, [*args, "--out", str(out), "--batch-rows", "250", "--no-keep"])
 
     assert result.exit_code == 0, result.output
     assert "900 rows read, 900 scored, 0 quarantined" in result.output
     assert not (tmp_path / "scores.csv.quarantine.csv").exists()
     scored = pd.read_csv(out, dtype={"siret": str, "version": str})
-    assert list(scored.columns) == ["siret", "probability", "percentile", "model", "version"]
+    assert list(scored.columns) == ["siret", "probability", "percentile", "model", "version"], "not kept"
     assert scored["siret"].tolist() == rows["siret"].tolist()
     assert (scored["version"] == "1").all()
 
