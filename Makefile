@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_service.py
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_diagnostic.py
+	$(BIN)/python bench/bench_monitoring.py
 
 clean:
 	rm -rf var
