@@ -61,6 +61,8 @@ def _text(values: pd.Series | np.ndarray | list[Any]) -> pd.Series:
     if pd.api.types.is_float_dtype(series.dtype):
         whole = series.notna() & (series == series.round())
         text = series.astype("string").where(~whole, series.where(whole).astype("Int64").astype("string"))
+    elif pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        text = series.astype("string")  # texts and missing values only (a record's text field): at once
     else:
         text = series.map(
             lambda v: (
@@ -172,11 +174,9 @@ class FeatureBins:
             out[np.isnan(x)] = missing
             return out.astype(np.int64)
         text = _transformed(values, self.transform)
-        index = {c: i for i, c in enumerate(self.categories)}
-        other = len(self.categories)
-        return np.array(
-            [missing if v is None else index.get(v, other) for v in text], dtype=np.int64
-        ).reshape(-1)
+        codes = pd.Categorical(text, categories=list(self.categories)).codes.astype(np.int64)
+        unknown = np.where(text.isna().to_numpy(), missing, len(self.categories))
+        return np.where(codes >= 0, codes, unknown).reshape(-1)
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON values."""

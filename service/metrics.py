@@ -70,6 +70,12 @@ class ServiceMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.monitoring_lost = Counter(
+            "cma_monitoring_lost_total",
+            "Scores answered whose monitoring entry could not be written (the store failed meanwhile)",
+            ["model"],
+            registry=self.registry,
+        )
         self.shadow_errors = Counter(
             "cma_shadow_errors_total", "Shadow scores that failed", ["model"], registry=self.registry
         )

@@ -2,12 +2,12 @@
 shadow scores of challengers (issue 16: closing the loop).
 
 Every scored record gets a prediction id, kept in the monitoring store (monitoring.db, or the PostgreSQL
-database of `CMA_DATABASE_URL`) in a form free of personal data: the model and version, the pseudonymous
-key of its identifier (an HMAC: nobody without the secret can go back to the SIRET or the contract, nor test
-a guess), its scoring date, its probability, the bins of its inputs in the model's reference profile (the
-indices of the bins, never a submitted value) and its groups (département, NAF section, the model card's
-groups). Outcomes sent later (`POST /v1/outcomes`, `cma-predict outcomes`) are joined to it by the
-prediction id, or by the record's identifier (pseudonymised the same way).
+database of `CMA_DATABASE_URL`) in a form free of personal data: the model and version, the pseudonymous key
+of its identifier (a keyed BLAKE2b, a MAC: nobody without the secret can go back to the SIRET or the contract,
+nor test a guess), its scoring date, its probability, the bins of its inputs in the model's reference profile
+(the indices of the bins, never a submitted value) and its groups (département, NAF section, the model card's
+groups). Outcomes sent later (`POST /v1/outcomes`, `cma-predict outcomes`) are joined to it by the prediction
+id, or by the record's identifier (pseudonymised the same way).
 
 The record keys use `CMA_PSEUDONYM_KEY` when set (the secret of the imported datasets, so keys join across
 them); otherwise a secret made once for the deployment and kept in the monitoring database.
@@ -16,6 +16,9 @@ Drift: the latest `window` records of the serving version are binned against the
 registration; a feature (or the scores) past its PSI threshold is an alert, shown degraded on `/ready`, as
 gauges on `/metrics` and in the monitoring report. The state is computed from the database (so every
 worker agrees), at most once every `cache_seconds`.
+
+Entries are written by a background writer while the store is healthy (the answer does not wait for
+them), before the answer while it fails (then a 503): see `Monitor.keep`.
 
 Shadow challengers: a model version carrying the alias `challenger` scores the same batch after the
 champion has answered, in one background thread; its scores are kept under the same prediction ids (role
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -80,15 +82,22 @@ INSERT_OUTCOME = text(
 )
 
 
-PREDICTION_ID_PATTERN = r"^p-[a-z2-7]{16}-[a-z]{1,6}$"
+PREDICTION_ID_PATTERN = r"^p-[a-z2-7]{16}-[a-z]{4,6}$"
+ROW_LETTERS = 4  # 26**4 = 456,976 rows per batch before a fifth letter is needed
 
 
 def new_prediction_ids(n: int) -> np.ndarray:
     """`n` fresh prediction ids: one random batch part (80 bits, base32) and the row's number in letters,
-    e.g. `p-mfrggzdfmztwq2lk-bc`; unique without a round trip to the database. No 0, 1, 8 or 9 in them, so
+    e.g. `p-mfrggzdfmztwq2lk-aabc`; unique without a round trip to the database. No 0, 1, 8 or 9 in them, so
     that an id never looks like a submitted number (a SIRET, a code) in an answer."""
     batch = base64.b32encode(secrets.token_bytes(10)).decode().lower()
-    return np.array([f"p-{batch}-{_letters(i)}" for i in range(n)], dtype=object)
+    width = max(ROW_LETTERS, len(_letters(max(n - 1, 0))))
+    number = np.arange(n, dtype=np.int64)
+    digits = [(number // 26**k) % 26 for k in reversed(range(width))]
+    codes = np.stack(digits, axis=1).astype(np.uint32) + ord("a") if n else np.zeros((0, width), np.uint32)
+    letters = np.ascontiguousarray(codes).view(f"<U{width}").reshape(-1)
+    prefix = f"p-{batch}-"
+    return np.array([prefix + row for row in letters.tolist()], dtype=object)
 
 
 def _letters(number: int) -> str:
@@ -167,7 +176,8 @@ class MonitoringStore:
             migrate(target, MONITORING)
         self.engine: Engine = open_engine(target, busy_seconds, wal=True)
         self.health = health
-        self._secret = self._key_secret()
+        # The MAC key: 32 bytes derived from the secret (BLAKE2b takes a key of at most 64 bytes).
+        self._secret = hashlib.sha256(b"cma-monitoring|" + self._key_secret()).digest()
         if health is not None:
             health.register(MONITORING, self.probe)
 
@@ -205,16 +215,16 @@ class MonitoringStore:
             self.health.ok(MONITORING)
 
     def record_keys(self, model: str, identifiers: Sequence[Any]) -> list[str | None]:
-        """The pseudonymous key of each identifier as scored (trimmed text; None when missing): an HMAC
-        under the deployment's secret, per model."""
-        prefix = f"record|{model}|".encode()
+        """The pseudonymous key of each identifier as scored (trimmed text; None when missing): a keyed
+        BLAKE2b under the deployment's secret, per model."""
+        person = hashlib.sha256(f"record|{model}".encode()).digest()[:16]
         out: list[str | None] = []
         for value in identifiers:
             given = "" if value is None else str(value).strip()
             out.append(
-                None
-                if not given
-                else hmac.new(self._secret, prefix + given.encode(), hashlib.sha256).hexdigest()[:24]
+                hashlib.blake2b(given.encode(), key=self._secret, person=person, digest_size=12).hexdigest()
+                if given
+                else None
             )
         return out
 
@@ -240,45 +250,57 @@ class MonitoringStore:
         now = _now()
         scored_at = now.isoformat(timespec="seconds")
         as_of_field = getattr(contract, "as_of", None)
-        as_of = (
-            [_iso_date(v) for v in frame[as_of_field]] if as_of_field and as_of_field in frame else [None] * n
-        )
+        as_of = _iso_dates(frame[as_of_field]) if as_of_field and as_of_field in frame else [None] * n
         keys = (
-            self.record_keys(name, list(frame[contract.id_field]))
+            self.record_keys(name, frame[contract.id_field].tolist())
             if contract.id_field and contract.id_field in frame
             else [None] * n
         )
         profile = loaded.profile
+        bins: list[str | None] = [None] * n
+        score_bins: list[int | None] = [None] * n
         if profile is not None:
-            bins = [",".join(map(str, row)) for row in profile.bin_rows(frame).tolist()]
-            score_bins: list[int | None] = [int(b) for b in profile.bin_scores(probabilities)]
-        else:
-            bins, score_bins = [None] * n, [None] * n  # type: ignore[list-item]
-        groups = record_groups(model, frame)
-        group_rows = [
-            orjson.dumps({k: _group_text(v[i]) for k, v in groups.items()}).decode() for i in range(n)
-        ]
+            bins = _joined_bins(profile.bin_rows(frame))
+            score_bins = profile.bin_scores(probabilities).tolist()
+        groups = _json_lines(record_groups(model, frame), n)
         month = now.strftime("%Y-%m")
-        rows = [
-            {
-                "prediction_id": str(prediction_ids[i]),
-                "role": role,
-                "model": name,
-                "version": loaded.version,
-                "scored_at": scored_at,
-                "as_of": as_of[i],
-                "period": (as_of[i] or "")[:7] or month,
-                "record_key": keys[i],
-                "probability": float(probabilities[i]),
-                "band": None if bands is None else _group_text(bands[i]),
-                "score_bin": score_bins[i],
-                "bins": bins[i],
-                "groups": group_rows[i],
-                "source": source,
-            }
-            for i in range(n)
-        ]
-        self._write(INSERT_PREDICTION, rows)
+        periods = [(day or "")[:7] or month for day in as_of]
+        band_texts = [None] * n if bands is None else [_group_text(b) for b in bands]
+        rows = list(
+            zip(
+                (str(i) for i in prediction_ids),
+                [role] * n,
+                [name] * n,
+                [loaded.version] * n,
+                [scored_at] * n,
+                as_of,
+                periods,
+                keys,
+                np.asarray(probabilities, dtype=np.float64).tolist(),
+                band_texts,
+                score_bins,
+                bins,
+                groups,
+                [source] * n,
+                strict=True,
+            )
+        )
+        self._write_rows("predictions", PREDICTION_COLUMNS, rows)
+
+    def _write_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows (tuples in `columns` order) through the driver's own executemany: a batch of
+        10,000 scores without SQLAlchemy building a parameter dict per row."""
+        if not rows:
+            return
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        try:
+            with self.engine.begin() as con:
+                con.exec_driver_sql(statement, rows)
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        if self.health is not None:
+            self.health.ok(MONITORING)
 
     def add_outcomes(
         self, model: str, outcomes: Sequence[Mapping[str, Any]], source: str, key_id: str | None = None
@@ -445,6 +467,37 @@ class MonitoringStore:
         return frame.assign(has_outcome=frame["has_outcome"].astype(bool))
 
 
+PREDICTION_COLUMNS = (
+    "prediction_id", "role", "model", "version", "scored_at", "as_of", "period", "record_key",
+    "probability", "band", "score_bin", "bins", "groups", "source",
+)  # fmt: skip
+
+
+def _iso_dates(values: pd.Series) -> list[str | None]:
+    """Scoring dates as `YYYY-MM-DD` texts (None when missing), a whole column at once."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        text = values.dt.strftime("%Y-%m-%d")
+        return text.astype(object).where(values.notna(), None).tolist()
+    return [_iso_date(v) for v in values]
+
+
+def _joined_bins(matrix: np.ndarray) -> list[str | None]:
+    """Each row of bin indices as one text, `3,0,7,...` (each index written once, then joined)."""
+    if matrix.shape[1] == 0 or not len(matrix):
+        return [""] * len(matrix)
+    written = np.array([str(i) for i in range(int(matrix.max()) + 1)], dtype=object)
+    return [",".join(row) for row in written[matrix].tolist()]
+
+
+def _json_lines(groups: Mapping[str, np.ndarray], n: int) -> list[str]:
+    """Each record's groups as one JSON object (pandas writes them all at once, one per line)."""
+    if not groups:
+        return ["{}"] * n
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in groups.items()})
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+
+
 def _group_text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
@@ -482,6 +535,7 @@ class Monitor:
         cache_seconds: float,
         metrics: ServiceMetrics | None = None,
         shadow_queue: int = 8,
+        keep_queue: int = 32,
     ) -> None:
         self.store = store
         self.thresholds = thresholds
@@ -493,14 +547,51 @@ class Monitor:
         self._lock = threading.Lock()
         self._pending: list[Future[None]] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitoring-writer")
+        self._slots = threading.BoundedSemaphore(max(1, keep_queue))
+        self._writes: list[Future[None]] = []
 
     def keep(
         self, loaded: LoadedModel, batch: ValidBatch, probabilities: np.ndarray, bands: Sequence[Any] | None
     ) -> np.ndarray:
-        """Keep the champion's scores of a batch; their prediction ids, in the batch's order."""
+        """Keep the champion's scores of a batch; their prediction ids, in the batch's order.
+
+        While the store is healthy, the entry is written by one background writer (binning the inputs and
+        writing 10,000 rows costs about as much as scoring them: the answer does not wait for it); at most
+        `keep_queue` batches wait, beyond that a request waits for room. While the store is failing, the
+        entry is written before the answer, so a request is refused (503) rather than answered with a
+        prediction id that would not be kept; a write that fails in the background is logged, counted
+        (`cma_monitoring_lost_total`) and marks the store failing on `/ready`."""
         ids = new_prediction_ids(len(batch))
-        self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
+        health = self.store.health
+        if health is not None and MONITORING in health.failing():
+            self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
+            return ids
+        self._slots.acquire()
+        try:
+            future = self._writer.submit(self._write_kept, loaded, batch, probabilities, ids, bands)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        with self._lock:
+            self._writes = [f for f in self._writes if not f.done()] + [future]
         return ids
+
+    def _write_kept(
+        self,
+        loaded: LoadedModel,
+        batch: ValidBatch,
+        probabilities: np.ndarray,
+        ids: np.ndarray,
+        bands: Sequence[Any] | None,
+    ) -> None:
+        try:
+            self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
+        except Exception as err:  # recorded in the store's health by `record`; counted here
+            logger.error("scores of %s not kept (%d rows): %s", loaded.name, len(ids), type(err).__name__)
+            if self.metrics is not None:
+                self.metrics.monitoring_lost.labels(loaded.name).inc(len(ids))
 
     def shadow(
         self,
@@ -547,11 +638,12 @@ class Monitor:
                 self.metrics.shadow_errors.labels(name).inc()
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait for the shadow scores queued so far (tests, shutdown)."""
+        """Wait for the entries and the shadow scores queued so far by this process (before outcomes are
+        joined, before drift is judged, at shutdown). Their own failures are counted, never raised here."""
         with self._lock:
-            pending = list(self._pending)
+            pending = [*self._writes, *self._pending]
         for future in pending:
-            future.result(timeout=timeout)
+            future.exception(timeout=timeout)
 
     def drift(self, loaded: LoadedModel) -> DriftState | None:
         """The drift of the serving version of a model (None when it has no reference profile), recomputed
@@ -563,6 +655,7 @@ class Monitor:
         cached = self._drift.get(key)
         if cached is not None and time.monotonic() - cached.computed_at < self.cache_seconds:
             return cached
+        self.flush()
         features, scores = self.store.latest_bins(loaded.name, loaded.version, self.window)
         if features.shape[1] != len(profile.features):  # no record yet (or written by another profile)
             features = np.zeros((0, len(profile.features)), dtype=np.int64)
@@ -580,6 +673,7 @@ class Monitor:
         return state
 
     def close(self) -> None:
-        """Finish the shadow scores queued, then close the store."""
+        """Finish the entries and the shadow scores queued, then close the store."""
         self._executor.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
         self.store.close()

@@ -107,6 +107,7 @@ def _keep(
     valid, indices, errors = _validated(body.outcomes)
     if not valid:
         raise _rejected(errors)
+    monitor.flush()  # the scores this process answered just before are kept before they are joined
     report = monitor.store.add_outcomes(body.model, valid, "api", key.key_id)
     for error in report.errors:  # kept, not joined: reported at its index in the request
         errors.append(

@@ -249,7 +249,7 @@ def test_outcomes_command_quarantines_bad_rows(filled: Filled, tmp_path: Path, m
     path = tmp_path / "retours.csv"
     pd.DataFrame(
         {
-            "prediction_id": [open_ids[0], open_ids[1], open_ids[2], "p-aaaaaaaaaaaaaaaa-b"],
+            "prediction_id": [open_ids[0], open_ids[1], open_ids[2], "p-aaaaaaaaaaaaaaaa-aaab"],
             "outcome": ["oui", f"{MARKER}-VALUE", "0", "1"],
             "outcome_date": ["2026-03-30", "2026-03-30", "30/03/2026", "2026-03-30"],
             "action": ["pack_ppr", "", "", ""],

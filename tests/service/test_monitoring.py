@@ -86,6 +86,7 @@ def test_every_score_has_a_prediction_id_kept_without_personal_data(served: Serv
             headers=headers,
         )
         assert csv.status_code == 200 and "identifiant_prediction" in csv.text.splitlines()[0]
+        client.app.state.monitor.flush()  # type: ignore[attr-defined]
         store = client.app.state.monitor.store  # type: ignore[attr-defined]
         kept = store.predictions("dropout_risk")
     assert len(kept) == 23 and set(ids) <= set(kept["prediction_id"])
@@ -107,7 +108,7 @@ def test_outcomes_are_checked_one_by_one_and_never_echoed(served: Served, tmp_pa
         ).json()["results"]
         outcomes = [
             {"prediction_id": scored[0]["prediction_id"], "outcome": True},
-            {"prediction_id": "p-aaaaaaaaaaaaaaaa-b", "outcome": True},  # no such prediction
+            {"prediction_id": "p-aaaaaaaaaaaaaaaa-aaab", "outcome": True},  # no such prediction
             {"prediction_id": "SECRET-VALUE", "outcome": True},  # malformed
             {"record_id": "x", "prediction_id": scored[1]["prediction_id"], "outcome": False},  # both
             {"prediction_id": scored[1]["prediction_id"], "outcome": "peut-être"},
@@ -250,6 +251,7 @@ def test_a_simulated_year_realized_auc_against_the_oracle(served: Served, tmp_pa
             records = contract_records(rows, len(rows))
             results = client.post(DROPOUT, json={"contracts": records}, headers=headers).json()["results"]
             if period == sorted(month.unique())[-1]:
+                client.app.state.monitor.flush()  # type: ignore[attr-defined]
                 store: MonitoringStore = client.app.state.monitor.store  # type: ignore[attr-defined]
                 before = store.predictions("dropout_risk")
                 expected_before = performance_table(before)["expected_auc"].iloc[0]

@@ -14,6 +14,7 @@ from models.apprenticeship_host.model import HOST_INPUT, HOST_OUTPUTS
 from models.dropout_risk.features import dropout_input
 from models.dropout_risk.model import DROPOUT_OUTPUTS
 from service.model_schemas import result_schema
+from service.monitoring import new_prediction_ids
 from service.results import ScoredColumns
 
 HostScore = result_schema(HOST_INPUT, HOST_OUTPUTS, "HostScore")
@@ -45,7 +46,7 @@ def _host_columns(n: int, rng: np.random.Generator, arrow_sirets: bool) -> Score
         {
             "index": np.sort(rng.choice(3 * n, n, replace=False)),
             "siret": pa.array(sirets) if arrow_sirets else sirets,
-            "prediction_id": [f"p-abcdefghijklmnop-{chr(97 + i % 26)}" for i in range(n)],
+            "prediction_id": list(new_prediction_ids(n)),
             "probability": probability,
             "percentile": np.round(rng.random(n) * 100, rng.integers(0, 2)),  # whole numbers too (55.0)
             "reasons": [[]] * n,
@@ -73,7 +74,7 @@ def test_dropout_answer_with_texts_and_lists(monkeypatch: pytest.MonkeyPatch) ->
         {
             "index": np.arange(n),
             "contract_id": [f"CTR-{i}/é" for i in range(n)],
-            "prediction_id": [f"p-abcdefghijklmnop-{chr(97 + i % 26)}" for i in range(n)],
+            "prediction_id": list(new_prediction_ids(n)),
             "probability": rng.random(n),
             "risk_band": bands,
             "ppr_actions": [actions[b] for b in bands],
