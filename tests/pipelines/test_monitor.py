@@ -321,3 +321,26 @@ def test_outcomes_events_command(tmp_path: Path, mlflow_home: Path) -> None:
     again = runner.invoke(app, args)  # already decided predictions are not decided twice
     assert "0 outcome 1, 0 outcome 0, 1 pending" in again.output
     store.close()
+
+
+@pytest.mark.slow
+def test_the_same_store_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The monitoring tables on PostgreSQL (the state database of `CMA_DATABASE_URL`), migrated there:
+    the same scores and outcomes as on SQLite give the same kept rows and the same figures."""
+    on_sqlite = _fill(tmp_path / "monitoring.db")
+    on_postgres = _fill(postgres_url)  # type: ignore[arg-type]
+    columns = ["period", "probability", "outcome", "band", "score_bin", "bins", "sexe", "departement"]
+
+    def kept(store: MonitoringStore) -> pd.DataFrame:
+        return store.predictions(MODEL).sort_values(["period", "role", "probability"])[columns]
+
+    pd.testing.assert_frame_equal(
+        kept(on_sqlite.store).reset_index(drop=True), kept(on_postgres.store).reset_index(drop=True)
+    )
+    sqlite_figures = monitoring_figures(on_sqlite.store.predictions(MODEL), on_sqlite.profile)
+    postgres_figures = monitoring_figures(on_postgres.store.predictions(MODEL), on_postgres.profile)
+    pd.testing.assert_frame_equal(sqlite_figures.by_period, postgres_figures.by_period)
+    report = on_postgres.store.add_outcomes(
+        MODEL, [{"record_id": f"{MARKER}-2026-03-00001", "outcome": 1, "outcome_date": "2026-04-01"}], "test"
+    )
+    assert (report.matched, report.unmatched) == (1, 0)
