@@ -188,13 +188,19 @@ def outcomes(
     from pipelines.io import read_raw_table
     from pipelines.monitor import outcome_rows
 
+    if events:
+        identifier = id_column or _id_field(model)
+        national = _national_events(file, identifier, date_column)
+        try:
+            raw = read_raw_table(file) if national is None else national
+        except ContractError as err:
+            raise fail(str(err)) from err
+        _events(raw, file, model, identifier, horizon_days, as_of, date_column, db)
+        return
     try:
         raw = read_raw_table(file)
     except ContractError as err:
         raise fail(str(err)) from err
-    if events:
-        _events(raw, file, model, id_column, horizon_days, as_of, date_column, db)
-        return
     column = None if "prediction_id" in raw.columns else (id_column or _id_field(model))
     try:
         valid, errors = outcome_rows(raw, column, file.name)
@@ -213,6 +219,36 @@ def outcomes(
         f"{unmatched:,} unmatched, {rejected:,} rejected",
         highlight=False,
     )
+
+
+def _national_events(file: Path, id_column: str, date_column: str) -> Any:
+    """The events of a file in a national format (a SIFA, ERP or DECA export: the next extract of contracts
+    or of ruptures), read by the project's importer (identifiers pseudonymised as at import, so that they
+    join the records scored from imported files): the rows of the first imported table holding both
+    columns, e.g. `--date-column rupture_date` for ruptures by `contract_id`, `contract_start` for the
+    contracts a company took by `siret`. None for a file in a plain layout."""
+    from catalog.formats.common import FormatError, Pseudonymiser
+    from pipelines.importer import import_files, national_format
+    from pipelines.reference import load_reference
+
+    fmt = national_format(file)
+    if fmt is None:
+        return None
+    try:
+        result = import_files([file], fmt, load_reference(), Pseudonymiser.from_env())
+    except FormatError as err:
+        raise fail(f"{file.name}: {err}") from err
+    bad = result.quarantined()
+    if len(bad):
+        console.print(
+            f"  {file.name} ({fmt}): {len(bad):,} rows quarantined by the importer", highlight=False
+        )
+    for name in sorted(result.tables):
+        table = result.table(name)
+        if table is not None and id_column in table.columns and date_column in table.columns:
+            rows = table[[id_column, date_column]]
+            return rows[rows[date_column].notna()].reset_index(drop=True)
+    raise fail(f"{file.name} ({fmt}): no imported table holds both {id_column} and {date_column}")
 
 
 def _report_errors(errors: Any, file: Path) -> None:

@@ -344,3 +344,44 @@ def test_the_same_store_on_postgresql(tmp_path: Path, postgres_url: str) -> None
         MODEL, [{"record_id": f"{MARKER}-2026-03-00001", "outcome": 1, "outcome_date": "2026-04-01"}], "test"
     )
     assert (report.matched, report.unmatched) == (1, 0)
+
+
+def test_outcomes_events_from_a_national_export(
+    tmp_path: Path, mlflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next DECA export of the centre (the national format, read by the importer with the secret the
+    scored contracts were imported with): a rupture within the horizon after the score is outcome 1, a
+    contract without one once the horizon has passed is outcome 0."""
+    from catalog.formats.common import Pseudonymiser
+    from pipelines.importer import import_files
+    from pipelines.reference import DATA_SAMPLES, load_reference
+
+    monkeypatch.setenv("CMA_PSEUDONYM_KEY", "0123456789abcdef-test-secret")
+    deca = DATA_SAMPLES / "national" / "dropout" / "deca.ndjson.gz"
+    imported = import_files([deca], "deca", load_reference(), Pseudonymiser.from_env())
+    contracts = imported.table("apprentice_contracts")  # the contracts the dropout model's records come from
+    assert contracts is not None
+    broke = contracts[contracts["rupture_date"].notna()].head(5)
+    stayed = contracts[contracts["rupture_date"].isna()].head(5)
+    rng = np.random.default_rng(8)
+    frame = _rows(rng, 10, "2020-01")
+    frame["record_id"] = [*broke["contract_id"], *stayed["contract_id"]]
+    scored_on = [
+        *(pd.to_datetime(broke["rupture_date"]) - pd.Timedelta(days=30)),
+        *[pd.Timestamp("2020-01-15")] * 5,
+    ]
+    frame["as_of"] = [d.strftime("%Y-%m-%d") for d in scored_on]
+    db = tmp_path / "events.db"
+    store = MonitoringStore(db)
+    profile = reference_profile(CONTRACT, frame, rng.random(10))
+    ids = new_prediction_ids(10)
+    store.record(FakeLoaded(MODEL, "1", FakeScoring(), profile), frame, rng.random(10), ids)  # type: ignore[arg-type]
+    args = ["outcomes", str(deca), "--model", MODEL, "--events", "--id-column", "contract_id",
+            "--date-column", "rupture_date", "--horizon-days", "365", "--as-of", "2026-12-01",
+            "--db", str(db)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "5 outcome 1, 5 outcome 0, 0 pending" in result.output
+    rows = store.predictions(MODEL).set_index("prediction_id").loc[list(ids)]
+    assert rows["outcome"].tolist() == [1.0] * 5 + [0.0] * 5
+    store.close()
