@@ -96,5 +96,16 @@ below the overall AUC, mean score more than 3 points from the observed rate, rec
 from the overall recall. Flagged gaps are to be discussed with the centre before use.
 
 {groups_markdown}
+
+## Monitoring after release
+A high-risk use under the EU AI Act (vocational training): its post-market monitoring is built in. Every
+score is kept with a prediction id, pseudonymously (no name, no identifier in clear, the inputs as bins of
+the reference profile logged with this version). The centre sends back what happened (`POST /v1/outcomes`,
+`cma-predict outcomes`, the next DECA or SIFA export with `--events`) and the action taken (PPR pack,
+interview). `cma-predict monitor` then gives, per month and version, the realized AUC next to the AUC the
+calibrated scores promised before any outcome, the recall at the `élevé` threshold by the groups above, and
+the drift of each input; `/ready` turns degraded when the inputs drift from this version's reference. A
+challenger is shadow-scored on the same contracts and becomes champion only through the same publication
+gates.
 """
     )

@@ -38,6 +38,7 @@ def test_train_register_card_and_bands(mlflow_home: Path) -> None:
         "niveau 3 (CAP, MC)",
         "Entretien tripartite",
         "must never be used",
+        "Monitoring after release",
     ):
         assert needle in card, needle
     assert "sex" not in MlflowClient().get_run(result.run_id).data.params.get("features", "")
