@@ -4,15 +4,18 @@ schemas are derived from its own contract in `service.model_schemas`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import annotated_types
+import orjson
 import pyarrow as pa
+from fastapi.exceptions import RequestValidationError
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationError,
     model_serializer,
     model_validator,
 )
@@ -146,3 +149,24 @@ class ErrorBody(BaseModel):
     status: int
     message: str
     details: list[dict[str, Any]] = []
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def json_invalid() -> RequestValidationError:
+    """The error of a body that is not JSON, as FastAPI words its own."""
+    return RequestValidationError([{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}])
+
+
+def parse_body(raw: bytes, schema: type[Body]) -> Body:
+    """A JSON body read with orjson into `schema`, by a route that reads its body after its key was checked
+    (a declared body parameter would be parsed before). Errors as FastAPI's own body errors: location under
+    `body`, never the submitted value."""
+    try:
+        return schema.model_validate(orjson.loads(raw))
+    except orjson.JSONDecodeError as err:
+        raise json_invalid() from err
+    except ValidationError as err:
+        problems = err.errors(include_input=False, include_url=False)
+        raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err

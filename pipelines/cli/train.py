@@ -199,14 +199,8 @@ def evaluate(
     from mlflow.exceptions import MlflowException
 
     from pipelines.runner import evaluate_registered, pipeline_data
-    from pipelines.tracking import configure_tracking
 
-    fam = _family(model)
-    cfg = configured(model, config, set_)
-    configure_tracking()
-    path = dataset or dataset_path(model)
-    if not path.exists():
-        raise fail(f"{path}: dataset not found (run `cma-predict build-dataset` or `cma-predict train`)")
+    fam, cfg, path = _family_dataset(model, config, set_, dataset)
     try:
         evaluated = evaluate_registered(
             fam, cfg, pd.read_parquet(path), pipeline_data(path.parent), model_uri
@@ -215,6 +209,22 @@ def evaluate(
         raise fail(f"{model_uri or model}: {err.message}") from err
     for name, metrics in evaluated.items():
         console.print(metrics_table(f"{model_uri or name + '@champion'} on {path.name}", metrics))
+
+
+def _family_dataset(
+    model: str, config: Path | None, set_: list[str] | None, dataset: Path | None
+) -> tuple[Any, Any, Path]:
+    """The family, its config and the dataset file a command judges registered versions on (the tracking
+    store configured)."""
+    from pipelines.tracking import configure_tracking
+
+    fam = _family(model)
+    cfg = configured(model, config, set_)
+    configure_tracking()
+    path = dataset or dataset_path(model)
+    if not path.exists():
+        raise fail(f"{path}: dataset not found (run `cma-predict build-dataset` or `cma-predict train`)")
+    return fam, cfg, path
 
 
 @app.command()
@@ -239,14 +249,8 @@ def promote(
     from mlflow.exceptions import MlflowException
 
     from pipelines.runner import pipeline_data, promote_registered
-    from pipelines.tracking import configure_tracking
 
-    fam = _family(model)
-    cfg = configured(model, config, set_)
-    configure_tracking()
-    path = dataset or dataset_path(model)
-    if not path.exists():
-        raise fail(f"{path}: dataset not found (run `cma-predict build-dataset` or `cma-predict train`)")
+    fam, cfg, path = _family_dataset(model, config, set_, dataset)
     try:
         decisions = promote_registered(
             fam, cfg, pd.read_parquet(path), pipeline_data(path.parent), registered

@@ -14,10 +14,8 @@ import time
 from datetime import date
 from typing import Any, Literal
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from service import messages
@@ -25,7 +23,7 @@ from service.audit import AuditEntry
 from service.deps import AgentKey, AuditDep, MonitorDep, RegistryDep
 from service.keys import ApiKey
 from service.monitoring import ACTIONS, PREDICTION_ID_PATTERN, Monitor
-from service.schemas import RecordError
+from service.schemas import RecordError, parse_body
 
 router = APIRouter(tags=["monitoring"])
 MAX_OUTCOMES = 10_000
@@ -156,16 +154,7 @@ async def post_outcomes(
 ) -> Any:
     """Keep the outcomes of a served model's scores: each joined to its prediction (by id or by the record's
     identifier), the valid ones kept, the others reported by index (never by value)."""
-    raw = await request.body()
-    try:
-        body = OutcomesRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError as err:
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
-        ) from err
-    except ValidationError as err:
-        problems = err.errors(include_input=False, include_url=False)
-        raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
+    body = parse_body(await request.body(), OutcomesRequest)
     if body.model not in registry.served():
         raise HTTPException(status.HTTP_404_NOT_FOUND, messages.UNKNOWN_MODEL)
     return await run_in_threadpool(_keep, monitor, body, key, audit, request.url.path, time.perf_counter())

@@ -18,8 +18,6 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from service import messages
@@ -40,7 +38,7 @@ from service.keys import ApiKey
 from service.model_registry import LoadedModel, ModelRegistry
 from service.monitoring import Monitor, band_field
 from service.results import JSON_MIN_ROWS, ScoredColumns
-from service.schemas import RecordError, ScoresRequest, ScoresResponse
+from service.schemas import RecordError, ScoresResponse, json_invalid, parse_body
 from service.scoring import ClientGone, score_batch
 from service.validation import validate, validate_records
 
@@ -212,22 +210,6 @@ def _stop_if_gone(
         raise ClientGone
 
 
-def _json_invalid() -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}])
-
-
-def _envelope(body: bytes, schema: type[ScoresRequest]) -> ScoresRequest:
-    """The request envelope, parsed with orjson (the batch's records are validated afterwards, by index).
-    Errors follow FastAPI's own body errors: location under `body`, no submitted value."""
-    try:
-        return schema.model_validate(orjson.loads(body))
-    except orjson.JSONDecodeError as err:
-        raise _json_invalid() from err
-    except ValidationError as err:
-        problems = err.errors(include_input=False, include_url=False)
-        raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
-
-
 def _read_body(
     loaded: LoadedModel, records_field: str, raw: bytes, csv: bool, max_batch: int, explain: bool
 ) -> tuple[Any, bool, dict[str, list[Any] | None]]:
@@ -243,7 +225,7 @@ def _read_body(
     if read is not None:
         batch, given = read
         return batch, request_schema.model_fields["explain"].default if given is None else given, {}
-    body = _envelope(raw, request_schema)
+    body = parse_body(raw, request_schema)  # the records are validated afterwards, by index
     related = {name: getattr(body, name) for name in request_schema.related_fields}
     return body.batch(), body.explain, related
 
@@ -268,7 +250,7 @@ def _read_and_score(
     try:
         return _score_batch(loaded, batch, explain, related, request, key, audit, cancelled=cancelled)
     except orjson.JSONDecodeError as err:  # records read by Arrow, judged by pydantic as orjson reads them
-        raise _json_invalid() from err
+        raise json_invalid() from err
 
 
 def _gone(request: Request, loaded: LoadedModel) -> Response:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from models.site_potential.diagnose import UnknownCodeError
 from models.site_potential.flash import compose
@@ -17,7 +14,7 @@ from service import messages
 from service.audit import AuditEntry
 from service.deps import AdvisorKey, AuditDep, RegistryDep, SettingsDep
 from service.keys import ApiKey
-from service.schemas import DiagnosticRequest
+from service.schemas import DiagnosticRequest, parse_body
 from service.settings import ServiceSettings
 from service.site_context import site_champions
 
@@ -49,20 +46,6 @@ DIAGNOSTIC_BODY: dict[str, Any] = {
 """The OpenAPI body of the route, which reads its body itself (after the key is checked)."""
 
 
-def diagnostic_request(raw: bytes) -> DiagnosticRequest:
-    """The body of a diagnostic, read in the route after its key and role were checked (a declared body
-    parameter would be parsed before them). Errors as FastAPI's own: under `body`, no submitted value."""
-    try:
-        return DiagnosticRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError as err:
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": "JSON invalide", "type": "json_invalid"}]
-        ) from err
-    except ValidationError as err:
-        problems = err.errors(include_input=False, include_url=False)
-        raise RequestValidationError([{**p, "loc": ("body", *p["loc"])} for p in problems]) from err
-
-
 @router.post(
     "/diagnostics", summary="Flash diagnostic of an activity in a commune", openapi_extra=DIAGNOSTIC_BODY
 )
@@ -75,7 +58,7 @@ async def diagnostic(
 ) -> dict[str, Any]:
     """Indicators with their references, survival odds at 3 and 5 years, risk level, main reasons, and the
     report's text in French (strengths, risks, points to check, limits)."""
-    body = diagnostic_request(await request.body())
+    body = parse_body(await request.body(), DiagnosticRequest)  # read after the key and role were checked
     return await run_in_threadpool(_diagnose, body, request, key, registry, audit, settings)
 
 
