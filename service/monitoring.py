@@ -466,6 +466,30 @@ class MonitoringStore:
         frame = pd.DataFrame(rows, columns=["prediction_id", "record_key", "day", "has_outcome"])
         return frame.assign(has_outcome=frame["has_outcome"].astype(bool))
 
+    def purge(self, before: str, model: str | None = None) -> tuple[int, int]:
+        """Delete the predictions counted in months before `before` (`YYYY-MM`), of `model` or of every model,
+        and the outcomes joined to them or, not joined, received before that month: the retention limit
+        of the monitoring data (pseudonymous, still personal data under the GDPR). Returns (predictions,
+        outcomes) deleted."""
+        scope = "" if model is None else " AND model = :m"
+        params = {"before": before, "day": f"{before}-01", **({} if model is None else {"m": model})}
+        try:
+            with self.engine.begin() as con:
+                outcomes = con.execute(
+                    text(
+                        "DELETE FROM outcomes WHERE (prediction_id IN (SELECT prediction_id FROM predictions "
+                        f"WHERE period < :before{scope}) OR (prediction_id IS NULL AND received_at < :day))"
+                        f"{scope}"
+                    ),
+                    params,
+                ).rowcount
+                predictions = con.execute(
+                    text(f"DELETE FROM predictions WHERE period < :before{scope}"), params
+                ).rowcount
+        except SQLAlchemyError as err:
+            raise self._failed(err) from err
+        return int(predictions), int(outcomes)
+
 
 PREDICTION_COLUMNS = (
     "prediction_id", "role", "model", "version", "scored_at", "as_of", "period", "record_key",

@@ -318,3 +318,27 @@ def _events(
         f"horizon {horizon_days} days); {report.matched if report else 0:,} matched",
         highlight=False,
     )
+
+
+@app.command("purge-monitoring")
+def purge_monitoring(
+    before: Annotated[str, typer.Option(help="Delete what was scored before this month, YYYY-MM")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model")] = None,
+    db: DbOpt = None,
+    verbose: bool = False,
+) -> None:
+    """Delete the monitoring data older than the retention period: the predictions counted before
+    `--before` and their outcomes (run it on a schedule, e.g. keep 36 months)."""
+    setup(verbose)
+    since, _ = period_bounds(None, before, None)
+    assert since is not None
+    store = open_store(db)
+    try:
+        predictions, outcomes = store.purge(since, model)
+    finally:
+        store.close()
+    console.print(
+        f"{model or 'every model'}: {predictions:,} predictions and {outcomes:,} outcomes before {since} "
+        "deleted",
+        highlight=False,
+    )

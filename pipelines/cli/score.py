@@ -104,16 +104,14 @@ def score(
 
 def _monitoring_store(target: str | None) -> Any:
     """The monitoring store the scores are kept in: `target` (a file or a URL), else the service's."""
-    from service.monitoring import MonitoringStore
-    from service.settings import ServiceSettings
+    from pipelines.cli.monitor import open_store
 
-    where: Path | str = ServiceSettings().monitoring_target() if target is None else target
-    if isinstance(where, str) and "://" not in where:
-        where = Path(where)
     try:
-        return MonitoringStore(where, busy_seconds=5.0)
+        return open_store(target)
     except Exception as err:  # an unreachable database: said, not a traceback
-        raise fail(f"monitoring store {where}: {type(err).__name__}: {str(err)[:200]}") from err
+        raise fail(
+            f"monitoring store {target or 'of the service'}: {type(err).__name__}: {str(err)[:200]}"
+        ) from err
 
 
 def _local(

@@ -385,3 +385,19 @@ def test_outcomes_events_from_a_national_export(
     rows = store.predictions(MODEL).set_index("prediction_id").loc[list(ids)]
     assert rows["outcome"].tolist() == [1.0] * 5 + [0.0] * 5
     store.close()
+
+
+def test_purge_keeps_only_the_retention_period(filled: Filled, tmp_path: Path) -> None:
+    """`purge-monitoring --before 2026-02`: January's predictions and their outcomes go, the rest stays."""
+    before = filled.store.predictions(MODEL)
+    january = before[before["period"] == "2026-01"]
+    result = runner.invoke(
+        app, ["purge-monitoring", "--before", "2026-02", "--db", str(tmp_path / "monitoring.db")]
+    )
+    assert result.exit_code == 0, result.output
+    after = filled.store.predictions(MODEL)
+    assert set(after["period"]) == {"2026-02", "2026-03"} and len(after) == len(before) - len(january)
+    expected = f"{len(january):,} predictions and {int(january['outcome'].notna().sum()):,} outcomes"
+    assert expected in result.output
+    bad = runner.invoke(app, ["purge-monitoring", "--before", "février", "--db", str(tmp_path / "m.db")])
+    assert bad.exit_code == 2 and "YYYY-MM" in bad.output
