@@ -614,7 +614,12 @@ def outcome_rows(
         if _blank(ref):
             problems.append((reference, "valeur manquante"))
         elif by_id and not PREDICTION_ID.fullmatch(str(ref).strip()):
-            problems.append((reference, "identifiant de prédiction mal formé (p-<16 hex>-<6 chiffres>)"))
+            problems.append(
+                (
+                    reference,
+                    "identifiant de prédiction mal formé (p-<16 caractères a-z ou 2-7>-<4 à 6 lettres>)",
+                )
+            )
         elif not by_id and len(str(ref).strip()) > 64:
             problems.append((reference, "identifiant trop long (64 caractères au plus)"))
         given = "" if _blank(record.get("outcome")) else str(record["outcome"]).strip().lower()

@@ -52,6 +52,7 @@ class ServiceMetrics:
             ["model", "feature"],
             registry=self.registry,
         )
+        self._drift_features: dict[str, set[str]] = {}
         self.drift_alert = Gauge(
             "cma_drift_alert",
             "1 when an input or the scores of the serving version have drifted past their threshold",
@@ -81,8 +82,12 @@ class ServiceMetrics:
         )
 
     def set_drift(self, state: Any) -> None:
-        """The gauges of one model's drift state (`service.monitoring.DriftState`)."""
+        """The gauges of one model's drift state (`service.monitoring.DriftState`): every feature of its
+        serving version (NaN while it is not judged), none left from a version served before."""
+        features = {str(f) for f in state.table["feature"]}
+        for old in self._drift_features.get(state.model, set()) - features:
+            self.drift_psi.remove(state.model, old)
+        self._drift_features[state.model] = features
         for row in state.table.itertuples(index=False):
-            if row.psi == row.psi:  # not NaN
-                self.drift_psi.labels(state.model, row.feature).set(float(row.psi))
+            self.drift_psi.labels(state.model, row.feature).set(float(row.psi))
         self.drift_alert.labels(state.model).set(1.0 if state.alerts else 0.0)

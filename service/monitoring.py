@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+FLUSH_SECONDS = 2.0  # the longest /ready, /metrics or an outcome waits for this process's pending entries
 CHALLENGER = "challenger"
 PSEUDONYM_KEY_ENV = "CMA_PSEUDONYM_KEY"
 MIN_SECRET_BYTES = 16
@@ -574,6 +575,7 @@ class Monitor:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitoring-writer")
         self._slots = threading.BoundedSemaphore(max(1, keep_queue))
         self._writes: list[Future[None]] = []
+        self._closed = False
 
     def keep(
         self, loaded: LoadedModel, batch: ValidBatch, probabilities: np.ndarray, bands: Sequence[Any] | None
@@ -588,7 +590,7 @@ class Monitor:
         (`cma_monitoring_lost_total`) and marks the store failing on `/ready`."""
         ids = new_prediction_ids(len(batch))
         health = self.store.health
-        if health is not None and MONITORING in health.failing():
+        if self._closed or (health is not None and MONITORING in health.failing()):
             self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
             return ids
         self._slots.acquire()
@@ -630,7 +632,7 @@ class Monitor:
         False when the queue is full (the batch is not shadowed, counted)."""
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
-            if len(self._pending) >= self.shadow_queue:
+            if self._closed or len(self._pending) >= self.shadow_queue:
                 if self.metrics is not None:
                     self.metrics.shadow_skipped.labels(name).inc()
                 return False
@@ -661,13 +663,13 @@ class Monitor:
             if self.metrics is not None:
                 self.metrics.shadow_errors.labels(name).inc()
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait for the entries and the shadow scores queued so far by this process (before outcomes are
-        joined, before drift is judged, at shutdown). Their own failures are counted, never raised here."""
+    def flush(self, timeout: float = 30.0, shadows: bool = True) -> bool:
+        """Wait, at most `timeout` seconds in all, for the entries (and, with `shadows`, the shadow scores)
+        queued so far by this process: before outcomes are joined, before drift is judged, in tests. Their
+        own failures are counted, never raised here; False when the deadline came first."""
         with self._lock:
-            pending = [*self._writes, *self._pending]
-        for future in pending:
-            future.exception(timeout=timeout)
+            pending = [*self._writes, *(self._pending if shadows else [])]
+        return not wait(pending, timeout=timeout).not_done
 
     def drift(self, loaded: LoadedModel) -> DriftState | None:
         """The drift of the serving version of a model (None when it has no reference profile), recomputed
@@ -679,7 +681,7 @@ class Monitor:
         cached = self._drift.get(key)
         if cached is not None and time.monotonic() - cached.computed_at < self.cache_seconds:
             return cached
-        self.flush()
+        self.flush(FLUSH_SECONDS, shadows=False)  # this process's latest entries, never a long wait
         features, scores = self.store.latest_bins(loaded.name, loaded.version, self.window)
         if features.shape[1] != len(profile.features):  # no record yet (or written by another profile)
             features = np.zeros((0, len(profile.features)), dtype=np.int64)
@@ -697,7 +699,10 @@ class Monitor:
         return state
 
     def close(self) -> None:
-        """Finish the entries and the shadow scores queued, then close the store."""
+        """Finish the entries and the shadow scores queued, then close the store. A request still running
+        after this keeps its entry before answering, and is not shadowed."""
+        with self._lock:
+            self._closed = True
         self._executor.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self.store.close()

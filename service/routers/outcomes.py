@@ -22,11 +22,12 @@ from service import messages
 from service.audit import AuditEntry
 from service.deps import AgentKey, AuditDep, MonitorDep, RegistryDep
 from service.keys import ApiKey
-from service.monitoring import ACTIONS, PREDICTION_ID_PATTERN, Monitor
+from service.monitoring import ACTIONS, FLUSH_SECONDS, PREDICTION_ID_PATTERN, Monitor
 from service.schemas import RecordError, parse_body
 
 router = APIRouter(tags=["monitoring"])
 MAX_OUTCOMES = 10_000
+UNKNOWN_FIELD = "champ inconnu : prediction_id, record_id, outcome, outcome_date et action sont attendus"
 NO_VALID_OUTCOME = "Aucun résultat valide dans la requête : voir les erreurs par résultat."
 Action = Literal[ACTIONS]  # type: ignore[valid-type]
 
@@ -89,6 +90,9 @@ def _validated(given: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
             outcome = Outcome.model_validate(item)
         except ValidationError as err:
             for problem in err.errors(include_input=False, include_url=False):
+                if problem["type"] == "extra_forbidden":  # its location is the submitted key itself
+                    errors.append(RecordError(index=index, field="outcome", reason=UNKNOWN_FIELD))
+                    continue
                 where = ".".join(str(p) for p in problem["loc"]) or "outcome"
                 errors.append(RecordError(index=index, field=where, reason=problem["msg"]))
             continue
@@ -105,7 +109,7 @@ def _keep(
     valid, indices, errors = _validated(body.outcomes)
     if not valid:
         raise _rejected(errors)
-    monitor.flush()  # the scores this process answered just before are kept before they are joined
+    monitor.flush(FLUSH_SECONDS, shadows=False)  # the scores this process just answered, kept first
     report = monitor.store.add_outcomes(body.model, valid, "api", key.key_id)
     for error in report.errors:  # kept, not joined: reported at its index in the request
         errors.append(
