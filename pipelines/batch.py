@@ -362,6 +362,7 @@ def score_table(
     valid: ValidBatch,
     reasons: bool,
     keep: MonitoringStore | None = None,
+    chamber: str | None = None,
 ) -> tuple[pa.Table, list[RecordError]]:
     """The valid rows of one batch scored by the API's path (`service.scoring.score_batch`): the output
     table (key columns, prediction id when the scores are kept in `keep`, probability, the model's
@@ -380,7 +381,7 @@ def score_table(
         ids = new_prediction_ids(n)
         band = band_field(loaded.model)
         bands = list(scored[band]) if band else None
-        keep.record(loaded, valid.as_frame(), probabilities, ids, CHAMPION, "batch", bands)
+        keep.record(loaded, valid.as_frame(), probabilities, ids, CHAMPION, "batch", bands, chamber=chamber)
         columns["prediction_id"] = pa.array(ids.tolist(), type=pa.string())
     columns["probability"] = pa.array(probabilities)
     for out in loaded.schemas.outputs:
@@ -463,10 +464,11 @@ def score_files(
     batch_rows: int = BATCH_ROWS,
     on_batch: Callable[[int], None] | None = None,
     keep: MonitoringStore | None = None,
+    chamber: str | None = None,
 ) -> BatchReport:
     """Score every file into `out` (Parquet or CSV by suffix), batch by batch, the invalid rows listed in
     `<out>.quarantine.csv` (written only when there are some); `on_batch(rows)` after each batch; the
-    scores kept in `keep` (each row's prediction id in the output) when given."""
+    scores kept in `keep` (each row's prediction id in the output) when given, for `chamber`."""
     report = BatchReport(loaded.name, loaded.version, out)
     writer = _Writer(out)
     target = quarantine_path(out)
@@ -476,7 +478,7 @@ def score_files(
     counts = {str(path): [0, 0] for path in files}
     try:
         for path, batch, valid in _ahead(validated(loaded, files, batch_rows)):
-            table, errors = score_table(loaded, batch, valid, reasons, keep)
+            table, errors = score_table(loaded, batch, valid, reasons, keep, chamber)
             writer.write(table)
             n = len(batch.rows)
             bad_rows = len({e.index for e in errors})

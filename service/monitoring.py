@@ -77,9 +77,17 @@ INSERT_PREDICTION = text(
     ":scored_at, :as_of, :period, :record_key, :probability, :band, :score_bin, :bins, :groups, :source)"
 )
 INSERT_OUTCOME = text(
-    "INSERT INTO outcomes (model, prediction_id, record_key, outcome, outcome_date, action, received_at, "
-    "source, key_id) VALUES (:model, :prediction_id, :record_key, :outcome, :outcome_date, :action, "
-    ":received_at, :source, :key_id)"
+    "INSERT INTO outcomes (model, prediction_id, claimed_id, record_key, outcome, outcome_date, action, "
+    "received_at, source, key_id, chamber) VALUES (:model, :prediction_id, :claimed_id, :record_key, "
+    ":outcome, :outcome_date, :action, :received_at, :source, :key_id, :chamber)"
+)
+# The outcomes of each champion prediction: joined when they came, or joined now by the id they gave (an
+# outcome from a chamber joins that chamber's predictions only; one from the command line, any).
+JOINED_OUTCOMES = (
+    "SELECT coalesce(o.prediction_id, o.claimed_id) AS pid, o.seq, o.outcome, o.outcome_date, o.action "
+    "FROM outcomes o JOIN predictions q ON q.prediction_id = coalesce(o.prediction_id, o.claimed_id) "
+    "AND q.role = 'champion' AND q.model = o.model "
+    "WHERE o.prediction_id IS NOT NULL OR o.chamber IS NULL OR o.chamber = q.chamber"
 )
 
 
@@ -183,8 +191,16 @@ class MonitoringStore:
             health.register(MONITORING, self.probe)
 
     def _key_secret(self) -> bytes:
+        """`CMA_PSEUDONYM_KEY` (at least 16 bytes: a shorter one is refused, not ignored), else the secret
+        made for the deployment and kept in the monitoring database. Set the variable in production: a
+        reader of the database who holds its secret too can recompute the key of a public SIRET."""
         given = os.environ.get(PSEUDONYM_KEY_ENV, "")
-        if len(given.encode()) >= MIN_SECRET_BYTES:
+        if given and len(given.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"{PSEUDONYM_KEY_ENV} is shorter than {MIN_SECRET_BYTES} bytes: the record keys of the "
+                "monitoring store need a longer secret (e.g. `openssl rand -hex 32`)"
+            )
+        if given:
             return given.encode()
         with self.engine.connect() as con:
             row = con.execute(text("SELECT secret FROM monitoring_secret WHERE id = 1")).fetchone()
@@ -221,10 +237,12 @@ class MonitoringStore:
         person = hashlib.sha256(f"record|{model}".encode()).digest()[:16]
         out: list[str | None] = []
         for value in identifiers:
-            given = "" if value is None else str(value).strip()
+            text_value = "" if value is None else str(value).strip()
             out.append(
-                hashlib.blake2b(given.encode(), key=self._secret, person=person, digest_size=12).hexdigest()
-                if given
+                hashlib.blake2b(
+                    text_value.encode(), key=self._secret, person=person, digest_size=12
+                ).hexdigest()
+                if text_value
                 else None
             )
         return out
@@ -239,9 +257,11 @@ class MonitoringStore:
         source: str = "api",
         bands: Sequence[Any] | None = None,
         model_name: str | None = None,
+        chamber: str | None = None,
     ) -> None:
         """Keep the scores of `frame` (the valid records, in the model's input form) under their prediction
-        ids; `model_name`: the served name they count under (the champion's, for a challenger)."""
+        ids; `model_name`: the served name they count under (the champion's, for a challenger); `chamber`:
+        the chamber of the key that scored them (their outcomes are joined within it)."""
         model = loaded.model
         name = model_name or loaded.name
         contract = model.input_contract
@@ -283,6 +303,7 @@ class MonitoringStore:
                 bins,
                 groups,
                 [source] * n,
+                [chamber] * n,
                 strict=True,
             )
         )
@@ -304,16 +325,23 @@ class MonitoringStore:
             self.health.ok(MONITORING)
 
     def add_outcomes(
-        self, model: str, outcomes: Sequence[Mapping[str, Any]], source: str, key_id: str | None = None
+        self,
+        model: str,
+        outcomes: Sequence[Mapping[str, Any]],
+        source: str,
+        key_id: str | None = None,
+        chamber: str | None = None,
     ) -> OutcomeReport:
         """Join each outcome (`prediction_id`, or `record_id`: the identifier as scored; `outcome` 0/1;
         `outcome_date`; `action`) to the champion prediction it follows (by id; by record key, the latest
-        prediction scored on or before the outcome date), and keep it. An outcome no prediction is found
-        for is kept too, without a prediction id, and reported by index."""
+        prediction scored on or before the outcome date), and keep it. With `chamber` (an agent's key), only
+        that chamber's predictions are joined: another chamber's are as unknown as ones never made. An
+        outcome no prediction is found for is kept too, reported by index, and joined later by the id it
+        gave if that prediction is kept meanwhile."""
         received_at = _now().isoformat(timespec="seconds")
         keys = self.record_keys(model, [o.get("record_id") for o in outcomes])
         ids = [o.get("prediction_id") for o in outcomes]
-        known = self._known(model, [i for i in ids if i], [k for k in keys if k])
+        known = self._known(model, [i for i in ids if i], [k for k in keys if k], chamber)
         rows, errors = [], []
         for index, (outcome, given_id, key) in enumerate(zip(outcomes, ids, keys, strict=True)):
             day = _iso_date(outcome.get("outcome_date"))
@@ -334,6 +362,7 @@ class MonitoringStore:
                 {
                     "model": model,
                     "prediction_id": found,
+                    "claimed_id": given_id if found is None else None,
                     "record_key": key,
                     "outcome": int(bool(outcome["outcome"])),
                     "outcome_date": day,
@@ -341,14 +370,19 @@ class MonitoringStore:
                     "received_at": received_at,
                     "source": source,
                     "key_id": key_id,
+                    "chamber": chamber,
                 }
             )
         self._write(INSERT_OUTCOME, rows)
         return OutcomeReport(len(rows), len(rows) - len(errors), len(errors), errors)
 
-    def _known(self, model: str, ids: list[str], keys: list[str]) -> dict[str, Any]:
-        """Which of `ids` are champion predictions of `model`, and the (scored date, id) of every champion
-        prediction of each record key."""
+    def _known(
+        self, model: str, ids: list[str], keys: list[str], chamber: str | None = None
+    ) -> dict[str, Any]:
+        """Which of `ids` are champion predictions of `model` (of `chamber`'s, when given), and the (scored
+        date, order, id) of every such prediction of each record key."""
+        scope = "" if chamber is None else " AND chamber = :c"
+        given = {} if chamber is None else {"c": chamber}
         found_ids: set[str] = set()
         by_key: dict[str, list[tuple[str, int, str]]] = {}
         try:
@@ -359,19 +393,19 @@ class MonitoringStore:
                         for r in con.execute(
                             text(
                                 "SELECT prediction_id FROM predictions WHERE model = :m "
-                                f"AND role = 'champion' AND prediction_id IN ({_placeholders(chunk)})"
+                                f"AND role = 'champion'{scope} AND prediction_id IN ({_placeholders(chunk)})"
                             ),
-                            {"m": model, **_params(chunk)},
+                            {"m": model, **given, **_params(chunk)},
                         )
                     )
                 for chunk in _chunks(list(dict.fromkeys(keys))):
                     for key, day, seq, pid in con.execute(
                         text(
                             "SELECT record_key, coalesce(as_of, substr(scored_at, 1, 10)), seq, "
-                            "prediction_id FROM predictions WHERE model = :m AND role = 'champion' "
-                            f"AND record_key IN ({_placeholders(chunk)})"
+                            "prediction_id FROM predictions WHERE model = :m AND role = 'champion'"
+                            f"{scope} AND record_key IN ({_placeholders(chunk)})"
                         ),
-                        {"m": model, **_params(chunk)},
+                        {"m": model, **given, **_params(chunk)},
                     ):
                         by_key.setdefault(key, []).append((day, seq, pid))
         except SQLAlchemyError as err:
@@ -396,10 +430,9 @@ class MonitoringStore:
         query = text(
             "SELECT p.prediction_id, p.role, p.model, p.version, p.scored_at, p.as_of, p.period, "
             "p.probability, p.band, p.score_bin, p.bins, p.groups, p.source, o.outcome, o.outcome_date, "
-            "o.action FROM predictions p LEFT JOIN (SELECT prediction_id, outcome, outcome_date, action, "
-            "row_number() OVER (PARTITION BY prediction_id ORDER BY seq DESC) AS latest FROM outcomes "
-            "WHERE prediction_id IS NOT NULL) o ON o.prediction_id = p.prediction_id AND o.latest = 1 "
-            f"WHERE {' AND '.join(clauses)} ORDER BY p.seq"
+            "o.action FROM predictions p LEFT JOIN (SELECT j.*, row_number() OVER (PARTITION BY j.pid "
+            f"ORDER BY j.seq DESC) AS latest FROM ({JOINED_OUTCOMES}) j) o ON o.pid = p.prediction_id "
+            f"AND o.latest = 1 WHERE {' AND '.join(clauses)} ORDER BY p.seq"
         )
         try:
             with self.engine.connect() as con:
@@ -421,7 +454,10 @@ class MonitoringStore:
         try:
             with self.engine.connect() as con:
                 row = con.execute(
-                    text("SELECT count(*) FROM outcomes WHERE model = :m AND prediction_id IS NULL"),
+                    text(
+                        "SELECT count(*) FROM outcomes o WHERE o.model = :m AND o.prediction_id IS NULL AND "
+                        f"o.seq NOT IN (SELECT j.seq FROM ({JOINED_OUTCOMES}) j)"
+                    ),
                     {"m": model},
                 ).fetchone()
         except SQLAlchemyError as err:
@@ -455,7 +491,7 @@ class MonitoringStore:
         outcomes derived from an extract of events (`cma-predict outcomes --events`)."""
         query = text(
             "SELECT p.prediction_id, p.record_key, coalesce(p.as_of, substr(p.scored_at, 1, 10)) AS day, "
-            "EXISTS (SELECT 1 FROM outcomes o WHERE o.prediction_id = p.prediction_id) AS has_outcome "
+            f"EXISTS (SELECT 1 FROM ({JOINED_OUTCOMES}) j WHERE j.pid = p.prediction_id) AS has_outcome "
             "FROM predictions p WHERE p.model = :m AND p.role = 'champion' AND p.record_key IS NOT NULL "
             "ORDER BY p.seq"
         )
@@ -478,9 +514,9 @@ class MonitoringStore:
             with self.engine.begin() as con:
                 outcomes = con.execute(
                     text(
-                        "DELETE FROM outcomes WHERE (prediction_id IN (SELECT prediction_id FROM predictions "
-                        f"WHERE period < :before{scope}) OR (prediction_id IS NULL AND received_at < :day))"
-                        f"{scope}"
+                        "DELETE FROM outcomes WHERE (coalesce(prediction_id, claimed_id) IN (SELECT "
+                        f"prediction_id FROM predictions WHERE period < :before{scope}) OR (prediction_id IS "
+                        f"NULL AND received_at < :day)){scope}"
                     ),
                     params,
                 ).rowcount
@@ -494,7 +530,7 @@ class MonitoringStore:
 
 PREDICTION_COLUMNS = (
     "prediction_id", "role", "model", "version", "scored_at", "as_of", "period", "record_key",
-    "probability", "band", "score_bin", "bins", "groups", "source",
+    "probability", "band", "score_bin", "bins", "groups", "source", "chamber",
 )  # fmt: skip
 
 
@@ -578,9 +614,15 @@ class Monitor:
         self._closed = False
 
     def keep(
-        self, loaded: LoadedModel, batch: ValidBatch, probabilities: np.ndarray, bands: Sequence[Any] | None
+        self,
+        loaded: LoadedModel,
+        batch: ValidBatch,
+        probabilities: np.ndarray,
+        bands: Sequence[Any] | None,
+        chamber: str | None = None,
     ) -> np.ndarray:
-        """Keep the champion's scores of a batch; their prediction ids, in the batch's order.
+        """Keep the champion's scores of a batch (scored by a key of `chamber`); their prediction ids, in
+        the batch's order.
 
         While the store is healthy, the entry is written by one background writer (binning the inputs and
         writing 10,000 rows costs about as much as scoring them: the answer does not wait for it); at most
@@ -591,11 +633,12 @@ class Monitor:
         ids = new_prediction_ids(len(batch))
         health = self.store.health
         if self._closed or (health is not None and MONITORING in health.failing()):
-            self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
+            frame = batch.as_frame()
+            self.store.record(loaded, frame, probabilities, ids, CHAMPION, "api", bands, chamber=chamber)
             return ids
         self._slots.acquire()
         try:
-            future = self._writer.submit(self._write_kept, loaded, batch, probabilities, ids, bands)
+            future = self._writer.submit(self._write_kept, loaded, batch, probabilities, ids, bands, chamber)
         except BaseException:
             self._slots.release()
             raise
@@ -611,9 +654,11 @@ class Monitor:
         probabilities: np.ndarray,
         ids: np.ndarray,
         bands: Sequence[Any] | None,
+        chamber: str | None,
     ) -> None:
         try:
-            self.store.record(loaded, batch.as_frame(), probabilities, ids, CHAMPION, "api", bands)
+            frame = batch.as_frame()
+            self.store.record(loaded, frame, probabilities, ids, CHAMPION, "api", bands, chamber=chamber)
         except Exception as err:  # recorded in the store's health by `record`; counted here
             logger.error("scores of %s not kept (%d rows): %s", loaded.name, len(ids), type(err).__name__)
             if self.metrics is not None:
@@ -625,8 +670,8 @@ class Monitor:
         challenger: LoadedModel,
         batch: ValidBatch,
         ids: np.ndarray,
-        champion_probabilities: np.ndarray,
         related: Mapping[str, list[dict[str, Any]]] | None,
+        chamber: str | None = None,
     ) -> bool:
         """Score `batch` with the challenger in the background, kept under the champion's prediction ids;
         False when the queue is full (the batch is not shadowed, counted)."""
@@ -636,7 +681,7 @@ class Monitor:
                 if self.metrics is not None:
                     self.metrics.shadow_skipped.labels(name).inc()
                 return False
-            future = self._executor.submit(self._shadow, name, challenger, batch, ids, related)
+            future = self._executor.submit(self._shadow, name, challenger, batch, ids, related, chamber)
             self._pending.append(future)
         return True
 
@@ -647,15 +692,15 @@ class Monitor:
         batch: ValidBatch,
         ids: np.ndarray,
         related: Mapping[str, list[dict[str, Any]]] | None,
+        chamber: str | None,
     ) -> None:
         try:
             scored = challenger.model.score(batch.rows(), explain=False, related=related or None)
             probabilities = np.asarray(scored["probability"], dtype=np.float64)
             band = band_field(challenger.model)
             bands = scored[band] if band else None
-            self.store.record(
-                challenger, batch.as_frame(), probabilities, ids, CHALLENGER, "api", bands, model_name=name
-            )
+            frame = batch.as_frame()
+            self.store.record(challenger, frame, probabilities, ids, CHALLENGER, "api", bands, name, chamber)
             if self.metrics is not None:
                 self.metrics.shadow_rows.labels(name).inc(len(ids))
         except Exception as err:  # a challenger never affects the service: logged and counted

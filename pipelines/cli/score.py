@@ -45,6 +45,13 @@ def score(
         str | None,
         typer.Option(help="Monitoring store: a SQLite file or a database URL (default: the service's)"),
     ] = None,
+    chamber: Annotated[
+        str | None,
+        typer.Option(
+            help="The chamber the scores are kept for: its agents' outcomes (POST /v1/outcomes) join them "
+            "(without it, only outcomes sent from the command line do)"
+        ),
+    ] = None,
     verbose: bool = False,
 ) -> None:
     """Score files with a registered model: the API's validation and scores, invalid rows quarantined, each
@@ -82,7 +89,7 @@ def score(
         return
     store = _monitoring_store(monitoring_db) if keep else None
     try:
-        report = _local(loaded, files, out, reasons, batch_rows or BATCH_ROWS, input_rows, store)
+        report = _local(loaded, files, out, reasons, batch_rows or BATCH_ROWS, input_rows, store, chamber)
     finally:
         if store is not None:
             store.close()
@@ -122,6 +129,7 @@ def _local(
     batch_rows: int,
     rows_of: Any,
     store: Any = None,
+    chamber: str | None = None,
 ) -> Any:
     from pipelines.batch import BatchInputError, score_files
 
@@ -138,6 +146,7 @@ def _local(
                 batch_rows,
                 on_batch=lambda n: bar.advance(task, n),
                 keep=store,
+                chamber=chamber,
             )
     except BatchInputError as err:
         raise fail(str(err)) from err

@@ -110,7 +110,7 @@ def _keep(
     if not valid:
         raise _rejected(errors)
     monitor.flush(FLUSH_SECONDS, shadows=False)  # the scores this process just answered, kept first
-    report = monitor.store.add_outcomes(body.model, valid, "api", key.key_id)
+    report = monitor.store.add_outcomes(body.model, valid, "api", key.key_id, key.chamber)
     for error in report.errors:  # kept, not joined: reported at its index in the request
         errors.append(
             RecordError(index=indices[error["index"]], field=error["field"], reason=error["reason"])

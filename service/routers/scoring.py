@@ -173,14 +173,19 @@ def _score_batch(
     except ClientGone:
         _audit(request, audit, key, loaded, 0, CLIENT_GONE, start)
         raise
-    results = _kept(request.app.state, loaded, batch, results, given)
+    results = _kept(request.app.state, loaded, batch, results, given, key.chamber)
     request.app.state.metrics.rejected.labels(loaded.name).inc(len(batch.errors))
     _audit(request, audit, key, loaded, len(results), 200, start)
     return _answer(loaded, results, batch.errors, rows)
 
 
 def _kept(
-    state: Any, loaded: LoadedModel, batch: Any, results: ScoredColumns, related: dict[str, list[Any]]
+    state: Any,
+    loaded: LoadedModel,
+    batch: Any,
+    results: ScoredColumns,
+    related: dict[str, list[Any]],
+    chamber: str,
 ) -> ScoredColumns:
     """Keep the scores for monitoring (a 503 when they cannot be: no score is answered without its
     prediction id), queue the challenger's shadow score of the same batch, and add each prediction id to
@@ -189,10 +194,10 @@ def _kept(
     band = band_field(loaded.model)
     probabilities = np.asarray(results.columns["probability"], dtype=np.float64)
     bands = list(results.columns[band]) if band else None
-    ids = monitor.keep(loaded, batch, probabilities, bands)
+    ids = monitor.keep(loaded, batch, probabilities, bands, chamber)
     challenger = state.registry.challenger(loaded.name)
     if challenger is not None and state.settings.shadow_queue:
-        monitor.shadow(loaded.name, challenger, batch, ids, probabilities, related)
+        monitor.shadow(loaded.name, challenger, batch, ids, related, chamber)
     columns: dict[str, Any] = {}
     for name, column in results.columns.items():
         if name == "probability":

@@ -401,3 +401,35 @@ def test_purge_keeps_only_the_retention_period(filled: Filled, tmp_path: Path) -
     assert expected in result.output
     bad = runner.invoke(app, ["purge-monitoring", "--before", "février", "--db", str(tmp_path / "m.db")])
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output
+
+
+def test_an_outcome_sent_before_its_score_is_kept_joins_it_later(tmp_path: Path) -> None:
+    """A score answered by one worker and kept a moment later, its outcome sent to another worker in
+    between: the outcome is kept (unmatched, counted), then joined once the score is there."""
+    store = MonitoringStore(tmp_path / "monitoring.db")
+    rng = np.random.default_rng(4)
+    frame = _rows(rng, 2, "2026-01")
+    profile = reference_profile(CONTRACT, frame, rng.random(2))
+    ids = new_prediction_ids(2)
+    early = store.add_outcomes(MODEL, [{"prediction_id": str(ids[0]), "outcome": 1}], "api", chamber="CMA A")
+    assert (early.matched, early.unmatched) == (0, 1) and store.unmatched_outcomes(MODEL) == 1
+    loaded = FakeLoaded(MODEL, "1", FakeScoring(), profile)
+    store.record(loaded, frame, rng.random(2), ids, chamber="CMA A")  # type: ignore[arg-type]
+    rows = store.predictions(MODEL).set_index("prediction_id")
+    assert rows.loc[ids[0], "outcome"] == 1 and np.isnan(rows.loc[ids[1], "outcome"])
+    assert store.unmatched_outcomes(MODEL) == 0
+    # Claimed by another chamber: never joined, whenever the score is kept.
+    store.add_outcomes(MODEL, [{"prediction_id": str(ids[1]), "outcome": 1}], "api", chamber="CMA B")
+    assert np.isnan(store.predictions(MODEL).set_index("prediction_id").loc[ids[1], "outcome"])
+    assert store.unmatched_outcomes(MODEL) == 1
+    store.close()
+
+
+def test_a_short_pseudonymisation_secret_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CMA_PSEUDONYM_KEY", "court")
+    with pytest.raises(ValueError, match="CMA_PSEUDONYM_KEY is shorter than 16 bytes"):
+        MonitoringStore(tmp_path / "monitoring.db")
+    monkeypatch.setenv("CMA_PSEUDONYM_KEY", "0123456789abcdef-long-enough")
+    with_secret = MonitoringStore(tmp_path / "monitoring.db").record_keys(MODEL, ["X1"])
+    monkeypatch.delenv("CMA_PSEUDONYM_KEY")
+    assert MonitoringStore(tmp_path / "monitoring.db").record_keys(MODEL, ["X1"]) != with_secret

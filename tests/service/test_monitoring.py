@@ -96,8 +96,10 @@ def test_every_score_has_a_prediction_id_kept_without_personal_data(served: Serv
     assert {"naf_section", "sexe", "niveau de diplôme"} <= set(kept.columns)
     dump = _dump(tmp_path / "monitoring.db")
     assert MARKER not in dump and MARKER.split("-")[0] not in dump
+    with sqlite3.connect(tmp_path / "monitoring.db") as con:
+        kept_values = {v for row in con.execute("SELECT * FROM predictions") for v in row}
     for field in ("birth_year", "distance_home_centre_km"):  # values never kept, only their bins
-        assert str(records[0][field]) not in dump.split("'")
+        assert records[0][field] not in kept_values and str(records[0][field]) not in kept_values
 
 
 def test_outcomes_are_checked_one_by_one_and_never_echoed(served: Served, tmp_path: Path) -> None:
@@ -290,3 +292,32 @@ def test_a_simulated_year_realized_auc_against_the_oracle(served: Served, tmp_pa
     year = performance_table(kept).iloc[0]
     assert expected_before is not None and abs(expected_before - year["roc_auc"]) <= 0.02
     assert abs(year["expected_auc"] - year["roc_auc"]) <= 0.02
+
+
+def test_outcomes_join_only_the_senders_chambers_scores(served: Served, tmp_path: Path) -> None:
+    """Another chamber's agent can neither join an outcome to these scores nor learn that a record was
+    scored: by prediction id or by identifier, its outcome is as unmatched as one for a record never
+    scored, and the scores keep no outcome of it."""
+    from service.keys import KeyStore
+
+    other = KeyStore(served.settings.keys_path()).create("agent", "CMA autre chambre")[0]
+    records = contract_records(_latest_cohort(served), 3)
+    with _app(served, tmp_path) as client:
+        scored = client.post(
+            DROPOUT, json={"contracts": records}, headers={"X-API-Key": served.keys["agent"]}
+        ).json()["results"]
+        outcomes = [
+            {"prediction_id": scored[0]["prediction_id"], "outcome": True},
+            {"record_id": records[1]["contract_id"], "outcome": True},
+            {"record_id": "jamais-note", "outcome": True},
+        ]
+        answer = client.post(
+            "/v1/outcomes",
+            json={"model": "dropout_risk", "outcomes": outcomes},
+            headers={"X-API-Key": other},
+        ).json()
+        assert (answer["matched"], answer["unmatched"]) == (0, 3)
+        reasons = {e["reason"] for e in answer["errors"]}
+        assert len(reasons) == 1, "the same answer as for a record never scored"
+        kept = client.app.state.monitor.store.predictions("dropout_risk")  # type: ignore[attr-defined]
+        assert kept["outcome"].isna().all()

@@ -2,12 +2,15 @@
 back, joined to it by the prediction id.
 
 - `predictions`: one row per record scored (role `champion`, and `challenger` for a shadow score under the
-  same prediction id): model, version, when, the record's scoring date (`as_of`, a date), the month it
+  same prediction id): model, version, the chamber of the key that scored it (outcomes are joined within
+  it), when, the record's scoring date (`as_of`, a date), the month it
   counts in (`period`), the pseudonymous record key (HMAC of its identifier), the probability, the bins of
   its inputs (the indices of the reference profile's bins, never the values) and its groups (département,
   NAF section, the model card's groups).
 - `outcomes`: what happened after a score (1/0, when, the action taken), sent by agents or read from a
-  file; `prediction_id` is null for an outcome no prediction was found for (kept and counted, never lost).
+  file, with the sender's chamber; `prediction_id` is the prediction it was joined to, null for an outcome
+  none was found for (kept and counted, never lost): its `claimed_id` (the id it gave) is joined again
+  when it is read, once the prediction is there (a score kept after its outcome came, by another worker).
 - `monitoring_secret`: the deployment's secret of the record keys when `CMA_PSEUDONYM_KEY` is not set (one
   row, made at the first start, shared by every worker).
 
@@ -55,6 +58,7 @@ def upgrade() -> None:
             sa.Column("bins", sa.Text),
             sa.Column("groups", sa.Text),
             sa.Column("source", sa.Text, nullable=False),
+            sa.Column("chamber", sa.Text),
             sa.UniqueConstraint("prediction_id", "role", name="predictions_id_role"),
         )
         op.create_index("predictions_model", "predictions", ["model", "role", "version", "seq"])
@@ -65,6 +69,7 @@ def upgrade() -> None:
             _order(),
             sa.Column("model", sa.Text, nullable=False),
             sa.Column("prediction_id", sa.Text),
+            sa.Column("claimed_id", sa.Text),
             sa.Column("record_key", sa.Text),
             sa.Column("outcome", sa.Integer, nullable=False),
             sa.Column("outcome_date", sa.Text),
@@ -72,8 +77,10 @@ def upgrade() -> None:
             sa.Column("received_at", sa.Text, nullable=False),
             sa.Column("source", sa.Text, nullable=False),
             sa.Column("key_id", sa.Text),
+            sa.Column("chamber", sa.Text),
         )
         op.create_index("outcomes_prediction", "outcomes", ["prediction_id"])
+        op.create_index("outcomes_claimed", "outcomes", ["claimed_id"])
     if "monitoring_secret" not in tables:
         table = op.create_table(
             "monitoring_secret",
