@@ -262,10 +262,16 @@ def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
     return tuple(float(c) for c in np.unique(cuts))
 
 
-def _frequent(values: pd.Series, limit: int) -> tuple[str, ...]:
-    """The `limit` most frequent values, ties by value (so that a profile does not depend on row order)."""
+MIN_CATEGORY_ROWS = 50
+"""A free text value is a category of the profile only when this many reference rows hold it: a rarer one
+could be one person's (a tutor's name in a centre's extract), and the profile travels with the model."""
+
+
+def _frequent(values: pd.Series, limit: int, min_rows: int = 1) -> tuple[str, ...]:
+    """The `limit` most frequent values held by at least `min_rows` rows, ties by value (so that a profile
+    does not depend on row order)."""
     counts = values.dropna().astype(str).value_counts()
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ordered = sorted(((k, n) for k, n in counts.items() if n >= min_rows), key=lambda kv: (-kv[1], kv[0]))
     return tuple(str(k) for k, _ in ordered[:limit])
 
 
@@ -314,7 +320,9 @@ def reference_profile(
             if f.allowed is not None and transform == "none":
                 categories = tuple(str(a) for a in f.allowed)
             else:
-                categories = _frequent(_transformed(values, transform), max_categories)
+                # A code's division or département is public; a free text, only when it is common.
+                floor = 1 if transform != "none" else MIN_CATEGORY_ROWS
+                categories = _frequent(_transformed(values, transform), max_categories, floor)
             spec = FeatureBins(f.name, "category", (), categories, (0.0,) * (len(categories) + 2), transform)
         features.append(_with_shares(spec, values))
     edges = _quantile_edges(scores, bins)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.fairness import MIN_GROUP_SIZE
 from models.monitoring import (
     DriftThresholds,
     ReferenceProfile,
@@ -147,18 +148,42 @@ def group_columns(predictions: pd.DataFrame) -> list[str]:
     return [c for c in predictions.columns if c not in BASE_COLUMNS and c not in PLACE_GROUPS]
 
 
+SMALL_GROUP = MIN_GROUP_SIZE
+"""A group with fewer outcomes than this shows its counts only: its rates could be one person's outcome."""
+# What a small group does not show (the columns of `performance_table` and `recall_at_alert` that hold
+# outcomes or rates).
+HIDDEN_IN_SMALL_GROUPS = (
+    "positives", "observed_rate", "mean_score", "roc_auc", "auc_se", "brier", "calibration_gap",
+    "recall", "expected_recall", "alerted_share",
+)  # fmt: skip
+
+
+def small_groups_hidden(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with the outcome figures of every group under `SMALL_GROUP` outcomes blanked and said so
+    (`note`): the report and its MLflow tables are read by many, a group of a few is a few people."""
+    if table.empty or "with_outcome" not in table:
+        return table
+    small = table["with_outcome"].fillna(0) < SMALL_GROUP
+    out = table.copy()
+    for column in HIDDEN_IN_SMALL_GROUPS:
+        if column in out:
+            out[column] = out[column].astype(float).where(~small)
+    out["note"] = np.where(small, f"moins de {SMALL_GROUP} résultats : taux non publiés", "")
+    return out
+
+
 def _groups(champion: pd.DataFrame, profile: ReferenceProfile | None) -> pd.DataFrame:
     columns = group_columns(champion)
     if not columns or champion.empty:
         return pd.DataFrame()
     if profile is not None and profile.alert_threshold is not None:
-        return recall_at_alert(champion, profile.alert_threshold, columns)
+        return small_groups_hidden(recall_at_alert(champion, profile.alert_threshold, columns))
     parts = []
     for column in columns:
         frame = champion.assign(group=champion[column].astype(object).where(champion[column].notna(), None))
         table = performance_table(frame.assign(group=frame["group"].fillna("(inconnu)")), by=["group"])
         parts.append(table.assign(attribute=column))
-    out = pd.concat(parts, ignore_index=True)
+    out = small_groups_hidden(pd.concat(parts, ignore_index=True))
     return out[["attribute", *[c for c in out.columns if c != "attribute"]]]
 
 
@@ -239,8 +264,8 @@ def monitoring_figures(
     )
     version = _latest_version(champion)
     by_place = {
-        column: performance_table(
-            champion.assign(**{column: champion[column].fillna("(inconnu)")}), by=[column]
+        column: small_groups_hidden(
+            performance_table(champion.assign(**{column: champion[column].fillna("(inconnu)")}), by=[column])
         )
         if column in champion
         else pd.DataFrame()
@@ -644,7 +669,11 @@ def outcome_rows(
 
 
 def event_outcomes(
-    predictions: pd.DataFrame, events: pd.DataFrame, horizon_days: int, as_of: date
+    predictions: pd.DataFrame,
+    events: pd.DataFrame,
+    horizon_days: int,
+    as_of: date,
+    terminal: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """Outcomes derived from an extract of events (a contract start by SIRET, a rupture by contract id).
 
@@ -655,6 +684,9 @@ def event_outcomes(
     - else outcome 0 (dated day + `horizon_days`) when day + `horizon_days` <= `as_of` (the extract covers
       the whole horizon and holds no event);
     - else pending: not decided yet, counted (the second value).
+    With `terminal` (the event ends the record: a rupture ends the contract), a record whose event came on
+    or before its scoring date was not running when it was scored: left out, counted with the pending
+    (without it, as for the contracts a company took, an earlier event is history and changes nothing).
     """
     by_key: dict[str, list[date]] = {}
     for key, day in zip(events["record_key"], events["event_date"], strict=True):
@@ -668,6 +700,9 @@ def event_outcomes(
         if _blank(key) or start is None:
             continue
         end = start + timedelta(days=horizon_days)
+        if terminal and any(d <= start for d in by_key.get(str(key), [])):
+            pending += 1
+            continue
         within = sorted(d for d in by_key.get(str(key), []) if start < d <= end)
         if within:
             out.append(

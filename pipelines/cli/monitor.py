@@ -178,6 +178,14 @@ def outcomes(
         str | None, typer.Option(help="--events: the date the extract covers (default: its latest event)")
     ] = None,
     date_column: Annotated[str, typer.Option(help="--events: the event date column")] = "event_date",
+    terminal: Annotated[
+        bool,
+        typer.Option(
+            "--terminal",
+            help="--events: the event ends the record (a rupture): a record whose event came on or before "
+            "its scoring date is left out, not counted 0",
+        ),
+    ] = False,
     db: DbOpt = None,
     verbose: bool = False,
 ) -> None:
@@ -195,7 +203,7 @@ def outcomes(
             raw = read_raw_table(file) if national is None else national
         except ContractError as err:
             raise fail(str(err)) from err
-        _events(raw, file, model, identifier, horizon_days, as_of, date_column, db)
+        _events(raw, file, model, identifier, horizon_days, as_of, date_column, db, terminal)
         return
     try:
         raw = read_raw_table(file)
@@ -271,6 +279,7 @@ def _events(
     as_of: str | None,
     date_column: str,
     db: str | None,
+    terminal: bool = False,
 ) -> None:
     """`outcomes --events`: the rule of `pipelines.monitor.event_outcomes`."""
     import pandas as pd
@@ -306,7 +315,7 @@ def _events(
         found = pd.DataFrame({"record_key": keys, "event_date": [day for _, day in kept]})
         records = store.champion_records(model)
         open_rows = records[~records["has_outcome"]]
-        derived, pending = event_outcomes(open_rows, found, horizon_days, cutoff)
+        derived, pending = event_outcomes(open_rows, found, horizon_days, cutoff, terminal)
         report = store.add_outcomes(model, derived, source="events") if derived else None
     finally:
         store.close()

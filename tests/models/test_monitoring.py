@@ -434,3 +434,21 @@ def test_extract_model_report_groups() -> None:
     assert groups["Sexe"].tolist() == ["F", "M", None]
     assert groups["Âge"].tolist() == ["< 18", "18 - < 21", ">= 21"]
     assert model.alert_threshold == 0.3
+
+
+def test_a_rare_free_text_never_enters_the_profile() -> None:
+    """The profile travels with the model (pickled, logged as an artifact): a free-text value held by few
+    reference rows (a tutor's name in a centre's extract) is binned as « autre », never kept by name."""
+    contract = InputContract(fields=(InputField("tuteur", "text"), InputField("metier", "text")))
+    rows = pd.DataFrame(
+        {
+            "tuteur": ["Marie Dupont", *["Jean Martin"] * 3, *[None] * 996],
+            "metier": [*["coiffure"] * 600, *["boulangerie"] * 390, *["horlogerie"] * 10],
+        }
+    )
+    profile = reference_profile(contract, rows, np.linspace(0, 1, len(rows)))
+    kept = json.dumps(profile.to_dict(), ensure_ascii=False)
+    assert "Marie Dupont" not in kept and "Jean Martin" not in kept and "horlogerie" not in kept
+    by_name = {f.name: f for f in profile.features}
+    assert set(by_name["metier"].categories) == {"coiffure", "boulangerie"}
+    assert by_name["metier"].bin(["horlogerie"]).tolist() == [by_name["metier"].labels().index("autre")]

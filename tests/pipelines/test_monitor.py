@@ -290,6 +290,9 @@ def test_event_rule() -> None:
     # horizon (2026-04-01), which the extract covers; d: horizon not elapsed, no event: pending; e: no key
     assert got == {"a": (1, "2026-02-01"), "b": (0, "2026-04-01"), "c": (0, "2026-04-01")}
     assert pending == 1
+    # Ruptures end the contract: b broke on its scoring date, it was not running: left out, not 0.
+    out, pending = event_outcomes(predictions, events, 90, date(2026, 4, 15), terminal=True)
+    assert {o["prediction_id"] for o in out} == {"a", "c"} and pending == 2
 
 
 def test_outcomes_events_command(tmp_path: Path, mlflow_home: Path) -> None:
@@ -377,7 +380,7 @@ def test_outcomes_events_from_a_national_export(
     ids = new_prediction_ids(10)
     store.record(FakeLoaded(MODEL, "1", FakeScoring(), profile), frame, rng.random(10), ids)  # type: ignore[arg-type]
     args = ["outcomes", str(deca), "--model", MODEL, "--events", "--id-column", "contract_id",
-            "--date-column", "rupture_date", "--horizon-days", "365", "--as-of", "2026-12-01",
+            "--date-column", "rupture_date", "--horizon-days", "365", "--as-of", "2026-12-01", "--terminal",
             "--db", str(db)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -433,3 +436,16 @@ def test_a_short_pseudonymisation_secret_is_refused(tmp_path: Path, monkeypatch:
     with_secret = MonitoringStore(tmp_path / "monitoring.db").record_keys(MODEL, ["X1"])
     monkeypatch.delenv("CMA_PSEUDONYM_KEY")
     assert MonitoringStore(tmp_path / "monitoring.db").record_keys(MODEL, ["X1"]) != with_secret
+
+
+def test_a_small_group_shows_no_rate(filled: Filled) -> None:
+    """A département (or a group of the card) with fewer than 50 outcomes shows its counts, never its
+    rates: in the report and its MLflow tables, a group of a few is a few people."""
+    rows = filled.store.predictions(MODEL)
+    rows.loc[rows.index[:12], "departement"] = "2A"
+    figures = monitoring_figures(rows, filled.profile)
+    table = figures.by_departement.set_index("departement")
+    assert np.isnan(table.loc["2A", "observed_rate"]) and np.isnan(table.loc["2A", "roc_auc"])
+    assert table.loc["2A", "note"].startswith("moins de 50")
+    assert table.loc["2A", "rows"] == 12
+    assert not np.isnan(table.loc["75", "observed_rate"]) and table.loc["75", "note"] == ""
