@@ -413,11 +413,20 @@ class MonitoringStore:
         return {"ids": found_ids, "keys": by_key}
 
     def predictions(
-        self, model: str, since: str | None = None, until: str | None = None, role: str | None = None
+        self,
+        model: str,
+        since: str | None = None,
+        until: str | None = None,
+        role: str | None = None,
+        chamber: str | None = None,
     ) -> pd.DataFrame:
-        """The kept predictions of `model` (periods `since`..`until`, `YYYY-MM`, inclusive), each with its
-        latest outcome (NaN until one comes back) and the action reported with it; the groups as columns."""
+        """The kept predictions of `model` (periods `since`..`until`, `YYYY-MM`, inclusive; of one chamber's
+        keys when `chamber` is given), each with its latest outcome (NaN until one comes back) and the
+        action reported with it; the groups as columns."""
         clauses, params = ["p.model = :m"], {"m": model}
+        if chamber:
+            clauses.append("p.chamber = :chamber")
+            params["chamber"] = chamber
         if since:
             clauses.append("p.period >= :since")
             params["since"] = since

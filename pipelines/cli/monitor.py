@@ -60,6 +60,9 @@ def monitor(
     out: Annotated[
         Path | None, typer.Option(help="HTML report (default: <home>/reports/monitoring_<model>.html)")
     ] = None,
+    chamber: Annotated[
+        str | None, typer.Option(help="Only the scores of this chamber's keys (its own report)")
+    ] = None,
     db: DbOpt = None,
     verbose: bool = False,
 ) -> None:
@@ -76,7 +79,7 @@ def monitor(
     first, last = period_bounds(period, since, until)
     store = open_store(db)
     try:
-        rows = store.predictions(model, first, last)
+        rows = store.predictions(model, first, last, chamber=chamber)
         unmatched = store.unmatched_outcomes(model)
     finally:
         store.close()

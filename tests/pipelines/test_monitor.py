@@ -223,6 +223,8 @@ def test_monitor_command(filled: Filled, mlflow_home: Path, tmp_path: Path) -> N
     assert "no champion prediction" in empty.output
     bad = runner.invoke(app, ["monitor", "--model", MODEL, "--period", "2026-13..", "--db", db])
     assert bad.exit_code == 2
+    other = runner.invoke(app, ["monitor", "--model", MODEL, "--chamber", "CMA Corse", "--db", db])
+    assert other.exit_code == 2 and "no champion prediction" in other.output  # no score of its keys
 
 
 def test_outcome_rows_rules() -> None:
@@ -421,6 +423,7 @@ def test_an_outcome_sent_before_its_score_is_kept_joins_it_later(tmp_path: Path)
     rows = store.predictions(MODEL).set_index("prediction_id")
     assert rows.loc[ids[0], "outcome"] == 1 and np.isnan(rows.loc[ids[1], "outcome"])
     assert store.unmatched_outcomes(MODEL) == 0
+    assert len(store.predictions(MODEL, chamber="CMA A")) == 2 and store.predictions(MODEL, chamber="B").empty
     # Claimed by another chamber: never joined, whenever the score is kept.
     store.add_outcomes(MODEL, [{"prediction_id": str(ids[1]), "outcome": 1}], "api", chamber="CMA B")
     assert np.isnan(store.predictions(MODEL).set_index("prediction_id").loc[ids[1], "outcome"])
