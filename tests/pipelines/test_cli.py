@@ -56,11 +56,11 @@ def test_run_trains_once_then_only_evaluates(mlflow_home: Path) -> None:
         "--set",
         "apprenticeship_host:lightgbm.min_data_in_leaf=20",
         "--set",
-        "dropout_risk:simulation.n_contracts=8000",
+        "dropout_risk:simulation.n_contracts=6000",
         "--set",
         "dropout_risk:lightgbm.min_data_in_leaf=50",
         "--set",
-        "site_potential:simulation.creations_per_year=3000",
+        "site_potential:simulation.creations_per_year=1500",
         "--set",
         "site_potential:simulation.placement=population",
     ]
