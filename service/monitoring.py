@@ -84,10 +84,12 @@ INSERT_OUTCOME = text(
 # The outcomes of each champion prediction: joined when they came, or joined now by the id they gave (an
 # outcome from a chamber joins that chamber's predictions only; one from the command line, any).
 JOINED_OUTCOMES = (
-    "SELECT coalesce(o.prediction_id, o.claimed_id) AS pid, o.seq, o.outcome, o.outcome_date, o.action "
-    "FROM outcomes o JOIN predictions q ON q.prediction_id = coalesce(o.prediction_id, o.claimed_id) "
-    "AND q.role = 'champion' AND q.model = o.model "
-    "WHERE o.prediction_id IS NOT NULL OR o.chamber IS NULL OR o.chamber = q.chamber"
+    "SELECT o.prediction_id AS pid, o.seq, o.outcome, o.outcome_date, o.action FROM outcomes o "
+    "WHERE o.prediction_id IS NOT NULL UNION ALL "
+    "SELECT o.claimed_id AS pid, o.seq, o.outcome, o.outcome_date, o.action FROM outcomes o "
+    "JOIN predictions q ON q.prediction_id = o.claimed_id AND q.role = 'champion' AND q.model = o.model "
+    "WHERE o.prediction_id IS NULL AND o.claimed_id IS NOT NULL "
+    "AND (o.chamber IS NULL OR o.chamber = q.chamber)"
 )
 
 
