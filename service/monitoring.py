@@ -71,16 +71,10 @@ PSEUDONYM_KEY_ENV = "CMA_PSEUDONYM_KEY"
 MIN_SECRET_BYTES = 16
 # Actions an agent may report with an outcome: a closed list (a free text could hold anyone's name).
 ACTIONS = ("entreprise_contactee", "pack_ppr", "entretien", "aucune", "autre")
-INSERT_PREDICTION = text(
-    "INSERT INTO predictions (prediction_id, role, model, version, scored_at, as_of, period, record_key, "
-    "probability, band, score_bin, bins, groups, source) VALUES (:prediction_id, :role, :model, :version, "
-    ":scored_at, :as_of, :period, :record_key, :probability, :band, :score_bin, :bins, :groups, :source)"
-)
-INSERT_OUTCOME = text(
-    "INSERT INTO outcomes (model, prediction_id, claimed_id, record_key, outcome, outcome_date, action, "
-    "received_at, source, key_id, chamber) VALUES (:model, :prediction_id, :claimed_id, :record_key, "
-    ":outcome, :outcome_date, :action, :received_at, :source, :key_id, :chamber)"
-)
+OUTCOME_COLUMNS = (
+    "model", "prediction_id", "claimed_id", "record_key", "outcome", "outcome_date", "action",
+    "received_at", "source", "key_id", "chamber",
+)  # fmt: skip
 # The outcomes of each champion prediction: joined when they came, or joined now by the id they gave (an
 # outcome from a chamber joins that chamber's predictions only; one from the command line, any).
 JOINED_OUTCOMES = (
@@ -221,17 +215,6 @@ class MonitoringStore:
         if self.health is not None:
             self.health.failed(MONITORING, kind, str(err))
         return StoreUnavailable(MONITORING, kind)
-
-    def _write(self, statement: Any, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        try:
-            with self.engine.begin() as con:
-                con.execute(statement, rows)
-        except SQLAlchemyError as err:
-            raise self._failed(err) from err
-        if self.health is not None:
-            self.health.ok(MONITORING)
 
     def record_keys(self, model: str, identifiers: Sequence[Any]) -> list[str | None]:
         """The pseudonymous key of each identifier as scored (trimmed text; None when missing): a keyed
@@ -375,7 +358,7 @@ class MonitoringStore:
                     "chamber": chamber,
                 }
             )
-        self._write(INSERT_OUTCOME, rows)
+        self._write_rows("outcomes", OUTCOME_COLUMNS, [tuple(r[c] for c in OUTCOME_COLUMNS) for r in rows])
         return OutcomeReport(len(rows), len(rows) - len(errors), len(errors), errors)
 
     def _known(
