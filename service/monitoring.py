@@ -409,18 +409,16 @@ class MonitoringStore:
         keys when `chamber` is given), each with its latest outcome (NaN until one comes back) and the
         action reported with it; the groups as columns."""
         clauses, params = ["p.model = :m"], {"m": model}
-        if chamber:
-            clauses.append("p.chamber = :chamber")
-            params["chamber"] = chamber
-        if since:
-            clauses.append("p.period >= :since")
-            params["since"] = since
-        if until:
-            clauses.append("p.period <= :until")
-            params["until"] = until
-        if role:
-            clauses.append("p.role = :role")
-            params["role"] = role
+        filters = (
+            ("chamber", "=", chamber),
+            ("period", ">=", since),
+            ("period", "<=", until),
+            ("role", "=", role),
+        )
+        for position, (column, operator, value) in enumerate(filters):
+            if value:
+                clauses.append(f"p.{column} {operator} :f{position}")
+                params[f"f{position}"] = value
         query = text(
             "SELECT p.prediction_id, p.role, p.model, p.version, p.scored_at, p.as_of, p.period, "
             "p.probability, p.band, p.score_bin, p.bins, p.groups, p.source, o.outcome, o.outcome_date, "
